@@ -1,0 +1,39 @@
+"""Fixtures shared by every app's tests."""
+
+from collections.abc import Iterator
+
+import pytest
+from rest_framework.test import APIClient
+
+from klaviyo_backend.celery import app as celery_app
+
+TEST_API_KEY = "test-api-key"
+
+
+@pytest.fixture(autouse=True)
+def _api_keys(settings: pytest.FixtureRequest) -> None:
+    settings.API_KEYS = [TEST_API_KEY]
+
+
+@pytest.fixture(autouse=True)
+def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Unit tests run tasks in process; end-to-end tests (marker e2e) use the real broker."""
+    if request.node.get_closest_marker("e2e"):
+        yield
+        return
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def anonymous_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_X_API_KEY=TEST_API_KEY)
+    return client

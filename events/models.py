@@ -1,0 +1,97 @@
+import uuid
+
+from django.db import models
+from django.utils import timezone
+
+
+class SyncStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped (no Klaviyo key)"
+
+
+class Profile(models.Model):
+    """One person, identified by email or, lacking one, by phone number or external id.
+
+    `identity` is the key every upsert goes through: the email when there is one, else
+    `phone:<E.164>` or `external:<id>`. Attributes are the merge of everything clients sent.
+    """
+
+    identity = models.CharField(max_length=300, unique=True)
+    email = models.CharField(max_length=254, unique=True, null=True, blank=True)
+    phone_number = models.CharField(max_length=32, null=True, blank=True, db_index=True)
+    external_id = models.CharField(max_length=255, null=True, blank=True, db_index=True)
+    attributes = models.JSONField(default=dict, blank=True)
+    klaviyo_id = models.CharField(max_length=64, null=True, blank=True, db_index=True)
+    sync_status = models.CharField(
+        max_length=16, choices=SyncStatus.choices, default=SyncStatus.PENDING
+    )
+    last_error = models.TextField(blank=True, default="")
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.identity
+
+
+class Metric(models.Model):
+    """A metric (event name) and, once Klaviyo has told us, Klaviyo's id for it."""
+
+    name = models.CharField(max_length=255, unique=True)
+    klaviyo_id = models.CharField(max_length=64, null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Event(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    event_name = models.CharField(max_length=255)
+    email = models.CharField(max_length=254, null=True, blank=True)
+    profile = models.ForeignKey(Profile, on_delete=models.PROTECT, related_name="events")
+    event_attributes = models.JSONField(default=dict, blank=True)
+    profile_attributes = models.JSONField(default=dict, blank=True)
+    time = models.DateTimeField(default=timezone.now)
+    value = models.FloatField(null=True, blank=True)
+    # The client's idempotency key: a second POST with it returns the first event.
+    unique_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    sync_status = models.CharField(
+        max_length=16, choices=SyncStatus.choices, default=SyncStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    klaviyo_response = models.TextField(null=True, blank=True)
+    last_attempt_at = models.DateTimeField(null=True, blank=True)
+    synced_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            # Counts and distinct emails per metric and day are range scans on this one.
+            models.Index(fields=["event_name", "time", "email"], name="event_name_time_email"),
+            models.Index(fields=["email", "event_name", "time"], name="event_email_name_time"),
+            models.Index(fields=["created_at"], name="event_created_at"),
+            models.Index(fields=["sync_status", "created_at"], name="event_status_created"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_name} {self.email or self.profile_id} {self.time:%Y-%m-%d %H:%M}"
+
+    @property
+    def sent_to_klaviyo(self) -> bool:
+        return self.sync_status == SyncStatus.SENT
+
+    @property
+    def klaviyo_unique_id(self) -> str:
+        """What Klaviyo dedupes on, so a retried send never counts twice."""
+        return self.unique_id or str(self.id)

@@ -1,0 +1,206 @@
+"""Writes of the events app: ingesting events and upserting their profiles."""
+
+import json
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from events.models import Event, Profile, SyncStatus
+
+# Sent inside the transaction with the ids of the events a bulk ingest created; bulk inserts
+# fire no post_save. Receivers queue their work with transaction.on_commit.
+events_bulk_created = Signal()
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    event: Event
+    created: bool  # False: the uniqueId matched an earlier event, which is returned instead
+
+
+def json_merge_patch(target: Any, patch: Any) -> Any:
+    """RFC 7396, as the database applies it: objects merge, null removes a key."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = json_merge_patch(result.get(key), value)
+    return result
+
+
+def profile_identity(*, email: str | None, profile_attributes: dict[str, Any]) -> str:
+    """The upsert key of a profile: its email, else its phone number, else its external id."""
+    if email:
+        return email
+    if phone := profile_attributes.get("phoneNumber"):
+        return f"phone:{phone}"
+    return f"external:{profile_attributes['externalId']}"
+
+
+def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> dict[str, int]:
+    """Creates or updates the profiles of (email, profile attributes) pairs in one statement;
+    new attributes merge over the stored ones. Returns profile ids by identity.
+
+    One INSERT ... ON DUPLICATE KEY / ON CONFLICT, so concurrent requests for the same new
+    profile all succeed: the database, not a prior read, decides insert or update.
+    """
+    rows: dict[str, dict[str, Any]] = {}
+    for email, attributes in changes:
+        identity = profile_identity(email=email, profile_attributes=attributes)
+        row = rows.setdefault(identity, {"email": email, "attributes": {}})
+        row["attributes"] = json_merge_patch(row["attributes"], attributes) or {}
+        for key, column in (("phoneNumber", "phone_number"), ("externalId", "external_id")):
+            if isinstance(attributes.get(key), str):
+                row[column] = attributes[key]
+    if not rows:
+        return {}
+    now = timezone.now()
+    params: list[Any] = []
+    # Sorted, so that concurrent multi-row upserts lock rows in the same order (no deadlock).
+    for identity in sorted(rows):
+        row = rows[identity]
+        params += [
+            identity,
+            row["email"],
+            row.get("phone_number"),
+            row.get("external_id"),
+            _json(row["attributes"]),
+            SyncStatus.PENDING,
+            "",
+            now,
+            now,
+        ]
+    table = Profile._meta.db_table
+    columns = (
+        "identity, email, phone_number, external_id, attributes, sync_status, last_error, "
+        "created_at, updated_at"
+    )
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    if connection.vendor == "mysql":
+        conflict = (
+            "ON DUPLICATE KEY UPDATE "
+            "attributes = JSON_MERGE_PATCH(attributes, VALUES(attributes)), "
+            "email = COALESCE(VALUES(email), email), "
+            "phone_number = COALESCE(VALUES(phone_number), phone_number), "
+            "external_id = COALESCE(VALUES(external_id), external_id), "
+            "sync_status = VALUES(sync_status), updated_at = VALUES(updated_at)"
+        )
+    elif connection.vendor == "sqlite":
+        conflict = (
+            "ON CONFLICT(identity) DO UPDATE SET "
+            f"attributes = json_patch({table}.attributes, excluded.attributes), "
+            f"email = COALESCE(excluded.email, {table}.email), "
+            f"phone_number = COALESCE(excluded.phone_number, {table}.phone_number), "
+            f"external_id = COALESCE(excluded.external_id, {table}.external_id), "
+            "sync_status = excluded.sync_status, updated_at = excluded.updated_at"
+        )
+    else:  # pragma: no cover - settings only admit these two
+        raise NotImplementedError(f"profile upsert is not written for {connection.vendor}")
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}", params)
+    return dict(Profile.objects.filter(identity__in=list(rows)).values_list("identity", "id"))
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _event_from(data: dict[str, Any], profile_id: int) -> Event:
+    return Event(
+        id=uuid.uuid4(),
+        event_name=data["event_name"],
+        email=data.get("email"),
+        profile_id=profile_id,
+        event_attributes=data.get("event_attributes") or {},
+        profile_attributes=data.get("profile_attributes") or {},
+        time=data.get("time") or timezone.now(),
+        value=data.get("value"),
+        unique_id=data.get("unique_id"),
+    )
+
+
+def _identity_of(data: dict[str, Any]) -> str:
+    return profile_identity(
+        email=data.get("email"), profile_attributes=data.get("profile_attributes") or {}
+    )
+
+
+def event_ingest(*, data: dict[str, Any]) -> IngestResult:
+    """Stores one validated event and upserts its profile, in one transaction.
+
+    A repeated `unique_id` returns the first event and changes nothing: the unique index
+    decides, so two concurrent posts of the same key make one row.
+    """
+    unique_id = data.get("unique_id")
+    if unique_id and (earlier := Event.objects.filter(unique_id=unique_id).first()):
+        return IngestResult(event=earlier, created=False)
+    try:
+        with transaction.atomic():
+            ids = profiles_upsert(
+                changes=[(data.get("email"), data.get("profile_attributes") or {})]
+            )
+            event = _event_from(data, ids[_identity_of(data)])
+            event.save(force_insert=True)
+    except IntegrityError:
+        earlier = Event.objects.filter(unique_id=unique_id).first() if unique_id else None
+        if earlier is None:
+            raise
+        return IngestResult(event=earlier, created=False)
+    return IngestResult(event=event, created=True)
+
+
+def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
+    """Stores validated events with bulk statements, all or nothing; results in input order.
+
+    A `unique_id` seen earlier in the batch or in an earlier request makes no second row:
+    that item's result is the first event.
+    """
+    keys = [item["unique_id"] for item in items if item.get("unique_id")]
+    earlier = {e.unique_id: e for e in Event.objects.filter(unique_id__in=keys)} if keys else {}
+    fresh: dict[int, dict[str, Any]] = {}
+    first_with_key: dict[str, int] = {}
+    for index, item in enumerate(items):
+        key = item.get("unique_id")
+        if key and (key in earlier or key in first_with_key):
+            continue
+        if key:
+            first_with_key[key] = index
+        fresh[index] = item
+    with transaction.atomic():
+        ids = profiles_upsert(
+            changes=[(i.get("email"), i.get("profile_attributes") or {}) for i in fresh.values()]
+        )
+        built = {index: _event_from(item, ids[_identity_of(item)]) for index, item in fresh.items()}
+        # IGNORE is the guard against a concurrent request inserting the same unique_id.
+        Event.objects.bulk_create(built.values(), batch_size=1000, ignore_conflicts=bool(keys))
+        if keys:
+            stored = {
+                e.unique_id: e
+                for e in Event.objects.filter(unique_id__in=list(first_with_key)).only(
+                    "id", "unique_id", "sync_status", "event_name"
+                )
+            }
+            for index, event in list(built.items()):
+                winner = stored.get(event.unique_id) if event.unique_id else None
+                if winner is not None and winner.id != event.id:
+                    earlier[event.unique_id] = winner  # lost a race with a concurrent request
+                    del built[index]
+        if built:
+            events_bulk_created.send(sender=Event, event_ids=[e.id for e in built.values()])
+    results: list[IngestResult] = []
+    for index, item in enumerate(items):
+        if index in built:
+            results.append(IngestResult(event=built[index], created=True))
+            continue
+        key = item["unique_id"]
+        first = earlier.get(key) or built[first_with_key[key]]
+        results.append(IngestResult(event=first, created=False))
+    return results

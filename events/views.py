@@ -1,0 +1,152 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from core.serializers import AUTH_ERRORS, ErrorSerializer
+from events import serializers as s
+from events.services import event_ingest, events_ingest_bulk
+
+PURCHASE_EXAMPLE = {
+    "eventName": "Purchase",
+    "eventAttributes": {"amount": 99.99, "currency": "USD"},
+    "profileAttributes": {"firstName": "John", "lastName": "Doe"},
+    "email": "john.doe@example.com",
+}
+EVENT_RESPONSE_EXAMPLE = {
+    "id": "8f7b6c1e-2b1a-4c55-9a57-3f0f3f4b9a10",
+    **PURCHASE_EXAMPLE,
+    "time": "2025-09-15T10:00:00.000Z",
+    "value": None,
+    "uniqueId": None,
+    "sentToKlaviyo": False,
+    "syncStatus": "pending",
+    "attempts": 0,
+    "lastError": "",
+    "klaviyoResponse": None,
+    "syncedAt": None,
+    "createdAt": "2025-09-15T10:00:00.000Z",
+}
+VALIDATION_ERROR_EXAMPLE = OpenApiExample(
+    "Invalid email",
+    value={"statusCode": 400, "message": ["email must be a valid email"], "error": "Bad Request"},
+    response_only=True,
+    status_codes=["400"],
+)
+
+
+class EventViewSet(viewsets.ViewSet):
+    """Customer events: ingest and questions about them."""
+
+    @extend_schema(
+        operation_id="events_create",
+        summary="Store one event",
+        description=(
+            "Stores the event and upserts its profile, then queues it for Klaviyo. "
+            "A repeated `uniqueId` answers 200 with the first event and stores nothing."
+        ),
+        request=s.EventInputSerializer,
+        responses={
+            201: s.EventOutputSerializer,
+            200: s.EventOutputSerializer,
+            400: ErrorSerializer,
+            413: ErrorSerializer,
+            **AUTH_ERRORS,
+        },
+        examples=[
+            OpenApiExample("Purchase", value=PURCHASE_EXAMPLE, request_only=True),
+            OpenApiExample(
+                "Stored", value=EVENT_RESPONSE_EXAMPLE, response_only=True, status_codes=["201"]
+            ),
+            VALIDATION_ERROR_EXAMPLE,
+        ],
+    )
+    def create(self, request: Request) -> Response:
+        serializer = s.EventInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = event_ingest(data=serializer.validated_data)
+        return Response(
+            s.EventOutputSerializer(result.event).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    @extend_schema(
+        operation_id="events_bulk_create",
+        summary="Store up to 1,000 events at once",
+        description=(
+            "All or nothing: when any item is invalid, the 400 names each bad item by index "
+            "(`events.3.email ...`) and nothing is stored."
+        ),
+        request=s.BulkEventsInputSerializer,
+        responses={
+            201: s.BulkEventsOutputSerializer,
+            400: ErrorSerializer,
+            413: ErrorSerializer,
+            **AUTH_ERRORS,
+        },
+        examples=[
+            OpenApiExample(
+                "Two events",
+                value={
+                    "events": [
+                        {"eventName": "Page View", "email": "user1@test.com"},
+                        {"eventName": "Add to Cart", "email": "user2@test.com", "uniqueId": "c-42"},
+                    ]
+                },
+                request_only=True,
+            ),
+            OpenApiExample(
+                "Stored",
+                value={
+                    "count": 2,
+                    "created": 2,
+                    "events": [
+                        {
+                            "id": "1c7a3c9e-7f0e-4a8e-9a55-4e5f4c1d2b3a",
+                            "uniqueId": None,
+                            "syncStatus": "pending",
+                            "duplicate": False,
+                        },
+                        {
+                            "id": "5d2b7c1e-0a9f-4b3c-8d7e-6f5a4b3c2d1e",
+                            "uniqueId": "c-42",
+                            "syncStatus": "pending",
+                            "duplicate": False,
+                        },
+                    ],
+                },
+                response_only=True,
+                status_codes=["201"],
+            ),
+            OpenApiExample(
+                "Bad item",
+                value={
+                    "statusCode": 400,
+                    "message": ["events.1.email must be a valid email"],
+                    "error": "Bad Request",
+                },
+                response_only=True,
+                status_codes=["400"],
+            ),
+        ],
+    )
+    @action(detail=False, methods=["post"])
+    def bulk(self, request: Request) -> Response:
+        serializer = s.BulkEventsInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        results = events_ingest_bulk(items=serializer.validated_data["events"])
+        body = {
+            "count": len(results),
+            "created": sum(r.created for r in results),
+            "events": [
+                {
+                    "id": r.event.id,
+                    "uniqueId": r.event.unique_id,
+                    "syncStatus": r.event.sync_status,
+                    "duplicate": not r.created,
+                }
+                for r in results
+            ],
+        }
+        return Response(s.BulkEventsOutputSerializer(body).data, status=status.HTTP_201_CREATED)
