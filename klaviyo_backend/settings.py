@@ -7,7 +7,10 @@ configuration at all: SQLite in the project folder and Celery tasks run eagerly 
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from klaviyo_backend.cron import cron_fields
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -213,6 +216,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# The periodic tasks themselves are declared in klaviyo_backend/beat.py.
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # --- Klaviyo ------------------------------------------------------------------------------------
@@ -223,9 +227,19 @@ KLAVIYO_BASE_URL = env.str("KLAVIYO_BASE_URL", default="https://a.klaviyo.com/ap
 KLAVIYO_REVISION = env.str("KLAVIYO_REVISION", default="2026-07-15")
 KLAVIYO_CONNECT_TIMEOUT = env.float("KLAVIYO_CONNECT_TIMEOUT", default=3.05)
 KLAVIYO_READ_TIMEOUT = env.float("KLAVIYO_READ_TIMEOUT", default=15.0)
+# How often the sweeper re-queues events left pending (a task lost while Redis was down).
+SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=60)
 
 # --- Retention ----------------------------------------------------------------------------------
 
 DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=7)
 if DATA_RETENTION_DAYS < 1:
     raise ImproperlyConfigured("DATA_RETENTION_DAYS must be at least 1.")
+# When the daily purge runs: five crontab fields, UTC.
+PURGE_CRON = env.str("PURGE_CRON", default="0 2 * * *")
+try:
+    crontab(**cron_fields(PURGE_CRON))
+except (ValueError, TypeError) as error:
+    raise ImproperlyConfigured(
+        f"PURGE_CRON {PURGE_CRON!r} is not a five-field crontab: {error}"
+    ) from error
