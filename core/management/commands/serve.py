@@ -1,0 +1,46 @@
+"""`manage.py serve`: create or update the schema, then serve on PORT with gunicorn."""
+
+import os
+import shutil
+import sys
+from typing import Any
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+
+class Command(BaseCommand):
+    help = "Applies migrations, then serves the API with gunicorn on PORT (default 3000)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--port", type=int, default=settings.PORT)
+        parser.add_argument("--bind", default=os.environ.get("BIND_HOST", "0.0.0.0"))
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=int(os.environ.get("WEB_CONCURRENCY", "2")),
+            help="gunicorn worker processes (env WEB_CONCURRENCY)",
+        )
+        parser.add_argument("--no-migrate", action="store_true", help="skip `migrate`")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not options["no_migrate"]:
+            call_command("migrate", interactive=False, verbosity=1)
+        gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
+        argv = [
+            gunicorn,
+            "klaviyo_backend.wsgi",
+            "--bind",
+            f"{options['bind']}:{options['port']}",
+            "--workers",
+            str(options["workers"]),
+            "--access-logfile",
+            "-",
+            "--graceful-timeout",
+            "30",
+        ]
+        self.stdout.write(f"Serving on http://{options['bind']}:{options['port']} (docs at /api)")
+        sys.stdout.flush()
+        # Replace this process: gunicorn owns signals and worker management from here on.
+        os.execv(argv[0], argv)
