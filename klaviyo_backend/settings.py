@@ -158,6 +158,11 @@ LOGGING = {
 
 # Keys accepted in X-API-Key besides the hashed ones created in admin (comma-separated).
 API_KEYS = [key for key in env.list("API_KEYS", default=[]) if key]
+# The dev key of .env.example works out of the box in DEBUG only, so the README's examples run
+# on a fresh checkout; production (DEBUG off) accepts only configured or admin-created keys.
+DEV_API_KEY = "dev-api-key-change-me"
+if DEBUG and "API_KEYS" not in env:
+    API_KEYS = [DEV_API_KEY]
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 
 REST_FRAMEWORK = {
