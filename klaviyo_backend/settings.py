@@ -96,8 +96,14 @@ if _db["ENGINE"] == "django.db.backends.mysql":
     _db.setdefault("TEST", {}).setdefault("CHARSET", "utf8mb4")
     _db["TEST"].setdefault("COLLATION", "utf8mb4_unicode_ci")
 elif _db["ENGINE"] == "django.db.backends.sqlite3":
-    # A file, not memory, so that end-to-end tests' worker processes share the test database.
-    _db.setdefault("TEST", {}).setdefault("NAME", str(BASE_DIR / "test_db.sqlite3"))
+    # A file, not memory, so that end-to-end tests' worker processes share the test database;
+    # named after the configured one (db.sqlite3 -> test_db.sqlite3), so two checkouts or two
+    # DATABASE_URLs never share a test database.
+    _sqlite_name = Path(_db["NAME"])
+    if _db["NAME"] != ":memory:":
+        _db.setdefault("TEST", {}).setdefault(
+            "NAME", str(_sqlite_name.with_name(f"test_{_sqlite_name.name}"))
+        )
     # WAL lets readers go on while a writer holds the lock; the timeout makes writers queue.
     _db.setdefault("OPTIONS", {})
     _db["OPTIONS"].setdefault("timeout", 20)
