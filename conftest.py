@@ -27,6 +27,16 @@ def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
     celery_app.conf.task_always_eager = previous
 
 
+@pytest.fixture(autouse=True)
+def _klaviyo_rate_limiter_off(
+    request: pytest.FixtureRequest, settings: pytest.FixtureRequest
+) -> None:
+    """The shared Klaviyo rate limiter would carry counts from test to test; its own tests
+    build limiters explicitly. End-to-end tests keep it, as configured."""
+    if not request.node.get_closest_marker("e2e"):
+        settings.KLAVIYO_RATE_LIMIT_ENABLED = False
+
+
 @pytest.fixture
 def anonymous_client() -> APIClient:
     return APIClient()

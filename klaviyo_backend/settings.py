@@ -11,6 +11,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from klaviyo_backend.cron import cron_fields
+from klaviyo_sync.ratelimit import parse_limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -240,6 +241,66 @@ KLAVIYO_CONNECT_TIMEOUT = env.float("KLAVIYO_CONNECT_TIMEOUT", default=3.05)
 KLAVIYO_READ_TIMEOUT = env.float("KLAVIYO_READ_TIMEOUT", default=15.0)
 # How often the sweeper re-queues events left pending (a task lost while Redis was down).
 SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=60)
+# Seconds an event may stay pending (since saved, or since its retry was due) before the
+# sweeper queues it again; above the slowest normal drain of a batch, so it never doubles one.
+SYNC_STALE_PENDING_SECONDS = env.int("SYNC_STALE_PENDING_SECONDS", default=600)
+# Most events one sweep re-queues (in tasks of KLAVIYO_BULK_BATCH_SIZE); the rest wait a minute.
+SYNC_SWEEP_MAX_EVENTS = env.int("SYNC_SWEEP_MAX_EVENTS", default=200_000)
+# Attempts per event before it is marked failed; retries back off exponentially with jitter
+# from KLAVIYO_RETRY_BASE_DELAY up to KLAVIYO_RETRY_MAX_DELAY seconds (defaults: 8 attempts
+# over about 3 hours), and never sooner than Klaviyo's Retry-After.
+KLAVIYO_MAX_ATTEMPTS = env.int("KLAVIYO_MAX_ATTEMPTS", default=8)
+KLAVIYO_RETRY_BASE_DELAY = env.float("KLAVIYO_RETRY_BASE_DELAY", default=200.0)
+KLAVIYO_RETRY_MAX_DELAY = env.float("KLAVIYO_RETRY_MAX_DELAY", default=2400.0)
+# Fraction of each delay drawn at random (+/-), so failed batches don't come back together.
+KLAVIYO_RETRY_JITTER = env.float("KLAVIYO_RETRY_JITTER", default=0.2)
+if KLAVIYO_MAX_ATTEMPTS < 1 or KLAVIYO_RETRY_BASE_DELAY < 0 or not 0 <= KLAVIYO_RETRY_JITTER < 1:
+    raise ImproperlyConfigured(
+        "KLAVIYO_MAX_ATTEMPTS must be >= 1, KLAVIYO_RETRY_BASE_DELAY >= 0, "
+        "KLAVIYO_RETRY_JITTER in [0, 1)."
+    )
+# A countdown task longer than the visibility timeout would be delivered twice by Redis.
+_longest_retry_delay = KLAVIYO_RETRY_MAX_DELAY * (1 + KLAVIYO_RETRY_JITTER)
+if _longest_retry_delay >= 0.9 * CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
+    raise ImproperlyConfigured(
+        "KLAVIYO_RETRY_MAX_DELAY (with jitter) must stay below 90% of CELERY_VISIBILITY_TIMEOUT."
+    )
+# Seconds a worker holds the events it is sending; another task may take them after that
+# (a crashed worker). Longer than a send: timeouts plus the rate limiter's wait.
+KLAVIYO_SEND_LEASE_SECONDS = env.int("KLAVIYO_SEND_LEASE_SECONDS", default=300)
+# Events per bulk request (Klaviyo's maximum: 1,000) and its body limit in bytes (5 MB).
+KLAVIYO_BULK_BATCH_SIZE = env.int("KLAVIYO_BULK_BATCH_SIZE", default=1000)
+KLAVIYO_BULK_MAX_BYTES = env.int("KLAVIYO_BULK_MAX_BYTES", default=5_000_000)
+if not 1 <= KLAVIYO_BULK_BATCH_SIZE <= 1000 or not 10_000 <= KLAVIYO_BULK_MAX_BYTES <= 5_000_000:
+    raise ImproperlyConfigured(
+        "KLAVIYO_BULK_BATCH_SIZE must be in [1, 1000], KLAVIYO_BULK_MAX_BYTES in [10000, 5000000]."
+    )
+# Batches smaller than this go one POST /api/events per event (its own quota, 3,500/min);
+# larger ones as one bulk job (150/min): about where both cost the same share of their quota.
+KLAVIYO_BULK_MIN_EVENTS = env.int("KLAVIYO_BULK_MIN_EVENTS", default=24)
+# Client-side rate limiting, shared by all workers through Redis (empty URL: per process).
+KLAVIYO_RATE_LIMIT_ENABLED = env.bool("KLAVIYO_RATE_LIMIT_ENABLED", default=True)
+KLAVIYO_RATE_LIMIT_REDIS_URL = env.str(
+    "KLAVIYO_RATE_LIMIT_REDIS_URL",
+    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
+)
+# Limits per endpoint, "<n>/s,<n>/m": Klaviyo's published ones (lower them to leave room for
+# other apps on the same Klaviyo account).
+try:
+    KLAVIYO_RATE_LIMITS = {
+        bucket: parse_limits(env.str(name, default=default))
+        for bucket, name, default in (
+            ("events", "KLAVIYO_RATE_LIMIT_EVENTS", "350/s,3500/m"),
+            ("bulk_events", "KLAVIYO_RATE_LIMIT_BULK_EVENTS", "10/s,150/m"),
+            ("profile_import", "KLAVIYO_RATE_LIMIT_PROFILE_IMPORT", "75/s,700/m"),
+        )
+    }
+except ValueError as error:
+    raise ImproperlyConfigured(f"KLAVIYO_RATE_LIMIT_*: {error}") from error
+# Seconds added to each limiter window: requests reach Klaviyo with some jitter.
+KLAVIYO_RATE_LIMIT_MARGIN = env.float("KLAVIYO_RATE_LIMIT_MARGIN", default=0.1)
+# Seconds a worker waits for the limiter before it re-queues the batch instead.
+KLAVIYO_RATE_LIMIT_MAX_WAIT = env.float("KLAVIYO_RATE_LIMIT_MAX_WAIT", default=20.0)
 
 # --- Retention ----------------------------------------------------------------------------------
 

@@ -1,0 +1,493 @@
+"""The only code that speaks HTTP to Klaviyo: one pooled `requests` session per process, the
+auth and revision headers, JSON:API bodies, filters, cursors, errors, the client-side rate
+limiter and one log line per call (logger `klaviyo_sync.client`, fields in `extra`).
+
+Paths: `KLAVIYO_BASE_URL` already ends in `/api` (`https://a.klaviyo.com/api`), so the spec's
+`/api/events` is `<base>/events` here.
+
+The client never retries by itself: callers on the request path want a quick answer, and the
+sync tasks schedule their own retries (with the row's attempt count) through Celery.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+import requests
+from django.conf import settings
+from requests.adapters import HTTPAdapter
+
+from klaviyo_sync.ratelimit import RateLimiter, RateLimitExceeded, rate_limiter
+
+logger = logging.getLogger("klaviyo_sync.client")
+
+JSON_API = "application/vnd.api+json"
+# Statuses worth another try later: throttling and Klaviyo's own failures.
+RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
+# Pages of GET /api/metrics followed at most (200 metrics each): a guard against a cursor loop.
+MAX_METRIC_PAGES = 50
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One Klaviyo operation: its spec path (below /api), method and rate-limit bucket."""
+
+    method: str
+    path: str
+    bucket: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} /api/{self.path}"
+
+
+GET_ACCOUNTS = Operation("GET", "accounts", "accounts")
+GET_METRICS = Operation("GET", "metrics", "metrics")
+GET_PROFILES = Operation("GET", "profiles", "profiles")
+GET_EVENTS = Operation("GET", "events", "events_read")
+QUERY_METRIC_AGGREGATES = Operation("POST", "metric-aggregates", "metric_aggregates")
+CREATE_EVENT = Operation("POST", "events", "events")
+BULK_CREATE_EVENTS = Operation("POST", "event-bulk-create-jobs", "bulk_events")
+PROFILE_IMPORT = Operation("POST", "profile-import", "profile_import")
+PROFILE_BULK_IMPORT = Operation("POST", "profile-bulk-import-jobs", "profile_bulk_import")
+
+
+class KlaviyoError(Exception):
+    """A call that did not succeed: Klaviyo's error answer, a timeout or a connection failure.
+
+    `detail` is Klaviyo's error title/detail(s) (or what went wrong locally); it never holds
+    the API key. `errors` keeps Klaviyo's error objects, whose `source.pointer` says which
+    part of a body was rejected. `local` is True when nothing reached Klaviyo (the client-side
+    rate limiter would have had to wait longer than allowed).
+    """
+
+    def __init__(
+        self,
+        *,
+        status: int | None,
+        retryable: bool,
+        detail: str,
+        retry_after: float | None = None,
+        errors: list[dict[str, Any]] | None = None,
+        local: bool = False,
+    ) -> None:
+        self.status = status
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.detail = detail
+        self.errors = errors or []
+        self.local = local
+        super().__init__(self.summary)
+
+    @property
+    def summary(self) -> str:
+        """What goes into a row's last_error: `HTTP 400: <detail>` or `<detail>`."""
+        return f"HTTP {self.status}: {self.detail}" if self.status else self.detail
+
+    @property
+    def is_auth_error(self) -> bool:
+        return self.status in (401, 403)
+
+
+# One session per process (Celery's prefork children each build their own after the fork).
+_session: requests.Session | None = None
+_session_pid: int | None = None
+_session_lock = threading.Lock()
+
+
+def pooled_session() -> requests.Session:
+    global _session, _session_pid
+    with _session_lock:
+        if _session is None or _session_pid != os.getpid():
+            session = requests.Session()
+            adapter = HTTPAdapter(pool_connections=4, pool_maxsize=16, max_retries=0)
+            session.mount("https://", adapter)
+            session.mount("http://", adapter)
+            _session, _session_pid = session, os.getpid()
+        return _session
+
+
+def filter_string(value: str) -> str:
+    """A string literal in Klaviyo's filter syntax: double-quoted, quotes escaped."""
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def filter_datetime(value: datetime) -> str:
+    """A datetime literal in Klaviyo's filter syntax: UTC ISO-8601, unquoted."""
+    if value.tzinfo is None:
+        raise ValueError("filter datetimes must be timezone-aware")
+    utc = value.astimezone(UTC)
+    spec = "microseconds" if utc.microsecond else "seconds"
+    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def cursor_from_link(link: str | None) -> str | None:
+    """The `page[cursor]` of a `links.next` URL; None on the last page."""
+    if not link:
+        return None
+    values = parse_qs(urlsplit(link).query).get("page[cursor]")
+    return values[0] if values else None
+
+
+def _retry_after(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+class KlaviyoClient:
+    def __init__(
+        self,
+        *,
+        api_key: str,
+        base_url: str,
+        revision: str,
+        timeout: tuple[float, float],
+        limiter: RateLimiter | None = None,
+        rate_limit_max_wait: float = 0.0,
+    ) -> None:
+        if not api_key:
+            raise ValueError("KlaviyoClient needs an API key")
+        self._api_key = api_key
+        self.base_url = base_url.rstrip("/")
+        self.revision = revision
+        self.timeout = timeout
+        self.limiter = limiter
+        # How long a call may wait for the rate limiter before giving up (KlaviyoError local).
+        self.rate_limit_max_wait = rate_limit_max_wait
+        self.session = pooled_session()
+
+    def __repr__(self) -> str:  # never the key
+        return f"KlaviyoClient(base_url={self.base_url!r}, revision={self.revision!r})"
+
+    # --- reads ----------------------------------------------------------------------------
+
+    def metrics_list(self) -> list[dict[str, Any]]:
+        """Every metric of the account (all pages of GET /api/metrics), as JSON:API resources
+        `{"type": "metric", "id", "attributes": {"name", "created", "updated", "integration"}}`."""
+        metrics: list[dict[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(MAX_METRIC_PAGES):
+            params = {"page[cursor]": cursor} if cursor else None
+            body = self._json(self._call(GET_METRICS, params=params))
+            metrics.extend(body.get("data") or [])
+            cursor = cursor_from_link((body.get("links") or {}).get("next"))
+            if not cursor:
+                break
+        return metrics
+
+    def profile_get_by_email(self, *, email: str) -> dict[str, Any] | None:
+        """The Klaviyo profile with this email (a JSON:API resource), or None."""
+        params = {"filter": f"equals(email,{filter_string(email)})", "page[size]": "1"}
+        body = self._json(self._call(GET_PROFILES, params=params))
+        data = body.get("data") or []
+        return data[0] if data else None
+
+    def events_list(
+        self,
+        *,
+        metric_id: str | None = None,
+        profile_id: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        page_cursor: str | None = None,
+        page_size: int = 200,
+        include_profile: bool = False,
+        sort: str | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]], str | None]:
+        """One page of GET /api/events: (events, included, next cursor).
+
+        `included` maps (type, id) -> resource, e.g. `included[("profile", pid)]` (filled when
+        include_profile). `since` is inclusive, `until` exclusive. The cursor is None on the
+        last page. `sort` is one of `datetime`, `-datetime`, `timestamp`, `-timestamp`.
+        """
+        filters = []
+        if metric_id:
+            filters.append(f"equals(metric_id,{filter_string(metric_id)})")
+        if profile_id:
+            filters.append(f"equals(profile_id,{filter_string(profile_id)})")
+        if since:
+            filters.append(f"greater-or-equal(datetime,{filter_datetime(since)})")
+        if until:
+            filters.append(f"less-than(datetime,{filter_datetime(until)})")
+        params: dict[str, str] = {"page[size]": str(page_size)}
+        if filters:
+            params["filter"] = ",".join(filters)
+        if page_cursor:
+            params["page[cursor]"] = page_cursor
+        if include_profile:
+            params["include"] = "profile"
+        if sort:
+            params["sort"] = sort
+        body = self._json(self._call(GET_EVENTS, params=params))
+        included = {
+            (item.get("type", ""), item.get("id", "")): item for item in body.get("included") or []
+        }
+        next_cursor = cursor_from_link((body.get("links") or {}).get("next"))
+        return body.get("data") or [], included, next_cursor
+
+    def metric_aggregate(
+        self,
+        *,
+        metric_id: str,
+        start: datetime,
+        end: datetime,
+        timezone: str = "UTC",
+        interval: str = "day",
+        measurements: tuple[str, ...] = ("count",),
+    ) -> dict[str, Any]:
+        """POST /api/metric-aggregates over [start, end): the `data` resource, whose
+        `attributes` hold `dates` (one per interval) and `data` (`[{"dimensions": [...],
+        "measurements": {"count": [...]}}]`, one value per date)."""
+        body = {
+            "data": {
+                "type": "metric-aggregate",
+                "attributes": {
+                    "metric_id": metric_id,
+                    "measurements": list(measurements),
+                    "interval": interval,
+                    "filter": [
+                        f"greater-or-equal(datetime,{filter_datetime(start)})",
+                        f"less-than(datetime,{filter_datetime(end)})",
+                    ],
+                    "timezone": timezone,
+                },
+            }
+        }
+        return self._json(self._call(QUERY_METRIC_AGGREGATES, body=body)).get("data") or {}
+
+    def account_check(self) -> dict[str, Any]:
+        """GET /api/accounts: a cheap authenticated call; the key's account resource."""
+        body = self._json(self._call(GET_ACCOUNTS))
+        data = body.get("data") or []
+        return data[0] if isinstance(data, list) and data else {}
+
+    # --- writes ---------------------------------------------------------------------------
+
+    def event_create(self, *, data: dict[str, Any], attempt: int = 1) -> int:
+        """POST /api/events with one event resource (see mapping.event_resource); 202, no body."""
+        return self._call(CREATE_EVENT, body={"data": data}, attempt=attempt).status_code
+
+    def event_bulk_create_job(self, *, body: bytes, attempt: int = 1) -> int:
+        """POST /api/event-bulk-create-jobs with a body serialized by mapping.BulkRequestBuilder
+        (kept as bytes: the builder measured it against the 5 MB limit); 202, no body."""
+        return self._call(BULK_CREATE_EVENTS, raw_body=body, attempt=attempt).status_code
+
+    def profile_import(self, *, data: dict[str, Any], attempt: int = 1) -> dict[str, Any]:
+        """POST /api/profile-import (create or update one profile); the profile resource, whose
+        `id` is Klaviyo's profile id."""
+        response = self._call(PROFILE_IMPORT, body={"data": data}, attempt=attempt)
+        return self._json(response).get("data") or {}
+
+    def profile_bulk_import_job(
+        self, *, profiles: list[dict[str, Any]], attempt: int = 1
+    ) -> dict[str, Any]:
+        """POST /api/profile-bulk-import-jobs with profile resources; the job resource."""
+        body = {
+            "data": {
+                "type": "profile-bulk-import-job",
+                "attributes": {"profiles": {"data": profiles}},
+            }
+        }
+        response = self._call(PROFILE_BULK_IMPORT, body=body, attempt=attempt)
+        return self._json(response).get("data") or {}
+
+    # --- plumbing -------------------------------------------------------------------------
+
+    def _headers(self, *, with_body: bool) -> dict[str, str]:
+        headers = {
+            "Authorization": f"Klaviyo-API-Key {self._api_key}",
+            "revision": self.revision,
+            "Accept": JSON_API,
+        }
+        if with_body:
+            headers["Content-Type"] = JSON_API
+        return headers
+
+    def _url(self, operation: Operation, params: dict[str, str] | None) -> str:
+        url = f"{self.base_url}/{operation.path}"
+        if params:
+            # Filters are URI-encoded whole: quotes, commas and parentheses included.
+            url += "?" + urlencode(params, quote_via=quote, safe="")
+        return url
+
+    def _call(
+        self,
+        operation: Operation,
+        *,
+        params: dict[str, str] | None = None,
+        body: dict[str, Any] | None = None,
+        raw_body: bytes | None = None,
+        attempt: int = 1,
+    ) -> requests.Response:
+        if body is not None:
+            raw_body = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
+        self._wait_for_rate_limit(operation, attempt=attempt)
+        started = time.monotonic()
+        try:
+            response = self.session.request(
+                operation.method,
+                self._url(operation, params),
+                data=raw_body,
+                headers=self._headers(with_body=raw_body is not None),
+                timeout=self.timeout,
+            )
+        except requests.Timeout as error:
+            self._log(operation, None, started, attempt, level=logging.WARNING)
+            raise KlaviyoError(
+                status=None, retryable=True, detail=f"Timed out: {type(error).__name__}"
+            ) from None
+        except requests.ConnectionError as error:
+            self._log(operation, None, started, attempt, level=logging.WARNING)
+            raise KlaviyoError(
+                status=None, retryable=True, detail=f"Connection failed: {type(error).__name__}"
+            ) from None
+        except requests.RequestException as error:
+            self._log(operation, None, started, attempt, level=logging.ERROR)
+            raise KlaviyoError(
+                status=None, retryable=False, detail=f"Request failed: {type(error).__name__}"
+            ) from None
+        status = response.status_code
+        self._log(operation, status, started, attempt, level=logging.INFO)
+        if status < 400:
+            return response
+        raise self._error(operation, response)
+
+    def _wait_for_rate_limit(self, operation: Operation, *, attempt: int) -> None:
+        if self.limiter is None:
+            return
+        try:
+            self.limiter.acquire(operation.bucket, max_wait=self.rate_limit_max_wait)
+        except RateLimitExceeded as exceeded:
+            logger.info(
+                "Klaviyo %s held back by the client-side rate limiter for %.2f s",
+                operation.name,
+                exceeded.wait,
+                extra={"endpoint": operation.name, "attempt": attempt, "wait_s": exceeded.wait},
+            )
+            raise KlaviyoError(
+                status=None,
+                retryable=True,
+                retry_after=exceeded.wait,
+                detail=f"Client-side rate limit of {operation.name}: retry in {exceeded.wait:.1f}s",
+                local=True,
+            ) from None
+
+    def _error(self, operation: Operation, response: requests.Response) -> KlaviyoError:
+        status = response.status_code
+        errors: list[dict[str, Any]] = []
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = None
+        if isinstance(payload, dict) and isinstance(payload.get("errors"), list):
+            errors = [e for e in payload["errors"] if isinstance(e, dict)]
+        parts = []
+        for error in errors:
+            text = " ".join(
+                str(error[key]) for key in ("title", "detail") if error.get(key)
+            ).strip()
+            pointer = (error.get("source") or {}).get("pointer") if error.get("source") else None
+            if pointer:
+                text = f"{text} ({pointer})"
+            if text and text not in parts:
+                parts.append(text)
+        detail = "; ".join(parts) or response.reason or f"HTTP {status}"
+        detail = detail.replace(self._api_key, "***")[:2000]
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        if status == 429 and self.limiter is not None:
+            # Every worker pauses this endpoint, not only the one that was told.
+            self.limiter.block(operation.bucket, seconds=retry_after or 1.0)
+        if status in (401, 403):
+            logger.error(
+                "Klaviyo refused the API key for %s (HTTP %s): check KLAVIYO_API_KEY and its "
+                "scopes. Klaviyo said: %s",
+                operation.name,
+                status,
+                detail,
+                extra={"endpoint": operation.name, "status": status, "config_error": True},
+            )
+        return KlaviyoError(
+            status=status,
+            retryable=status in RETRYABLE_STATUSES,
+            retry_after=retry_after,
+            detail=detail,
+            errors=errors,
+        )
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            raise KlaviyoError(
+                status=response.status_code,
+                retryable=False,
+                detail="Klaviyo answered with a body that is not JSON",
+            ) from None
+        return body if isinstance(body, dict) else {}
+
+    @staticmethod
+    def _log(
+        operation: Operation, status: int | None, started: float, attempt: int, *, level: int
+    ) -> None:
+        duration_ms = round((time.monotonic() - started) * 1000, 1)
+        if status is not None and status >= 400:
+            level = max(level, logging.WARNING)
+        logger.log(
+            level,
+            "Klaviyo %s -> %s in %.1f ms (attempt %d)",
+            operation.name,
+            status if status is not None else "no answer",
+            duration_ms,
+            attempt,
+            extra={
+                "endpoint": operation.name,
+                "status": status,
+                "duration_ms": duration_ms,
+                "attempt": attempt,
+            },
+        )
+
+
+def klaviyo_client(*, timeout: float | None = None) -> KlaviyoClient | None:
+    """The client configured by settings; None when KLAVIYO_API_KEY is empty.
+
+    `timeout` (seconds) replaces both the connect and read timeouts, and also bounds the
+    wait for the rate limiter: for reads on the request path, which have a short budget.
+    """
+    if not settings.KLAVIYO_API_KEY:
+        return None
+    if timeout is not None:
+        timeouts = (timeout, timeout)
+        max_wait = timeout
+    else:
+        timeouts = (settings.KLAVIYO_CONNECT_TIMEOUT, settings.KLAVIYO_READ_TIMEOUT)
+        max_wait = settings.KLAVIYO_RATE_LIMIT_MAX_WAIT
+    return KlaviyoClient(
+        api_key=settings.KLAVIYO_API_KEY,
+        base_url=settings.KLAVIYO_BASE_URL,
+        revision=settings.KLAVIYO_REVISION,
+        timeout=timeouts,
+        limiter=rate_limiter(),
+        rate_limit_max_wait=max_wait,
+    )
