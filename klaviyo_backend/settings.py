@@ -315,3 +315,11 @@ except (ValueError, TypeError) as error:
     raise ImproperlyConfigured(
         f"PURGE_CRON {PURGE_CRON!r} is not a five-field crontab: {error}"
     ) from error
+# Rows per DELETE statement of the purge, each statement its own short transaction.
+PURGE_BATCH_SIZE = env.int("PURGE_BATCH_SIZE", default=5000)
+if PURGE_BATCH_SIZE < 1:
+    raise ImproperlyConfigured("PURGE_BATCH_SIZE must be at least 1.")
+# A running purge that made no progress for this long is taken for crashed: its lock is freed.
+PURGE_LOCK_STALE_SECONDS = env.int("PURGE_LOCK_STALE_SECONDS", default=600)
+if PURGE_LOCK_STALE_SECONDS < 1:
+    raise ImproperlyConfigured("PURGE_LOCK_STALE_SECONDS must be at least 1.")
