@@ -10,3 +10,5 @@ class CoreConfig(AppConfig):
         from klaviyo_backend.beat import on_post_migrate
 
         post_migrate.connect(on_post_migrate, dispatch_uid="beat_schedule_sync")
+        # Imported for their side effects: the metrics' signal receivers, the OpenAPI auth scheme.
+        from core import metrics, schema  # noqa: F401

@@ -4,6 +4,7 @@ Every knob is listed with its default and meaning in `.env.example`. A fresh che
 configuration at all: SQLite in the project folder and Celery tasks run eagerly in process.
 """
 
+import re
 from pathlib import Path
 
 import environ
@@ -50,6 +51,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: request id and the one log line per request, even for answers given further down.
+    "core.middleware.RequestLogMiddleware",
     "core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -147,19 +150,46 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SESSION_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_SECURE = not DEBUG
-# Health checks come over plain HTTP from the orchestrator, inside the network.
-SECURE_REDIRECT_EXEMPT = [r"^health$"]
+# Health checks and metric scrapes come over plain HTTP from inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^health/?$", r"^metrics/?$"]
 
 # --- Logging ------------------------------------------------------------------------------------
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+# json: one JSON object per line (for log collectors); plain: human-readable lines.
+LOG_FORMAT = env.str("LOG_FORMAT", default="json")
+if LOG_FORMAT not in ("json", "plain"):
+    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "json": {"()": "core.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "filters": {
+        "request_id": {"()": "core.logging.RequestIdFilter"},
+        # A safety net: the Klaviyo key and client keys are replaced in every line.
+        "redact_secrets": {"()": "core.logging.RedactSecretsFilter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stdout",
+            "formatter": LOG_FORMAT,
+            "filters": ["request_id", "redact_secrets"],
+        }
+    },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "loggers": {
+        # Through our handler only (not Django's own), as JSON like the rest.
+        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
+        # Every request already has its line; Django's "Not Found: /x" warnings would repeat it.
+        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+    },
 }
+# /metrics (Prometheus) is open when empty; else it needs `Authorization: Bearer <token>`.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 # --- DRF ----------------------------------------------------------------------------------------
 
@@ -176,7 +206,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["core.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["core.auth.HasValidApiKey"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
+    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ApiKeyRateThrottle"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "core.errors.exception_handler",
     "UNAUTHENTICATED_USER": None,
@@ -188,6 +219,25 @@ REST_FRAMEWORK = {
 
 # Most events one POST /events/bulk may carry.
 BULK_MAX_EVENTS = env.int("BULK_MAX_EVENTS", default=1000)
+
+# Requests each API key may make per period (N/s, N/min, N/hour, N/day); empty: no limit.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="12000/min")
+if API_THROTTLE_RATE and not re.fullmatch(
+    r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE
+):
+    raise ImproperlyConfigured(f"API_THROTTLE_RATE {API_THROTTLE_RATE!r} is not like 1000/min.")
+# Where throttle counters live: Redis (redis://host:6379/1) shares them across workers and
+# hosts; empty: each process's memory (the limit then applies per gunicorn worker).
+CACHE_URL = env.str("CACHE_URL", default="")
+if CACHE_URL:
+    CACHES = {"default": env.cache_url_config(CACHE_URL)}
+    if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        # Redis down must cost a request little time: throttling then lets requests through.
+        CACHES["default"].setdefault("OPTIONS", {}).update(
+            {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+        )
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # --- drf-spectacular ----------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from core.views import HealthView, not_found
+from core.views import HealthView, metrics, not_found
 from events.views import EventViewSet
 
 
@@ -28,6 +28,7 @@ urlpatterns = [
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
+    re_path(r"^metrics/?$", metrics, name="metrics"),
     path("", include(router.urls)),
     re_path(r"^(?P<path>.*)$", not_found),
 ]

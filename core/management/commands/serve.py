@@ -9,6 +9,8 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from core.metrics import metrics_multiprocess_dir_prepare
+
 
 class Command(BaseCommand):
     help = "Applies migrations, then serves the API with gunicorn on PORT (default 3000)."
@@ -27,6 +29,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["no_migrate"]:
             call_command("migrate", interactive=False, verbosity=1)
+        # Workers count requests into files there, so /metrics adds up every worker's counts.
+        metrics_multiprocess_dir_prepare()
         gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
         argv = [
             gunicorn,

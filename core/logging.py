@@ -1,0 +1,122 @@
+"""Structured logs: one JSON object per line on stdout, with the request id of the request being
+served, and secrets (the Klaviyo key, client API keys) redacted from every line as a safety net.
+"""
+
+import json
+import logging
+import re
+from contextvars import ContextVar
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+
+REDACTED = "[REDACTED]"
+# Set by the request middleware for the duration of a request.
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+# The raw X-API-Key of the current request (admin-created keys are not in settings).
+request_api_key_var: ContextVar[str | None] = ContextVar("request_api_key", default=None)
+
+# Shapes of secrets even when their value is not known here: Klaviyo private keys, and the
+# values of authorization headers written out in a message.
+SECRET_PATTERNS = [
+    re.compile(r"\bpk_[A-Za-z0-9]{16,}"),
+    re.compile(r"(?i)(Klaviyo-API-Key|Bearer)\s+[^\s'\",}]+"),
+    re.compile(r"(?i)(x-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
+]
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
+RECORD_ATTRIBUTES = frozenset(
+    logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys()
+    | {"message", "asctime", "request_id", "taskName"}
+)
+# Secrets shorter than this are not redacted: replacing "a" everywhere would garble every line.
+MIN_SECRET_LENGTH = 6
+
+
+def known_secrets() -> list[str]:
+    """Values that must never be written out, longest first."""
+    values = [getattr(settings, "KLAVIYO_API_KEY", ""), *getattr(settings, "API_KEYS", [])]
+    values.append(request_api_key_var.get() or "")
+    return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+def redact(text: str) -> str:
+    for secret in known_secrets():
+        text = text.replace(secret, REDACTED)
+    for pattern in SECRET_PATTERNS:
+        text = pattern.sub(_redact_match, text)
+    return text
+
+
+def _redact_match(match: re.Match[str]) -> str:
+    # Keep the label ("Bearer ", "x-api-key: ") so the line still says what was there.
+    if match.re.groups:
+        prefix = match.group(1)
+        separator = " " if not prefix.endswith((":", "=", '"', "'", " ")) else ""
+        return f"{prefix}{separator}{REDACTED}"
+    return REDACTED
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redact_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redact_value(v) for v in value]
+    return value
+
+
+class RedactSecretsFilter(logging.Filter):
+    """Rewrites the record in place: message, extra fields and traceback, secrets replaced."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+            # The formatter must use the redacted text, not format the exception again.
+            record.exc_info = None
+        for key, value in list(record.__dict__.items()):
+            if key not in RECORD_ATTRIBUTES:
+                setattr(record, key, _redact_value(value))
+        return True
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps every record with the id of the request being served (None outside requests)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, request id and extra fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, tz=UTC)
+            .isoformat(timespec="milliseconds")
+            .replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        request_id = getattr(record, "request_id", None)
+        if request_id:
+            entry["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in RECORD_ATTRIBUTES and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        if record.stack_info:
+            entry["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, default=str, ensure_ascii=False)
