@@ -1,10 +1,13 @@
-from drf_spectacular.utils import OpenApiExample, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.serializers import AUTH_ERRORS, ErrorSerializer
+from events import klaviyo_reads
+from events import read_serializers as rs
 from events import serializers as s
 from events.services import event_ingest, events_ingest_bulk
 
@@ -33,6 +36,36 @@ VALIDATION_ERROR_EXAMPLE = OpenApiExample(
     value={"statusCode": 400, "message": ["email must be a valid email"], "error": "Bad Request"},
     response_only=True,
     status_codes=["400"],
+)
+
+READS_DESCRIPTION = (
+    "Asks Klaviyo first, within READS_KLAVIYO_BUDGET_SECONDS, and answers from the local "
+    "database when there is no Klaviyo key or Klaviyo fails, rate-limits or is too slow; "
+    "`source` says which. Klaviyo counts the events that reached it; the local database counts "
+    "every stored event (pending ones too) within the retention period."
+)
+DATE_ERROR_EXAMPLE = OpenApiExample(
+    "Bad date",
+    value={
+        "statusCode": 400,
+        "message": ["date must be a date in YYYY-MM-DD format"],
+        "error": "Bad Request",
+    },
+    response_only=True,
+    status_codes=["400"],
+)
+PROFILE_NOT_FOUND_EXAMPLE = OpenApiExample(
+    "Unknown profile",
+    value={
+        "statusCode": 404,
+        "message": ["Profile nobody@example.com not found"],
+        "error": "Not Found",
+    },
+    response_only=True,
+    status_codes=["404"],
+)
+EMAIL_PATH_PARAMETER = OpenApiParameter(
+    "email", str, OpenApiParameter.PATH, description="The profile's email (case-insensitive)."
 )
 
 
@@ -150,3 +183,195 @@ class EventViewSet(viewsets.ViewSet):
             ],
         }
         return Response(s.BulkEventsOutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+    # --- Reads: Klaviyo first, the local database when Klaviyo fails or is too slow ------------
+
+    @extend_schema(
+        operation_id="events_metrics",
+        summary="Every metric known, with Klaviyo's id and a local count",
+        description=READS_DESCRIPTION,
+        responses={200: rs.MetricsOutputSerializer, **AUTH_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Metrics",
+                value={
+                    "metrics": [{"name": "Purchase", "klaviyoId": "RsWdcU", "localCount": 1520}],
+                    "source": "klaviyo",
+                },
+                response_only=True,
+            )
+        ],
+    )
+    @action(detail=False, methods=["get"])
+    def metrics(self, request: Request) -> Response:
+        answer = klaviyo_reads.metrics_read()
+        return Response(rs.MetricsOutputSerializer(answer).data)
+
+    @extend_schema(
+        operation_id="events_count",
+        summary="How many events of a metric happened on a day",
+        description=READS_DESCRIPTION,
+        parameters=[rs.DayQuerySerializer],
+        responses={200: rs.CountOutputSerializer, 400: ErrorSerializer, **AUTH_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Count",
+                value={
+                    "metric": "Purchase",
+                    "date": "2025-09-15",
+                    "count": 42,
+                    "timezone": "America/New_York",
+                    "start": "2025-09-15T04:00:00.000Z",
+                    "end": "2025-09-16T04:00:00.000Z",
+                    "klaviyoMetricId": "RsWdcU",
+                    "source": "klaviyo",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            DATE_ERROR_EXAMPLE,
+        ],
+    )
+    @action(detail=False, methods=["get"])
+    def count(self, request: Request) -> Response:
+        query = rs.DayQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        answer = klaviyo_reads.metric_day_count_read(
+            metric=query.validated_data["metric"],
+            day=query.validated_data["date"],
+            tz=query.validated_data["tz"],
+        )
+        return Response(rs.CountOutputSerializer(answer).data)
+
+    @extend_schema(
+        operation_id="events_emails",
+        summary="The distinct emails that did a metric on a day",
+        description=(
+            READS_DESCRIPTION + " Sorted by code point; pass `nextCursor` as `cursor` for the "
+            "next page."
+        ),
+        parameters=[rs.EmailsQuerySerializer],
+        responses={200: rs.EmailsOutputSerializer, 400: ErrorSerializer, **AUTH_ERRORS},
+        examples=[
+            OpenApiExample(
+                "Emails",
+                value={
+                    "metric": "Purchase",
+                    "date": "2025-09-15",
+                    "emails": ["ann@example.com", "bob@example.com"],
+                    "nextCursor": "Ym9iQGV4YW1wbGUuY29t",
+                    "timezone": "UTC",
+                    "start": "2025-09-15T00:00:00.000Z",
+                    "end": "2025-09-16T00:00:00.000Z",
+                    "klaviyoMetricId": "RsWdcU",
+                    "source": "local",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            DATE_ERROR_EXAMPLE,
+        ],
+    )
+    @action(detail=False, methods=["get"])
+    def emails(self, request: Request) -> Response:
+        query = rs.EmailsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        answer = klaviyo_reads.metric_day_emails_read(
+            metric=query.validated_data["metric"],
+            day=query.validated_data["date"],
+            tz=query.validated_data["tz"],
+            after=query.validated_data.get("cursor"),
+            limit=query.validated_data["limit"],
+        )
+        return Response(rs.EmailsOutputSerializer(answer).data)
+
+    @extend_schema(
+        operation_id="events_profile_attributes",
+        summary="A profile's attributes",
+        description=READS_DESCRIPTION + " The email is case-insensitive.",
+        parameters=[EMAIL_PATH_PARAMETER],
+        responses={
+            200: rs.ProfileAttributesOutputSerializer,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+            **AUTH_ERRORS,
+        },
+        examples=[
+            OpenApiExample(
+                "Attributes",
+                value={
+                    "email": "john.doe@example.com",
+                    "attributes": {"firstName": "John", "lastName": "Doe", "plan": "pro"},
+                    "klaviyoId": "01JD8W3Q6N5ZK2Y7R4T9V0X1AB",
+                    "source": "klaviyo",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            PROFILE_NOT_FOUND_EXAMPLE,
+        ],
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"profiles/(?P<email>[^/]+)/attributes",
+        url_name="profile-attributes",
+    )
+    def profile_attributes(self, request: Request, email: str) -> Response:
+        address = _profile_email(email)
+        answer = klaviyo_reads.profile_attributes_read(email=address)
+        if answer is None:
+            raise NotFound(f"Profile {address} not found")
+        return Response(rs.ProfileAttributesOutputSerializer(answer).data)
+
+    @extend_schema(
+        operation_id="events_profile_metrics",
+        summary="The metrics a profile did: count, first and last time",
+        description=READS_DESCRIPTION + " The email is case-insensitive.",
+        parameters=[EMAIL_PATH_PARAMETER],
+        responses={
+            200: rs.ProfileMetricsOutputSerializer,
+            400: ErrorSerializer,
+            404: ErrorSerializer,
+            **AUTH_ERRORS,
+        },
+        examples=[
+            OpenApiExample(
+                "Metrics",
+                value={
+                    "email": "john.doe@example.com",
+                    "metrics": [
+                        {
+                            "metric": "Purchase",
+                            "count": 3,
+                            "firstTime": "2025-09-01T10:00:00.000Z",
+                            "lastTime": "2025-09-15T10:00:00.000Z",
+                        }
+                    ],
+                    "klaviyoId": None,
+                    "source": "local",
+                },
+                response_only=True,
+                status_codes=["200"],
+            ),
+            PROFILE_NOT_FOUND_EXAMPLE,
+        ],
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"profiles/(?P<email>[^/]+)/metrics",
+        url_name="profile-metrics",
+    )
+    def profile_metrics(self, request: Request, email: str) -> Response:
+        address = _profile_email(email)
+        answer = klaviyo_reads.profile_metrics_read(email=address)
+        if answer is None:
+            raise NotFound(f"Profile {address} not found")
+        return Response(rs.ProfileMetricsOutputSerializer(answer).data)
+
+
+def _profile_email(raw: str) -> str:
+    path = rs.ProfileEmailSerializer(data={"email": raw})
+    path.is_valid(raise_exception=True)
+    return path.validated_data["email"]

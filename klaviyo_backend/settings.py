@@ -219,6 +219,15 @@ REST_FRAMEWORK = {
 
 # Most events one POST /events/bulk may carry.
 BULK_MAX_EVENTS = env.int("BULK_MAX_EVENTS", default=1000)
+# Seconds the read endpoints (/events/metrics, count, emails, profiles) give Klaviyo in all
+# before answering from the local database instead.
+READS_KLAVIYO_BUDGET_SECONDS = env.float("READS_KLAVIYO_BUDGET_SECONDS", default=3.0)
+if not 0 < READS_KLAVIYO_BUDGET_SECONDS <= 60:
+    raise ImproperlyConfigured("READS_KLAVIYO_BUDGET_SECONDS must be in (0, 60].")
+# Seconds a Klaviyo day count is reused (metric aggregates allow 3 calls/s, 60/min); 0: never.
+READS_KLAVIYO_CACHE_SECONDS = env.int("READS_KLAVIYO_CACHE_SECONDS", default=60)
+if READS_KLAVIYO_CACHE_SECONDS < 0:
+    raise ImproperlyConfigured("READS_KLAVIYO_CACHE_SECONDS must not be negative.")
 
 # Requests each API key may make per period (N/s, N/min, N/hour, N/day); empty: no limit.
 API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="12000/min")

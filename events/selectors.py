@@ -1,0 +1,126 @@
+"""Reads of the events app from the local database.
+
+Every query here is a range scan on one of Event's indexes (event_name, time, email) or
+(email, event_name, time), covering what it selects; none loads more rows than it returns.
+"""
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import Count, F, Max, Min, QuerySet
+from django.db.models.functions import Collate
+
+from events.models import Event, Metric, Profile
+
+
+@dataclass(frozen=True)
+class MetricSummary:
+    name: str
+    klaviyo_id: str | None
+    local_count: int
+
+
+@dataclass(frozen=True)
+class ProfileMetricSummary:
+    metric: str
+    count: int
+    first_time: datetime
+    last_time: datetime
+
+
+def day_bounds(*, day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
+    """[local midnight, next local midnight) of `day` in `tz`, in UTC: 23 or 25 hours on DST days.
+
+    A midnight that doesn't exist (a zone springing forward at 00:00) resolves to the first
+    instant of the day, as zoneinfo's fold=0 does.
+    """
+    start = datetime.combine(day, time(0), tzinfo=tz)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=tz)
+    return start.astimezone(UTC), end.astimezone(UTC)
+
+
+def metric_list_with_counts() -> list[MetricSummary]:
+    """Every metric name known locally (the Metric table and the events), with Klaviyo's id when
+    known and the number of stored events, sorted by name.
+
+    The counts are one GROUP BY over the (event_name, time, email) index: it reads the index,
+    not the table, but it does read all of it.
+    """
+    counts = dict(
+        Event.objects.order_by()
+        .values("event_name")
+        .annotate(n=Count("*"))
+        .values_list("event_name", "n")
+    )
+    klaviyo_ids = dict(Metric.objects.values_list("name", "klaviyo_id"))
+    names = sorted(counts.keys() | klaviyo_ids.keys())
+    return [
+        MetricSummary(name=name, klaviyo_id=klaviyo_ids.get(name), local_count=counts.get(name, 0))
+        for name in names
+    ]
+
+
+def metric_klaviyo_id(*, name: str) -> str | None:
+    return Metric.objects.filter(name=name).values_list("klaviyo_id", flat=True).first()
+
+
+def event_count_in_window(*, event_name: str, start: datetime, end: datetime) -> int:
+    """Events of `event_name` with start <= time < end, every sync status included."""
+    return Event.objects.filter(event_name=event_name, time__gte=start, time__lt=end).count()
+
+
+def _email_ordered(queryset: QuerySet) -> QuerySet:
+    """Orders and compares emails by code point, as Python's sorted() does, so that a cursor
+    means the same on the local and the Klaviyo path (MariaDB's default collation doesn't)."""
+    if connection.vendor == "mysql":
+        return queryset.annotate(email_key=Collate(F("email"), "utf8mb4_bin"))
+    return queryset.annotate(email_key=F("email"))
+
+
+def event_emails_in_window(
+    *, event_name: str, start: datetime, end: datetime, after: str | None, limit: int
+) -> list[str]:
+    """Up to `limit` distinct emails of `event_name` events in [start, end), sorted, each greater
+    than `after` (the cursor). Events without an email (phone-only profiles) have none to list."""
+    queryset = _email_ordered(
+        Event.objects.filter(event_name=event_name, time__gte=start, time__lt=end)
+    ).filter(email_key__gt=after or "")
+    return list(
+        queryset.order_by("email_key").values_list("email_key", flat=True).distinct()[:limit]
+    )
+
+
+def profile_get_by_email(*, email: str) -> Profile | None:
+    """Emails are stored lower-case, so the lookup is case-insensitive through the unique index."""
+    return Profile.objects.filter(email=email.strip().lower()).first()
+
+
+def profile_metric_summaries(*, email: str) -> list[ProfileMetricSummary]:
+    """Per metric: how many events the email did, first and last time (the email index)."""
+    rows = (
+        Event.objects.filter(email=email.strip().lower())
+        .order_by("event_name")
+        .values("event_name")
+        .annotate(n=Count("*"), first=Min("time"), last=Max("time"))
+    )
+    return [
+        ProfileMetricSummary(
+            metric=row["event_name"],
+            count=row["n"],
+            first_time=row["first"],
+            last_time=row["last"],
+        )
+        for row in rows
+    ]
+
+
+def metric_names_by_klaviyo_id() -> dict[str, str]:
+    """The cached Klaviyo metric ids, reversed; a few hundred rows at most."""
+    return {
+        klaviyo_id: name
+        for name, klaviyo_id in Metric.objects.exclude(klaviyo_id=None).values_list(
+            "name", "klaviyo_id"
+        )
+    }
