@@ -71,6 +71,9 @@ class Event(models.Model):
     last_error = models.TextField(blank=True, default="")
     klaviyo_response = models.TextField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the event may next be sent: a scheduled retry, or the end of a worker's hold on it
+    # while sending. The sweeper leaves it alone until well after that (klaviyo_sync).
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
