@@ -1,0 +1,301 @@
+"""Read benchmark: the local `GET /events/count` and `/events/emails` vs. the same SQL run raw.
+
+    .venv/bin/python bench/queries.py                  # 1,000,000 events, loaded once, then reused
+    .venv/bin/python bench/queries.py --reload         # load the data again
+    .venv/bin/python bench/queries.py --events 200000 --requests 100
+
+It uses its own MariaDB database (`--database-url`, default bench_queries on 127.0.0.1) and
+loads it, when it doesn't already hold `--events` events, with LOAD DATA LOCAL INFILE: 100
+metrics, 50,000 emails, events spread uniformly over 30 days (seeded, so every run has the same).
+No Klaviyo key: every answer is local.
+
+Phases, in one run so that the figures share the same machine state:
+1. EXPLAIN of both queries (they must be range scans on the (event_name, time, email) index).
+2. API: `--requests` GETs of each endpoint through Django's test client, on random (metric, day)
+   pairs, after a warm-up; p50 / p95 of the whole request.
+3. Raw: the very SQL statements those requests ran (captured in an untimed pass), executed and
+   fetched over one connection; p50 / p95.
+Prints both, their ratio, and whether the API's p95 is under the target (50 ms).
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+import urllib.parse
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_KEY = "bench-api-key"
+TARGET_P95_MS = 50.0
+FIRST_DAY = date(2025, 9, 1)
+DAYS = 30
+SEED = 20250901
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000, help="events (1,000,000)")
+    parser.add_argument("--metrics", type=int, default=100, help="metrics (100)")
+    parser.add_argument("--emails", type=int, default=50_000, help="distinct emails (50,000)")
+    parser.add_argument("--requests", type=int, default=200, help="requests per endpoint (200)")
+    parser.add_argument("--limit", type=int, default=100, help="emails per page (100)")
+    parser.add_argument("--reload", action="store_true", help="load the data even if present")
+    parser.add_argument(
+        "--database-url", default="mysql://root@127.0.0.1:3306/bench_queries", help="MariaDB URL"
+    )
+    return parser.parse_args()
+
+
+def configure_django(args: argparse.Namespace) -> None:
+    os.environ.update(
+        DATABASE_URL=args.database_url,
+        CELERY_BROKER_URL="",
+        API_KEYS=BENCH_KEY,
+        KLAVIYO_API_KEY="",
+        DEBUG="false",
+        SECRET_KEY="bench-secret-key",
+        SECURE_SSL_REDIRECT="false",
+        LOG_LEVEL="WARNING",
+        API_THROTTLE_RATE="",
+        DJANGO_SETTINGS_MODULE="klaviyo_backend.settings",
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def server_connection(database_url: str, **options):
+    import MySQLdb
+
+    url = urllib.parse.urlparse(database_url)
+    return MySQLdb.connect(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 3306,
+        user=urllib.parse.unquote(url.username or "root"),
+        password=urllib.parse.unquote(url.password or ""),
+        charset="utf8mb4",
+        **options,
+    )
+
+
+def prepare_database(database_url: str) -> None:
+    from django.core.management import call_command
+
+    server = server_connection(database_url)
+    name = urllib.parse.urlparse(database_url).path.lstrip("/")
+    server.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+    server.close()
+    call_command("migrate", interactive=False, verbosity=0)
+
+
+def metric_names(count: int) -> list[str]:
+    return [f"Metric {index:03d}" for index in range(count)]
+
+
+def email_of(index: int) -> str:
+    return f"user{index:05d}@example.com"
+
+
+def load(args: argparse.Namespace) -> None:
+    """Writes profiles and events to tab-separated files and LOADs them, events in primary-key
+    order (random UUIDs sorted) so InnoDB appends instead of splitting pages."""
+    from events.models import Event, Metric, Profile
+
+    rng = random.Random(SEED)
+    folder = Path(os.environ.get("TMPDIR", "/tmp")) / "bench_queries"
+    folder.mkdir(exist_ok=True)
+    now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    started = time.perf_counter()
+    profiles_file = folder / "profiles.tsv"
+    with profiles_file.open("w") as out:
+        for index in range(args.emails):
+            email = email_of(index)
+            out.write(f"{index + 1}\t{email}\t{email}\t{{}}\tsent\t\t{now}\t{now}\n")
+    names = metric_names(args.metrics)
+    first = datetime.combine(FIRST_DAY, datetime.min.time())
+    span = DAYS * 86400
+    ids = sorted(uuid.UUID(int=rng.getrandbits(128), version=4).hex for _ in range(args.events))
+    events_file = folder / "events.tsv"
+    with events_file.open("w") as out:
+        for event_id in ids:
+            profile = rng.randrange(args.emails)
+            moment = first + timedelta(seconds=rng.random() * span)
+            stamp = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+            out.write(
+                f"{event_id}\t{rng.choice(names)}\t{email_of(profile)}\t{profile + 1}\t"
+                f'{{"amount": 10}}\t{{}}\t{stamp}\tsent\t1\t\t{stamp}\n'
+            )
+    print(f"  files written in {time.perf_counter() - started:.1f} s")
+
+    server = server_connection(args.database_url, local_infile=1)
+    cursor = server.cursor()
+    cursor.execute(f"USE `{urllib.parse.urlparse(args.database_url).path.lstrip('/')}`")
+    cursor.execute("SET FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0")
+    for model in (Event, Profile, Metric):
+        cursor.execute(f"TRUNCATE TABLE {model._meta.db_table}")
+    started = time.perf_counter()
+    cursor.execute(
+        f"LOAD DATA LOCAL INFILE %s INTO TABLE {Profile._meta.db_table} "
+        "(id, identity, email, attributes, sync_status, last_error, created_at, updated_at)",
+        [str(profiles_file)],
+    )
+    cursor.execute(
+        f"LOAD DATA LOCAL INFILE %s INTO TABLE {Event._meta.db_table} "
+        "(id, event_name, email, profile_id, event_attributes, profile_attributes, time, "
+        "sync_status, attempts, last_error, created_at)",
+        [str(events_file)],
+    )
+    cursor.executemany(
+        f"INSERT INTO {Metric._meta.db_table} (name, klaviyo_id, updated_at) VALUES (%s, %s, %s)",
+        [(name, f"M{index:05d}", now) for index, name in enumerate(names)],
+    )
+    cursor.execute(f"ANALYZE TABLE {Event._meta.db_table}")
+    cursor.fetchall()
+    server.commit()
+    server.close()
+    print(f"  loaded in {time.perf_counter() - started:.1f} s")
+    profiles_file.unlink()
+    events_file.unlink()
+
+
+def event_count() -> int:
+    from django.db import connection
+
+    from events.models import Event
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM {Event._meta.db_table}")
+        return cursor.fetchone()[0]
+
+
+def samples(args: argparse.Namespace) -> list[dict[str, str]]:
+    rng = random.Random(SEED + 1)
+    names = metric_names(args.metrics)
+    return [
+        {
+            "metric": rng.choice(names),
+            "date": (FIRST_DAY + timedelta(days=rng.randrange(DAYS))).isoformat(),
+            "tz": rng.choice(["UTC", "America/New_York", "Europe/Paris"]),
+        }
+        for _ in range(args.requests)
+    ]
+
+
+def explain(query: dict[str, str], limit: int) -> None:
+    """EXPLAIN of the event-table statements one count and one emails request run."""
+    from django.db import connection
+
+    for path, statement in captured_statements([query], limit).items():
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN " + statement[0])
+            columns = [c[0] for c in cursor.description]
+            print(f"  {path}: {statement[0]}")
+            for row in cursor.fetchall():
+                plan = dict(zip(columns, row, strict=True))
+                keys = ("type", "key", "rows", "Extra")
+                print("    EXPLAIN " + ", ".join(f"{k}={plan.get(k)}" for k in keys))
+
+
+def captured_statements(queries: list[dict[str, str]], limit: int) -> dict[str, list[str]]:
+    """Per endpoint, the SQL each request ran on the events table, as sent to the server."""
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    from events.models import Event
+
+    client = Client(headers={"X-API-Key": BENCH_KEY})
+    table = Event._meta.db_table
+    statements: dict[str, list[str]] = {"/events/count": [], "/events/emails": []}
+    for query in queries:
+        for path in statements:
+            params = {**query, "limit": limit} if path.endswith("emails") else query
+            with CaptureQueriesContext(connection) as context:
+                response = client.get(path, params)
+                assert response.status_code == 200, response.content
+            statements[path] += [q["sql"] for q in context.captured_queries if table in q["sql"]]
+    return statements
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def time_api(path: str, queries: list[dict[str, str]], limit: int) -> list[float]:
+    from django.test import Client
+
+    client = Client(headers={"X-API-Key": BENCH_KEY})
+    timings = []
+    for query in queries:
+        params = {**query, "limit": limit} if path.endswith("emails") else query
+        started = time.perf_counter()
+        response = client.get(path, params)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert response.status_code == 200 and response.json()["source"] == "local"
+    return timings
+
+
+def time_raw(statements: list[str]) -> list[float]:
+    from django.db import connection
+
+    timings = []
+    with connection.cursor() as cursor:
+        for statement in statements:
+            started = time.perf_counter()
+            cursor.execute(statement)
+            cursor.fetchall()
+            timings.append((time.perf_counter() - started) * 1000)
+    return timings
+
+
+def main() -> None:
+    args = parse_args()
+    configure_django(args)
+    prepare_database(args.database_url)
+    present = event_count()
+    if args.reload or present != args.events:
+        print(f"Loading {args.events:,} events ({args.metrics} metrics, {args.emails:,} emails)")
+        load(args)
+    else:
+        print(f"Reusing the {present:,} events already loaded (--reload to load again)")
+
+    queries = samples(args)
+    print("Plans:")
+    explain(queries[0], args.limit)
+    time_api("/events/count", queries[:20], args.limit)  # warm-up: caches, buffer pool
+    time_api("/events/emails", queries[:20], args.limit)
+    statements = captured_statements(queries, args.limit)
+
+    print(f"\n{args.requests} requests each, milliseconds:")
+    print(f"  {'endpoint':<16}{'API p50':>9}{'API p95':>9}{'raw p50':>9}{'raw p95':>9}{'ratio':>7}")
+    verdicts = []
+    for path, raw_statements in statements.items():
+        api = time_api(path, queries, args.limit)
+        raw = time_raw(raw_statements)
+        api_p50, api_p95 = statistics.median(api), percentile(api, 0.95)
+        raw_p50, raw_p95 = statistics.median(raw), percentile(raw, 0.95)
+        ratio = api_p95 / raw_p95 if raw_p95 else float("inf")
+        print(
+            f"  {path:<16}{api_p50:>9.2f}{api_p95:>9.2f}{raw_p50:>9.2f}{raw_p95:>9.2f}"
+            f"{ratio:>6.1f}x"
+        )
+        verdicts.append((path, api_p95))
+    for path, api_p95 in verdicts:
+        verdict = "OK" if api_p95 < TARGET_P95_MS else "OVER TARGET"
+        print(f"  {path}: API p95 {api_p95:.2f} ms vs target {TARGET_P95_MS:.0f} ms: {verdict}")
+
+    # For the record: the endpoints that read a whole index rather than a range.
+    for path in ("/events/metrics", "/events/profiles/user00042@example.com/metrics"):
+        timings = time_api(path, [{}] * 5, args.limit)
+        print(f"  {path}: median of 5 {statistics.median(timings):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
