@@ -547,3 +547,13 @@ def test_a_failing_klaviyo_event_list_falls_back_to_local_profile_metrics(
 
     assert body["source"] == "local"
     assert [(m["metric"], m["count"]) for m in body["metrics"]] == [("Purchase", 1)]
+
+
+def test_a_time_zone_klaviyo_rejects_is_counted_locally_without_asking(api_client, stub):
+    Metric.objects.create(name="Purchase", klaviyo_id="RsWdcU")
+    EventFactory(time=at("2025-09-15T12:00:00"))
+
+    body = api_client.get("/events/count", count_query(tz="Europe/Kyiv")).json()
+
+    assert (body["count"], body["source"], body["timezone"]) == (1, "local", "Europe/Kyiv")
+    assert len(stub.calls) == 0
