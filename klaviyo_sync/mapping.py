@@ -1,0 +1,348 @@
+"""Our events and profiles as Klaviyo's JSON:API bodies (revision 2026-07-15), and the checks of
+what Klaviyo would reject, so such a row fails with a clear reason instead of a 400 later.
+
+Profiles: the camelCase keys clients send (or Klaviyo's own snake_case names) become Klaviyo's
+standard attributes, location keys (top level or inside `location`) its `location`, and every
+other key a custom property. Nothing is dropped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.utils import timezone
+
+# Klaviyo's standard profile attributes, by the names clients may use for them.
+STANDARD_ATTRIBUTES = {
+    "email": "email",
+    "firstName": "first_name",
+    "lastName": "last_name",
+    "phoneNumber": "phone_number",
+    "externalId": "external_id",
+    "organization": "organization",
+    "title": "title",
+    "image": "image",
+    "locale": "locale",
+}
+STANDARD_ATTRIBUTES.update({name: name for name in list(STANDARD_ATTRIBUTES.values())})
+LOCATION_ATTRIBUTES = {
+    "address1",
+    "address2",
+    "city",
+    "country",
+    "region",
+    "zip",
+    "timezone",
+    "latitude",
+    "longitude",
+    "ip",
+}
+NUMERIC_LOCATION = {"latitude", "longitude"}  # a string or a number
+
+# Klaviyo's limits (spec descriptions, NOTES.md §8; the stricter value where sources differ).
+MAX_METRIC_NAME = 127  # "must be less than 128 characters"
+MAX_EVENT_PROPERTIES = 400
+MAX_STRING_BYTES = 100 * 1024
+MAX_ARRAY_ITEMS = 4000
+MAX_NESTING = 10
+MAX_EVENT_BYTES = 5_000_000
+EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST_EVENT_AHEAD = timedelta(days=365)
+E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+
+SENT_MESSAGE = "Successfully sent to Klaviyo"
+
+# The envelope of a bulk request; groups (one profile and its events) go between the halves.
+BULK_HEAD = b'{"data":{"type":"event-bulk-create-job","attributes":{"events-bulk-create":{"data":['
+BULK_TAIL = b"]}}}}"
+GROUP_HEAD = b'{"type":"event-bulk-create","attributes":{"profile":{"data":'
+GROUP_MIDDLE = b'},"events":{"data":['
+GROUP_TAIL = b"]}}}"
+
+
+class NotSendable(ValueError):
+    """A value Klaviyo would reject; the message says which and why."""
+
+
+def dumps(value: Any) -> bytes:
+    try:
+        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError as error:  # NaN or Infinity somewhere
+        raise NotSendable(f"holds a number Klaviyo cannot take: {error}") from None
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate, from a "\ud800" escape in the client's JSON
+        raise NotSendable("holds text that is not valid Unicode") from None
+
+
+def _text(value: Any, name: str) -> str:
+    """A standard string attribute; numbers become their text, other types are rejected."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise NotSendable(f"profileAttributes.{name} must be a finite number or a string")
+        return str(value)
+    raise NotSendable(f"profileAttributes.{name} must be a string, not {type(value).__name__}")
+
+
+def _location_value(key: str, value: Any, path: str) -> Any:
+    if key in NUMERIC_LOCATION and isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and not math.isfinite(value):
+            raise NotSendable(f"profileAttributes.{path} must be a finite number")
+        return value
+    return _text(value, path)
+
+
+def profile_attributes(
+    *,
+    email: str | None,
+    phone_number: str | None,
+    external_id: str | None,
+    attributes: dict[str, Any],
+) -> dict[str, Any]:
+    """Klaviyo profile `attributes` for our profile columns and its (camelCase) attributes."""
+    mapped: dict[str, Any] = {}
+    location: dict[str, Any] = {}
+    properties: dict[str, Any] = {}
+    for key, value in attributes.items():
+        if value is None:
+            continue  # our merged attributes hold no nulls; "no value" is not "erase it"
+        if key in STANDARD_ATTRIBUTES:
+            mapped[STANDARD_ATTRIBUTES[key]] = _text(value, key)
+        elif key in LOCATION_ATTRIBUTES:
+            location[key] = _location_value(key, value, key)
+        elif key == "location" and isinstance(value, dict):
+            extra = {}
+            for sub_key, sub_value in value.items():
+                if sub_key in LOCATION_ATTRIBUTES and sub_value is not None:
+                    location[sub_key] = _location_value(sub_key, sub_value, f"location.{sub_key}")
+                elif sub_value is not None:
+                    extra[sub_key] = sub_value
+            if extra:
+                properties["location"] = extra
+        else:
+            properties[key] = value
+    # The profile's own identifiers win over attributes that disagree with them.
+    for name, value in (
+        ("email", email),
+        ("phone_number", phone_number),
+        ("external_id", external_id),
+    ):
+        if value:
+            if mapped.get(name) not in (None, value):
+                properties[name] = mapped[name]
+            mapped[name] = value
+    phone = mapped.get("phone_number")
+    if phone is not None and not E164.match(phone):
+        raise NotSendable("profileAttributes.phoneNumber must be in E.164 format (+15005550006)")
+    if not any(mapped.get(name) for name in ("email", "phone_number", "external_id")):
+        raise NotSendable("the profile has no email, phone number or external id")
+    if location:
+        mapped["location"] = location
+    if properties:
+        mapped["properties"] = properties
+    if problem := _size_problem(mapped, depth=0):
+        raise NotSendable(f"profile: {problem}")
+    return mapped
+
+
+def profile_resource(*, profile_row: dict[str, Any]) -> dict[str, Any]:
+    """A JSON:API profile resource from a Profile row's values (email, phone_number,
+    external_id, attributes)."""
+    return {
+        "type": "profile",
+        "attributes": profile_attributes(
+            email=profile_row.get("email"),
+            phone_number=profile_row.get("phone_number"),
+            external_id=profile_row.get("external_id"),
+            attributes=profile_row.get("attributes") or {},
+        ),
+    }
+
+
+def event_attributes(*, event_row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
+    """The `attributes` of a Klaviyo event (without its profile) from an Event row's values
+    (event_name, event_attributes, time, value, unique_id, id). Raises NotSendable."""
+    name = event_row["event_name"]
+    if not name or len(name) > MAX_METRIC_NAME:
+        raise NotSendable(f"eventName must be 1 to {MAX_METRIC_NAME} characters for Klaviyo")
+    properties = event_row.get("event_attributes") or {}
+    if not isinstance(properties, dict):
+        raise NotSendable("eventAttributes must be an object")
+    if len(properties) > MAX_EVENT_PROPERTIES:
+        raise NotSendable(f"eventAttributes has over {MAX_EVENT_PROPERTIES} properties")
+    if problem := _size_problem(properties, depth=1):
+        raise NotSendable(f"eventAttributes: {problem}")
+    time: datetime = event_row["time"]
+    now = now or timezone.now()
+    if not EARLIEST_EVENT_TIME <= time <= now + LATEST_EVENT_AHEAD:
+        raise NotSendable("time must be after 2000 and at most a year ahead for Klaviyo")
+    attributes: dict[str, Any] = {
+        "properties": properties,
+        "time": time.astimezone(UTC).isoformat(),
+        "unique_id": event_row.get("unique_id") or str(event_row["id"]),
+        "metric": {"data": {"type": "metric", "attributes": {"name": name}}},
+    }
+    value = event_row.get("value")
+    if value is not None:
+        if not math.isfinite(value):
+            raise NotSendable("value must be a finite number")
+        attributes["value"] = value
+    return attributes
+
+
+def event_resource(*, event_row: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+    """The body `data` of POST /api/events: one event with its profile resource."""
+    attributes = event_attributes(event_row=event_row)
+    attributes["profile"] = {"data": profile}
+    resource = {"type": "event", "attributes": attributes}
+    if len(dumps(resource)) > MAX_EVENT_BYTES:
+        raise NotSendable("the event is over Klaviyo's 5 MB limit")
+    return resource
+
+
+def _size_problem(value: Any, *, depth: int) -> str | None:
+    if isinstance(value, str):
+        # Cheap first test: a character is at most 4 bytes in UTF-8.
+        if len(value) * 4 > MAX_STRING_BYTES and len(value.encode()) > MAX_STRING_BYTES:
+            return "a string is over Klaviyo's 100 KB limit"
+        return None
+    if isinstance(value, dict | list):
+        if depth > MAX_NESTING:
+            return f"nested deeper than Klaviyo's {MAX_NESTING} levels"
+        if isinstance(value, list) and len(value) > MAX_ARRAY_ITEMS:
+            return f"an array has over Klaviyo's {MAX_ARRAY_ITEMS} items"
+        for child in value.values() if isinstance(value, dict) else value:
+            if problem := _size_problem(child, depth=depth + 1):
+                return problem
+    return None
+
+
+@dataclass
+class BulkRequest:
+    """One body for POST /api/event-bulk-create-jobs and which event is where in it:
+    `groups[i][j]` is the id of `events-bulk-create.data[i]...events.data[j]`."""
+
+    body: bytes
+    groups: list[list[UUID]]
+
+    @property
+    def event_ids(self) -> list[UUID]:
+        return [event_id for group in self.groups for event_id in group]
+
+
+@dataclass
+class _Pending:
+    groups: list[tuple[bytes, list[bytes], list[UUID]]] = field(default_factory=list)
+    size: int = len(BULK_HEAD) + len(BULK_TAIL)
+    count: int = 0
+    unique_ids: set[str] = field(default_factory=set)
+
+
+def bulk_requests(
+    *,
+    items: Iterable[tuple[UUID, str, bytes, bytes]],
+    max_events: int,
+    max_bytes: int,
+) -> list[BulkRequest]:
+    """Packs (event id, unique_id, profile JSON, event JSON) items, grouped by profile in the
+    order given, into bulk bodies of at most max_events events and max_bytes bytes.
+
+    A unique_id never repeats within one body: Klaviyo fails a whole bulk request that
+    repeats one for a profile and metric. An item too big for any body must be left out by
+    the caller (see `bulk_item_fits`).
+    """
+    requests: list[BulkRequest] = []
+    current = _Pending()
+    last_profile: bytes | None = None
+
+    def flush() -> None:
+        nonlocal current, last_profile
+        if current.count:
+            parts = [
+                GROUP_HEAD + profile + GROUP_MIDDLE + b",".join(events) + GROUP_TAIL
+                for profile, events, _ in current.groups
+            ]
+            requests.append(
+                BulkRequest(
+                    body=BULK_HEAD + b",".join(parts) + BULK_TAIL,
+                    groups=[ids for _, _, ids in current.groups],
+                )
+            )
+        current = _Pending()
+        last_profile = None
+
+    for event_id, unique_id, profile, event in items:
+        same_group = profile == last_profile
+        extra = len(event) + 1
+        if not same_group:
+            extra += len(GROUP_HEAD) + len(profile) + len(GROUP_MIDDLE) + len(GROUP_TAIL) + 1
+        if (
+            current.count >= max_events
+            or current.size + extra > max_bytes
+            or unique_id in current.unique_ids
+        ):
+            flush()
+            same_group = False
+            extra = len(event) + len(GROUP_HEAD) + len(profile) + len(GROUP_MIDDLE)
+            extra += len(GROUP_TAIL) + 2
+        if same_group:
+            current.groups[-1][1].append(event)
+            current.groups[-1][2].append(event_id)
+        else:
+            current.groups.append((profile, [event], [event_id]))
+            last_profile = profile
+        current.size += extra
+        current.count += 1
+        current.unique_ids.add(unique_id)
+    flush()
+    return requests
+
+
+def bulk_item_fits(*, profile: bytes, event: bytes, max_bytes: int) -> bool:
+    overhead = len(BULK_HEAD) + len(BULK_TAIL) + len(GROUP_HEAD) + len(GROUP_MIDDLE)
+    return overhead + len(GROUP_TAIL) + len(profile) + len(event) <= max_bytes
+
+
+BULK_POINTER = re.compile(
+    r"^/data/attributes/events-bulk-create/data/(\d+)"
+    r"(?:/attributes/(?:(profile)|events(?:/data/(\d+))?))?"
+)
+
+
+def bulk_error_targets(
+    *, request: BulkRequest, errors: list[dict[str, Any]]
+) -> tuple[dict[UUID, str], set[int]]:
+    """Which events of a rejected bulk request Klaviyo's errors point at: ({event id: error
+    text}, indexes of the groups whose profile was rejected). Errors that point at no item
+    are left out; the caller decides what a rejection without a culprit means."""
+    culprits: dict[UUID, str] = {}
+    bad_profiles: set[int] = set()
+    for error in errors:
+        pointer = (error.get("source") or {}).get("pointer") or ""
+        match = BULK_POINTER.match(pointer)
+        if not match:
+            continue
+        group = int(match.group(1))
+        if group >= len(request.groups):
+            continue
+        text = " ".join(str(error[k]) for k in ("title", "detail") if error.get(k)).strip()
+        text = f"{text} ({pointer})" if text else pointer
+        if match.group(3) is not None:
+            index = int(match.group(3))
+            targets = request.groups[group][index : index + 1]
+        else:
+            targets = request.groups[group]
+            if match.group(2):
+                bad_profiles.add(group)
+        for event_id in targets:
+            culprits[event_id] = f"{culprits[event_id]}; {text}" if event_id in culprits else text
+    return culprits, bad_profiles

@@ -1,0 +1,485 @@
+"""Writes of the sync: sending events (with their profiles) to Klaviyo and recording on each row
+what happened. Celery plumbing lives in tasks.py; these functions only say what to retry when.
+
+An event moves pending -> sent | failed | skipped. A worker first *claims* the pending rows it
+was given (attempts + 1, `next_attempt_at` = now + lease), so two tasks holding the same ids
+never both send them; a crashed worker's claim expires with the lease. Klaviyo also dedupes on
+each event's `unique_id`, so even a send repeated after a crash counts once there.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.db.models import F, Q
+from django.utils import timezone
+
+from events.models import Event, Profile, SyncStatus
+from klaviyo_sync import mapping
+from klaviyo_sync.client import KlaviyoClient, KlaviyoError, klaviyo_client
+
+logger = logging.getLogger(__name__)
+
+NO_KEY_MESSAGE = "Not sent: KLAVIYO_API_KEY is not configured"
+# A retry task may run a little before its row's next_attempt_at (clocks, rounding).
+CLAIM_TOLERANCE = timedelta(seconds=5)
+# Rejections of a whole bulk request that per-event sends can pin on the culprits.
+ITEM_REJECTION_STATUSES = frozenset({400, 413, 422})
+# Rounds of dropping the culprits a rejected bulk request names before sending one by one.
+MAX_BULK_ROUNDS = 3
+EVENT_FIELDS = (
+    "id",
+    "event_name",
+    "event_attributes",
+    "time",
+    "value",
+    "unique_id",
+    "profile_id",
+    "attempts",
+)
+PROFILE_FIELDS = ("id", "email", "phone_number", "external_id", "attributes")
+
+
+@dataclass(frozen=True)
+class RetryPlan:
+    """Queue another sync of these events in `countdown` seconds."""
+
+    event_ids: list[str]
+    countdown: float
+
+
+@dataclass
+class SyncOutcome:
+    sent: int = 0
+    failed: int = 0
+    skipped: int = 0
+    retrying: int = 0
+    retries: list[RetryPlan] = field(default_factory=list)
+
+
+def retry_delay(*, attempt: int, retry_after: float | None = None) -> float:
+    """Seconds before attempt `attempt + 1`: exponential from KLAVIYO_RETRY_BASE_DELAY, capped
+    at KLAVIYO_RETRY_MAX_DELAY, with +/- KLAVIYO_RETRY_JITTER, never before Retry-After."""
+    base = settings.KLAVIYO_RETRY_BASE_DELAY * 2 ** max(0, attempt - 1)
+    delay = min(base, settings.KLAVIYO_RETRY_MAX_DELAY)
+    delay *= 1 + random.uniform(-settings.KLAVIYO_RETRY_JITTER, settings.KLAVIYO_RETRY_JITTER)
+    if retry_after:
+        delay = max(delay, retry_after)
+    return round(max(0.0, min(delay, settings.KLAVIYO_RETRY_MAX_DELAY)), 3)
+
+
+class _Results:
+    """What happened to each claimed event, written to the rows in a few grouped UPDATEs."""
+
+    def __init__(self, rows: dict[UUID, dict[str, Any]]) -> None:
+        self.rows = rows
+        self.sent: list[UUID] = []
+        self.failed: dict[UUID, tuple[str, str | None]] = {}  # id -> (last_error, response)
+        self.retry: dict[UUID, KlaviyoError] = {}
+        self.deferred: dict[UUID, float] = {}  # not attempted: id -> seconds to wait
+        self.bad_profiles: dict[int, str] = {}
+
+    def fail(self, event_ids: Iterable[UUID], error: KlaviyoError | str) -> None:
+        for event_id in event_ids:
+            if isinstance(error, KlaviyoError):
+                self.failed[event_id] = (error.summary, error.summary)
+            else:
+                self.failed[event_id] = (error, None)
+
+    def klaviyo_failed(self, error: KlaviyoError, event_ids: Iterable[UUID]) -> None:
+        """Klaviyo (or the way to it) failed: retry what may succeed later, fail the rest."""
+        event_ids = list(event_ids)
+        if error.local:
+            for event_id in event_ids:
+                self.deferred[event_id] = error.retry_after or 1.0
+        elif error.retryable:
+            for event_id in event_ids:
+                self.retry[event_id] = error
+        else:
+            self.fail(event_ids, error)
+
+
+def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
+    """Sends the given events that are still pending to Klaviyo and records the outcome.
+
+    Idempotent: rows already sent, failed, skipped, deleted or held by another worker are left
+    alone. Without KLAVIYO_API_KEY the pending ones become `skipped`.
+    """
+    ids = [UUID(str(event_id)) for event_id in event_ids]
+    if not ids:
+        return SyncOutcome()
+    client = klaviyo_client()
+    if client is None:
+        return _events_skip(ids)
+    now = timezone.now()
+    claimed = (
+        Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_TOLERANCE))
+        .update(
+            attempts=F("attempts") + 1,
+            last_attempt_at=now,
+            next_attempt_at=now + timedelta(seconds=settings.KLAVIYO_SEND_LEASE_SECONDS),
+        )
+    )
+    if not claimed:
+        return SyncOutcome()
+    rows = {
+        row["id"]: row
+        for row in Event.objects.filter(
+            id__in=ids, sync_status=SyncStatus.PENDING, last_attempt_at=now
+        ).values(*EVENT_FIELDS)
+    }
+    profiles_read_at = timezone.now()
+    profile_rows = Profile.objects.filter(
+        id__in={row["profile_id"] for row in rows.values()}
+    ).values(*PROFILE_FIELDS)
+    results = _Results(rows)
+    _send(client, rows=rows, profile_rows=profile_rows, results=results, now=now)
+    return _record(results, claimed_at=now, profiles_read_at=profiles_read_at)
+
+
+def _events_skip(ids: list[UUID]) -> SyncOutcome:
+    now = timezone.now()
+    pending = Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING)
+    profile_ids = set(pending.values_list("profile_id", flat=True))
+    skipped = pending.update(
+        sync_status=SyncStatus.SKIPPED,
+        last_error=NO_KEY_MESSAGE,
+        last_attempt_at=now,
+        next_attempt_at=None,
+    )
+    Profile.objects.filter(id__in=profile_ids, sync_status=SyncStatus.PENDING).update(
+        sync_status=SyncStatus.SKIPPED, last_error=NO_KEY_MESSAGE
+    )
+    return SyncOutcome(skipped=skipped)
+
+
+def _send(
+    client: KlaviyoClient,
+    *,
+    rows: dict[UUID, dict[str, Any]],
+    profile_rows: Iterable[dict[str, Any]],
+    results: _Results,
+    now: datetime,
+) -> None:
+    profiles: dict[int, dict[str, Any]] = {}
+    for profile_row in profile_rows:
+        try:
+            profiles[profile_row["id"]] = mapping.profile_resource(profile_row=profile_row)
+        except mapping.NotSendable as problem:
+            results.bad_profiles[profile_row["id"]] = f"Not sent: {problem}"
+    sendable: list[tuple[dict[str, Any], dict[str, Any]]] = []
+    for event_id, row in rows.items():
+        if row["profile_id"] in results.bad_profiles:
+            results.fail([event_id], results.bad_profiles[row["profile_id"]])
+            continue
+        try:
+            attributes = mapping.event_attributes(event_row=row, now=now)
+        except mapping.NotSendable as problem:
+            results.fail([event_id], f"Not sent: {problem}")
+            continue
+        sendable.append((row, attributes))
+    if len(sendable) < settings.KLAVIYO_BULK_MIN_EVENTS:
+        _send_one_by_one(client, sendable, profiles=profiles, results=results)
+    else:
+        _send_in_bulk(client, sendable, profiles=profiles, results=results)
+
+
+def _send_one_by_one(
+    client: KlaviyoClient,
+    sendable: list[tuple[dict[str, Any], dict[str, Any]]],
+    *,
+    profiles: dict[int, dict[str, Any]],
+    results: _Results,
+) -> None:
+    for position, (row, attributes) in enumerate(sendable):
+        resource = {
+            "type": "event",
+            "attributes": {**attributes, "profile": {"data": profiles[row["profile_id"]]}},
+        }
+        if len(mapping.dumps(resource)) > mapping.MAX_EVENT_BYTES:
+            results.fail([row["id"]], "Not sent: the event is over Klaviyo's 5 MB limit")
+            continue
+        try:
+            client.event_create(data=resource, attempt=row["attempts"])
+        except KlaviyoError as error:
+            if error.retryable or error.local:
+                # Klaviyo is down or throttling: the rest of the batch waits with this one.
+                rest = [later["id"] for later, _ in sendable[position:]]
+                results.klaviyo_failed(error, rest)
+                return
+            _pin_profile_error(error, row, results)
+            results.klaviyo_failed(error, [row["id"]])
+            continue
+        results.sent.append(row["id"])
+
+
+def _pin_profile_error(error: KlaviyoError, row: dict[str, Any], results: _Results) -> None:
+    for item in error.errors:
+        pointer = (item.get("source") or {}).get("pointer") or ""
+        if pointer.startswith("/data/attributes/profile"):
+            results.bad_profiles[row["profile_id"]] = error.summary
+
+
+def _send_in_bulk(
+    client: KlaviyoClient,
+    sendable: list[tuple[dict[str, Any], dict[str, Any]]],
+    *,
+    profiles: dict[int, dict[str, Any]],
+    results: _Results,
+) -> None:
+    profile_json: dict[int, bytes] = {}
+    items: dict[UUID, tuple[UUID, str, bytes, bytes]] = {}
+    # Grouped by profile: one group per profile in each bulk body.
+    for row, attributes in sorted(
+        sendable, key=lambda pair: (pair[0]["profile_id"], pair[0]["time"])
+    ):
+        profile_id = row["profile_id"]
+        if profile_id not in profile_json:
+            profile_json[profile_id] = mapping.dumps(profiles[profile_id])
+        event = mapping.dumps({"type": "event", "attributes": attributes})
+        if not mapping.bulk_item_fits(
+            profile=profile_json[profile_id],
+            event=event,
+            max_bytes=settings.KLAVIYO_BULK_MAX_BYTES,
+        ):
+            results.fail([row["id"]], "Not sent: the event is over Klaviyo's 5 MB limit")
+            continue
+        items[row["id"]] = (row["id"], attributes["unique_id"], profile_json[profile_id], event)
+    requests = _pack(items.values())
+    for index, request in enumerate(requests):
+        stop = _send_bulk_request(client, request, items=items, results=results)
+        if stop is not None:
+            # Klaviyo is down or throttling: the other bodies wait with this one.
+            later = [event_id for other in requests[index + 1 :] for event_id in other.event_ids]
+            results.klaviyo_failed(stop, later)
+            return
+
+
+def _pack(items: Iterable[tuple[UUID, str, bytes, bytes]]) -> list[mapping.BulkRequest]:
+    return mapping.bulk_requests(
+        items=items,
+        max_events=settings.KLAVIYO_BULK_BATCH_SIZE,
+        max_bytes=settings.KLAVIYO_BULK_MAX_BYTES,
+    )
+
+
+def _send_bulk_request(
+    client: KlaviyoClient,
+    request: mapping.BulkRequest,
+    *,
+    items: dict[UUID, tuple[UUID, str, bytes, bytes]],
+    results: _Results,
+) -> KlaviyoError | None:
+    """Sends one bulk body; on a rejection naming culprits, fails those and sends the rest
+    again. Returns the error when Klaviyo can take nothing more now (down, throttling)."""
+    for _ in range(MAX_BULK_ROUNDS):
+        attempt = max(results.rows[event_id]["attempts"] for event_id in request.event_ids)
+        try:
+            client.event_bulk_create_job(body=request.body, attempt=attempt)
+        except KlaviyoError as error:
+            if error.retryable or error.local:
+                results.klaviyo_failed(error, request.event_ids)
+                return error
+            if error.status not in ITEM_REJECTION_STATUSES:
+                results.klaviyo_failed(error, request.event_ids)
+                return None
+            culprits, bad_groups = mapping.bulk_error_targets(request=request, errors=error.errors)
+            if not culprits:
+                break  # rejected without naming an event: find them one by one
+            for event_id, text in culprits.items():
+                results.fail([event_id], f"HTTP {error.status}: {text}")
+            for group in bad_groups:
+                profile_id = results.rows[request.groups[group][0]]["profile_id"]
+                results.bad_profiles[profile_id] = f"HTTP {error.status}: {error.detail}"
+            rest = [items[event_id] for event_id in request.event_ids if event_id not in culprits]
+            if not rest:
+                return None
+            request = _pack(rest)[0]  # fewer items than before: always one body
+            continue
+        results.sent.extend(request.event_ids)
+        return None
+    _send_one_by_one_after_rejection(client, request, results=results)
+    return None
+
+
+def _send_one_by_one_after_rejection(
+    client: KlaviyoClient, request: mapping.BulkRequest, *, results: _Results
+) -> None:
+    logger.warning(
+        "Klaviyo rejected a bulk request of %d events without naming the bad ones; "
+        "sending them one by one",
+        len(request.event_ids),
+    )
+    profiles: dict[int, dict[str, Any]] = {}
+    sendable = []
+    for event_id in request.event_ids:
+        row = results.rows[event_id]
+        profile_id = row["profile_id"]
+        if profile_id not in profiles:
+            profile_row = Profile.objects.filter(id=profile_id).values(*PROFILE_FIELDS).get()
+            profiles[profile_id] = mapping.profile_resource(profile_row=profile_row)
+        sendable.append((row, mapping.event_attributes(event_row=row)))
+    _send_one_by_one(client, sendable, profiles=profiles, results=results)
+
+
+def _record(results: _Results, *, claimed_at: datetime, profiles_read_at: datetime) -> SyncOutcome:
+    now = timezone.now()
+    outcome = SyncOutcome()
+    claim = Event.objects.filter(sync_status=SyncStatus.PENDING, last_attempt_at=claimed_at)
+    if results.sent:
+        outcome.sent = claim.filter(id__in=results.sent).update(
+            sync_status=SyncStatus.SENT,
+            klaviyo_response=mapping.SENT_MESSAGE,
+            last_error="",
+            synced_at=now,
+            next_attempt_at=None,
+        )
+        sent_profiles = {results.rows[event_id]["profile_id"] for event_id in results.sent}
+        # Only profiles unchanged since we read them: newer attributes are still to be sent.
+        Profile.objects.filter(id__in=sent_profiles, updated_at__lte=profiles_read_at).update(
+            sync_status=SyncStatus.SENT, synced_at=now, last_error=""
+        )
+    gave_up: dict[UUID, tuple[str, str | None]] = {}
+    retry_groups: dict[int, list[UUID]] = defaultdict(list)
+    for event_id, error in results.retry.items():
+        attempts = results.rows[event_id]["attempts"]
+        if attempts >= settings.KLAVIYO_MAX_ATTEMPTS:
+            text = f"{error.summary} (gave up after {attempts} attempts)"
+            gave_up[event_id] = (text, error.summary if error.status else None)
+        else:
+            retry_groups[attempts].append(event_id)
+    failures: dict[tuple[str, str | None], list[UUID]] = defaultdict(list)
+    for event_id, texts in {**results.failed, **gave_up}.items():
+        failures[texts].append(event_id)
+    for (last_error, response), event_ids in failures.items():
+        outcome.failed += claim.filter(id__in=event_ids).update(
+            sync_status=SyncStatus.FAILED,
+            last_error=last_error[:5000],
+            klaviyo_response=response[:5000] if response else None,
+            next_attempt_at=None,
+        )
+    for attempts, event_ids in retry_groups.items():
+        first = results.retry[event_ids[0]]
+        delay = retry_delay(attempt=attempts, retry_after=first.retry_after)
+        outcome.retrying += claim.filter(id__in=event_ids).update(
+            last_error=first.summary[:5000],
+            klaviyo_response=first.summary[:5000] if first.status else None,
+            next_attempt_at=now + timedelta(seconds=delay),
+        )
+        outcome.retries.append(RetryPlan([str(i) for i in event_ids], delay))
+    deferred: dict[float, list[UUID]] = defaultdict(list)
+    for event_id, seconds in results.deferred.items():
+        deferred[round(seconds, 1)].append(event_id)
+    for seconds, event_ids in deferred.items():
+        # Never attempted: the claim's attempt is given back.
+        outcome.retrying += claim.filter(id__in=event_ids).update(
+            attempts=F("attempts") - 1, next_attempt_at=now + timedelta(seconds=seconds)
+        )
+        outcome.retries.append(RetryPlan([str(i) for i in event_ids], seconds))
+    if results.bad_profiles:
+        by_error: dict[str, list[int]] = defaultdict(list)
+        for profile_id, text in results.bad_profiles.items():
+            by_error[text].append(profile_id)
+        for text, profile_ids in by_error.items():
+            Profile.objects.filter(id__in=profile_ids).update(
+                sync_status=SyncStatus.FAILED, last_error=text[:5000]
+            )
+    return outcome
+
+
+def events_requeue_stale(
+    *, now: datetime, older_than: timedelta, limit: int, batch_size: int
+) -> list[list[str]]:
+    """Batches of events left pending: saved (or due for a retry) more than `older_than` ago,
+    and never sent (a task lost while the broker was down, a crashed worker, a retry that could
+    not be queued). Each batch is stamped as queued now, so the next sweeps leave it alone for
+    `older_than` again: no storm of duplicate tasks while a big backlog drains."""
+    cutoff = now - older_than
+    stale = Event.objects.filter(sync_status=SyncStatus.PENDING).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=cutoff)
+    )
+    batches: list[list[str]] = []
+    total = 0
+    since: datetime | None = None
+    while total < limit:
+        # Walks the (sync_status, created_at) index forward; stamped rows drop out.
+        page = stale.filter(created_at__lt=cutoff)
+        if since is not None:
+            page = page.filter(created_at__gte=since)
+        chunk = list(
+            page.order_by("created_at").values_list("id", "created_at")[
+                : min(batch_size, limit - total)
+            ]
+        )
+        if not chunk:
+            break
+        ids = [event_id for event_id, _ in chunk]
+        Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING).update(next_attempt_at=now)
+        batches.append([str(event_id) for event_id in ids])
+        total += len(ids)
+        since = chunk[-1][1]
+    return batches
+
+
+def events_retry_failed(*, event_ids: Iterable[str | UUID]) -> list[str]:
+    """Puts failed events back to pending with a fresh attempt count; returns their ids."""
+    ids = list(
+        Event.objects.filter(id__in=list(event_ids), sync_status=SyncStatus.FAILED).values_list(
+            "id", flat=True
+        )
+    )
+    Event.objects.filter(id__in=ids, sync_status=SyncStatus.FAILED).update(
+        sync_status=SyncStatus.PENDING,
+        attempts=0,
+        last_error="",
+        klaviyo_response=None,
+        next_attempt_at=None,
+    )
+    return [str(event_id) for event_id in ids]
+
+
+def profile_sync(*, profile_id: int) -> Profile:
+    """Creates or updates one profile in Klaviyo (POST /api/profile-import) and records
+    Klaviyo's profile id and the outcome on the row."""
+    profile = Profile.objects.get(id=profile_id)
+    client = klaviyo_client()
+    if client is None:
+        Profile.objects.filter(id=profile_id).update(
+            sync_status=SyncStatus.SKIPPED, last_error=NO_KEY_MESSAGE
+        )
+        profile.refresh_from_db()
+        return profile
+    read_at = timezone.now()
+    row = {name: getattr(profile, name) for name in PROFILE_FIELDS}
+    changes: dict[str, Any]
+    try:
+        resource = mapping.profile_resource(profile_row=row)
+        answer = client.profile_import(data=resource)
+        changes = {
+            "sync_status": SyncStatus.SENT,
+            "last_error": "",
+            "synced_at": timezone.now(),
+            "klaviyo_id": answer.get("id") or profile.klaviyo_id,
+        }
+    except mapping.NotSendable as problem:
+        changes = {"sync_status": SyncStatus.FAILED, "last_error": f"Not sent: {problem}"}
+    except KlaviyoError as error:
+        changes = {"sync_status": SyncStatus.FAILED, "last_error": error.summary[:5000]}
+    if changes["sync_status"] == SyncStatus.SENT:
+        # Changed meanwhile: the newer attributes still have to go, so only the id is kept.
+        updated = Profile.objects.filter(id=profile_id, updated_at__lte=read_at).update(**changes)
+        if not updated:
+            Profile.objects.filter(id=profile_id).update(klaviyo_id=changes["klaviyo_id"])
+    else:
+        Profile.objects.filter(id=profile_id).update(**changes)
+    profile.refresh_from_db()
+    return profile

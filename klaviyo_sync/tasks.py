@@ -1,0 +1,87 @@
+"""Celery tasks of the sync. Each fetches rows by id and calls a service; acks late and reject on
+worker lost come from settings, so a killed worker's task is delivered again (and the claim
+in the service keeps a second delivery from sending twice).
+
+Queueing never raises: when the broker is down the rows stay pending, and the sweeper
+(`requeue_stale_pending_events`, on beat) queues them once it is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import timedelta
+
+from celery import shared_task
+from django.conf import settings
+from django.db import DatabaseError
+from django.utils import timezone
+
+from klaviyo_sync.services import events_requeue_stale, events_sync, profile_sync
+
+logger = logging.getLogger(__name__)
+
+
+def queue_event_sync(event_ids: Sequence[str], *, countdown: float | None = None) -> bool:
+    """Queues one sync task for these events; False (logged) when the broker can't take it."""
+    if not event_ids:
+        return True
+    try:
+        sync_events.apply_async(args=[list(event_ids)], countdown=countdown or None)
+    except Exception as error:  # kombu/redis errors vary by transport; none may reach the caller
+        logger.warning(
+            "Could not queue the Klaviyo sync of %d events (%s: %s); the sweeper will",
+            len(event_ids),
+            type(error).__name__,
+            error,
+            extra={"events": len(event_ids)},
+        )
+        return False
+    return True
+
+
+def queue_events_in_batches(event_ids: Sequence[str]) -> None:
+    """One task per bulk-sized batch, never one per event."""
+    size = settings.KLAVIYO_BULK_BATCH_SIZE
+    for start in range(0, len(event_ids), size):
+        queue_event_sync(event_ids[start : start + size])
+
+
+@shared_task(
+    name="klaviyo_sync.tasks.sync_events",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    max_retries=5,
+)
+def sync_events(event_ids: list[str]) -> dict[str, int]:
+    outcome = events_sync(event_ids=event_ids)
+    for plan in outcome.retries:
+        queue_event_sync(plan.event_ids, countdown=plan.countdown)
+    return {
+        "sent": outcome.sent,
+        "failed": outcome.failed,
+        "skipped": outcome.skipped,
+        "retrying": outcome.retrying,
+    }
+
+
+@shared_task(name="klaviyo_sync.tasks.requeue_stale_pending_events")
+def requeue_stale_pending_events() -> int:
+    """Queues events left pending past SYNC_STALE_PENDING_SECONDS (beat, every minute)."""
+    batches = events_requeue_stale(
+        now=timezone.now(),
+        older_than=timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS),
+        limit=settings.SYNC_SWEEP_MAX_EVENTS,
+        batch_size=settings.KLAVIYO_BULK_BATCH_SIZE,
+    )
+    for batch in batches:
+        queue_event_sync(batch)
+    queued = sum(len(batch) for batch in batches)
+    if queued:
+        logger.info("Sweeper re-queued %d pending events", queued, extra={"events": queued})
+    return queued
+
+
+@shared_task(name="klaviyo_sync.tasks.sync_profile")
+def sync_profile(profile_id: int) -> str:
+    return profile_sync(profile_id=profile_id).sync_status
