@@ -147,6 +147,7 @@ def _klaviyo_first(
         return local("no Klaviyo key")
     deadline = Deadline(time.monotonic() + budget)
     future = _pool().submit(fetch, client, deadline)
+    level = logging.WARNING
     try:
         fetched = future.result(timeout=max(deadline.remaining(), 0))
         return apply(fetched)
@@ -156,14 +157,19 @@ def _klaviyo_first(
     except BudgetExceeded:
         reason = f"no answer within {budget:g} s"
     except NotInKlaviyo as error:
-        reason = str(error)
+        # Not a failure: Klaviyo doesn't have it (yet), or we chose not to ask.
+        level, reason = logging.INFO, str(error)
     except KlaviyoError as error:
         reason = _describe(error)
     except Exception as error:  # a malformed answer must not turn a read into a 500
         logger.exception("Klaviyo %s read: unexpected failure", what)
         reason = f"unexpected {type(error).__name__}: {error}"
-    logger.warning(
-        "Klaviyo %s read answered locally: %s", what, reason, extra={"read": what, "reason": reason}
+    logger.log(
+        level,
+        "Klaviyo %s read answered locally: %s",
+        what,
+        reason,
+        extra={"read": what, "reason": reason},
     )
     return local(reason)
 
@@ -171,6 +177,8 @@ def _klaviyo_first(
 def _describe(error: KlaviyoError) -> str:
     if error.status == 429:
         return f"rate limited (retry after {error.retry_after or '?'} s)"
+    if getattr(error, "local", False):
+        return f"held back by the client-side rate limiter: {error.detail}"
     if error.status is None:
         return f"unreachable: {error.detail}"
     return f"HTTP {error.status}: {error.detail}"

@@ -15,6 +15,7 @@ from events import klaviyo_reads
 from events.models import Metric, Profile, SyncStatus
 from events.read_serializers import cursor_encode
 from events.tests.factories import EventFactory, ProfileFactory
+from klaviyo_sync.ratelimit import parse_limits
 
 pytestmark = pytest.mark.django_db
 
@@ -201,7 +202,7 @@ def test_it_counts_locally_a_metric_klaviyo_does_not_have(api_client, stub, capl
     stub.get(METRICS_URL, json=metrics_body(Other="Abc123"))
     EventFactory(time=at("2025-09-15T12:00:00"))
 
-    with caplog.at_level(logging.WARNING, logger="events.klaviyo_reads"):
+    with caplog.at_level(logging.INFO, logger="events.klaviyo_reads"):
         body = api_client.get("/events/count", count_query()).json()
 
     assert (body["count"], body["source"], body["klaviyoMetricId"]) == (1, "local", None)
@@ -557,3 +558,25 @@ def test_a_time_zone_klaviyo_rejects_is_counted_locally_without_asking(api_clien
 
     assert (body["count"], body["source"], body["timezone"]) == (1, "local", "Europe/Kyiv")
     assert len(stub.calls) == 0
+
+
+def test_a_read_the_client_side_rate_limiter_holds_back_is_answered_locally(
+    api_client, stub, settings, caplog
+):
+    settings.KLAVIYO_RATE_LIMIT_ENABLED = True
+    settings.KLAVIYO_RATE_LIMIT_REDIS_URL = ""  # this process's limiter, not the shared one
+    settings.KLAVIYO_RATE_LIMITS = {
+        **settings.KLAVIYO_RATE_LIMITS,
+        "metric_aggregates": parse_limits("1/m"),
+    }
+    settings.READS_KLAVIYO_CACHE_SECONDS = 0
+    Metric.objects.create(name="Purchase", klaviyo_id="RsWdcU")
+    stub.post(AGGREGATES_URL, json=aggregate_body(5))
+
+    with caplog.at_level(logging.WARNING, logger="events.klaviyo_reads"):
+        first = api_client.get("/events/count", count_query()).json()
+        second = api_client.get("/events/count", count_query()).json()
+
+    assert (first["source"], second["source"]) == ("klaviyo", "local")
+    assert len(stub.calls) == 1
+    assert "held back by the client-side rate limiter" in caplog.text
