@@ -90,6 +90,10 @@ def purge_run_last() -> PurgeRun | None:
     return PurgeRun.objects.exclude(outcome=PurgeOutcome.QUEUED).first()
 
 
+def purge_run_get(*, run_id: int) -> PurgeRun | None:
+    return PurgeRun.objects.filter(pk=run_id).first()
+
+
 def purge_run_running() -> PurgeRun | None:
     return PurgeRun.objects.filter(running_lock__isnull=False).first()
 

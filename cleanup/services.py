@@ -31,6 +31,9 @@ BATCH_ATTEMPTS = 3
 # referenced (a profile that got an event between the NOT EXISTS and the delete).
 TRANSIENT_MYSQL_ERRORS = {1205, 1213, 1451}
 ERROR_MAX_CHARS = 2000
+# Bounds of the inputs: a century of retention; batches whose ids still fit easily in memory.
+MAX_DAYS = 36500
+MAX_BATCH_SIZE = 100_000
 
 
 class PurgeAlreadyRunning(Exception):
@@ -85,8 +88,8 @@ def purge_run_create(
 ) -> PurgeRun:
     days = settings.DATA_RETENTION_DAYS if days is None else days
     batch_size = settings.PURGE_BATCH_SIZE if batch_size is None else batch_size
-    if days < 1 or batch_size < 1:
-        raise ValueError("days and batch_size must be at least 1")
+    if not 1 <= days <= MAX_DAYS or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"days must be 1 to {MAX_DAYS}, batch_size 1 to {MAX_BATCH_SIZE}")
     return PurgeRun.objects.create(
         trigger=trigger, retention_days=days, dry_run=dry_run, batch_size=batch_size
     )

@@ -376,8 +376,8 @@ except (ValueError, TypeError) as error:
     ) from error
 # Rows per DELETE statement of the purge, each statement its own short transaction.
 PURGE_BATCH_SIZE = env.int("PURGE_BATCH_SIZE", default=5000)
-if PURGE_BATCH_SIZE < 1:
-    raise ImproperlyConfigured("PURGE_BATCH_SIZE must be at least 1.")
+if not 1 <= PURGE_BATCH_SIZE <= 100_000:
+    raise ImproperlyConfigured("PURGE_BATCH_SIZE must be 1 to 100000.")
 # A running purge that made no progress for this long is taken for crashed: its lock is freed.
 PURGE_LOCK_STALE_SECONDS = env.int("PURGE_LOCK_STALE_SECONDS", default=600)
 if PURGE_LOCK_STALE_SECONDS < 1:

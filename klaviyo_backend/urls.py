@@ -3,6 +3,7 @@ from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from cleanup.views import CleanupViewSet
 from core.views import HealthView, metrics, not_found
 from events.views import EventViewSet
 
@@ -17,6 +18,7 @@ class OptionalSlashRouter(SimpleRouter):
 
 router = OptionalSlashRouter()
 router.register("events", EventViewSet, basename="events")
+router.register("cleanup", CleanupViewSet, basename="cleanup")
 
 handler400 = "core.errors.handler400"
 handler403 = "core.errors.handler403"

@@ -18,6 +18,10 @@ LONG_AGO = CUTOFF - timedelta(days=3)
 POISON = "Undeletable"
 
 
+def days_ago(days: float) -> datetime:
+    return timezone.now() - timedelta(days=days)
+
+
 def profile_at(moment: datetime, **fields) -> Profile:
     """A profile last written at `moment` (as ingest leaves it: updated with its last event)."""
     return ProfileFactory(created_at=moment, updated_at=moment, **fields)
