@@ -6,8 +6,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.serializers import AUTH_ERRORS, ErrorSerializer
-from events import klaviyo_reads
 from events import read_serializers as rs
+from events import reads
 from events import serializers as s
 from events.services import event_ingest, events_ingest_bulk
 
@@ -204,7 +204,7 @@ class EventViewSet(viewsets.ViewSet):
     )
     @action(detail=False, methods=["get"])
     def metrics(self, request: Request) -> Response:
-        answer = klaviyo_reads.metrics_read()
+        answer = reads.metrics_read()
         return Response(rs.MetricsOutputSerializer(answer).data)
 
     @extend_schema(
@@ -236,7 +236,7 @@ class EventViewSet(viewsets.ViewSet):
     def count(self, request: Request) -> Response:
         query = rs.DayQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        answer = klaviyo_reads.metric_day_count_read(
+        answer = reads.metric_day_count_read(
             metric=query.validated_data["metric"],
             day=query.validated_data["date"],
             tz=query.validated_data["tz"],
@@ -276,7 +276,7 @@ class EventViewSet(viewsets.ViewSet):
     def emails(self, request: Request) -> Response:
         query = rs.EmailsQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        answer = klaviyo_reads.metric_day_emails_read(
+        answer = reads.metric_day_emails_read(
             metric=query.validated_data["metric"],
             day=query.validated_data["date"],
             tz=query.validated_data["tz"],
@@ -319,7 +319,7 @@ class EventViewSet(viewsets.ViewSet):
     )
     def profile_attributes(self, request: Request, email: str) -> Response:
         address = _profile_email(email)
-        answer = klaviyo_reads.profile_attributes_read(email=address)
+        answer = reads.profile_attributes_read(email=address)
         if answer is None:
             raise NotFound(f"Profile {address} not found")
         return Response(rs.ProfileAttributesOutputSerializer(answer).data)
@@ -365,7 +365,7 @@ class EventViewSet(viewsets.ViewSet):
     )
     def profile_metrics(self, request: Request, email: str) -> Response:
         address = _profile_email(email)
-        answer = klaviyo_reads.profile_metrics_read(email=address)
+        answer = reads.profile_metrics_read(email=address)
         if answer is None:
             raise NotFound(f"Profile {address} not found")
         return Response(rs.ProfileMetricsOutputSerializer(answer).data)

@@ -11,7 +11,7 @@ import requests
 import responses
 from django.core.cache import cache
 
-from events import klaviyo_reads
+from events import reads
 from events.models import Metric, Profile, SyncStatus
 from events.read_serializers import cursor_encode
 from events.tests.factories import EventFactory, ProfileFactory
@@ -365,7 +365,7 @@ def test_it_continues_klaviyos_emails_after_the_cursor(api_client, stub):
 
 
 def test_a_day_with_too_many_klaviyo_events_is_answered_locally(api_client, stub, monkeypatch):
-    monkeypatch.setattr(klaviyo_reads, "MAX_EVENT_PAGES", 1)
+    monkeypatch.setattr(reads, "MAX_EVENT_PAGES", 1)
     Metric.objects.create(name="Purchase", klaviyo_id="RsWdcU")
     stub.get(
         EVENTS_URL,
