@@ -141,6 +141,16 @@ def test_it_counts_a_23_hour_new_york_day_when_dst_starts(api_client):
     assert (body["start"], body["end"]) == ("2025-03-09T05:00:00.000Z", "2025-03-10T04:00:00.000Z")
 
 
+def test_a_day_whose_midnight_is_skipped_starts_at_its_first_instant(api_client):
+    # Santiago springs forward at midnight: 2025-09-07 runs from 01:00 -03 (04:00Z), 23 hours.
+    response = api_client.get(
+        "/events/count", {"metric": "Purchase", "date": "2025-09-07", "tz": "America/Santiago"}
+    )
+
+    body = response.json()
+    assert (body["start"], body["end"]) == ("2025-09-07T04:00:00.000Z", "2025-09-08T03:00:00.000Z")
+
+
 def test_it_answers_zero_for_an_unknown_metric(api_client):
     response = api_client.get("/events/count", {"metric": "Nothing", "date": "2025-09-15"})
 
