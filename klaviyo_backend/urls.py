@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from cleanup.views import CleanupViewSet
 from core.views import HealthView, metrics, not_found
 from events.views import EventViewSet
+from klaviyo_sync.views import KlaviyoViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -19,6 +20,7 @@ class OptionalSlashRouter(SimpleRouter):
 router = OptionalSlashRouter()
 router.register("events", EventViewSet, basename="events")
 router.register("cleanup", CleanupViewSet, basename="cleanup")
+router.register("klaviyo", KlaviyoViewSet, basename="klaviyo")
 
 handler400 = "core.errors.handler400"
 handler403 = "core.errors.handler403"

@@ -98,6 +98,10 @@ class KlaviyoError(Exception):
         return self.status in (401, 403)
 
 
+class KlaviyoNotConfigured(Exception):
+    """KLAVIYO_API_KEY is empty: there is no Klaviyo to ask."""
+
+
 # One session per process (Celery's prefork children each build their own after the fork).
 _session: requests.Session | None = None
 _session_pid: int | None = None
@@ -469,11 +473,14 @@ class KlaviyoClient:
         )
 
 
-def klaviyo_client(*, timeout: float | None = None) -> KlaviyoClient | None:
+def klaviyo_client(
+    *, timeout: float | None = None, rate_limit_max_wait: float | None = None
+) -> KlaviyoClient | None:
     """The client configured by settings; None when KLAVIYO_API_KEY is empty.
 
     `timeout` (seconds) replaces both the connect and read timeouts, and also bounds the
     wait for the rate limiter: for reads on the request path, which have a short budget.
+    `rate_limit_max_wait` sets that wait alone (default: KLAVIYO_RATE_LIMIT_MAX_WAIT).
     """
     if not settings.KLAVIYO_API_KEY:
         return None
@@ -483,6 +490,8 @@ def klaviyo_client(*, timeout: float | None = None) -> KlaviyoClient | None:
     else:
         timeouts = (settings.KLAVIYO_CONNECT_TIMEOUT, settings.KLAVIYO_READ_TIMEOUT)
         max_wait = settings.KLAVIYO_RATE_LIMIT_MAX_WAIT
+    if rate_limit_max_wait is not None:
+        max_wait = rate_limit_max_wait
     return KlaviyoClient(
         api_key=settings.KLAVIYO_API_KEY,
         base_url=settings.KLAVIYO_BASE_URL,

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db.models import F, Q
@@ -24,7 +25,12 @@ from django.utils import timezone
 
 from events.models import Event, Profile, SyncStatus
 from klaviyo_sync import mapping
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError, klaviyo_client
+from klaviyo_sync.client import (
+    KlaviyoClient,
+    KlaviyoError,
+    KlaviyoNotConfigured,
+    klaviyo_client,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -483,3 +489,40 @@ def profile_sync(*, profile_id: int) -> Profile:
         Profile.objects.filter(id=profile_id).update(**changes)
     profile.refresh_from_db()
     return profile
+
+
+@dataclass(frozen=True)
+class SyncTestResult:
+    sent: bool
+    status: int | None
+    message: str
+    latency_ms: float | None
+    unique_id: str
+
+
+def klaviyo_sync_test(*, email: str, event_name: str) -> SyncTestResult:
+    """Sends one test event through the same client and mapping as the pipeline and reports
+    Klaviyo's answer. Nothing is stored. Raises KlaviyoNotConfigured without a key."""
+    client = klaviyo_client(rate_limit_max_wait=5.0)
+    if client is None:
+        raise KlaviyoNotConfigured("KLAVIYO_API_KEY is not configured")
+    unique_id = f"sync-test-{uuid4()}"
+    row = {
+        "id": unique_id,
+        "event_name": event_name,
+        "event_attributes": {"source": "klaviyo-backend sync-test"},
+        "time": timezone.now(),
+        "value": None,
+        "unique_id": unique_id,
+    }
+    profile = mapping.profile_resource(profile_row={"email": email, "attributes": {}})
+    started = time.monotonic()
+    try:
+        status = client.event_create(data=mapping.event_resource(event_row=row, profile=profile))
+    except KlaviyoError as error:
+        latency = None if error.local else round((time.monotonic() - started) * 1000, 1)
+        return SyncTestResult(False, error.status, error.summary, latency, unique_id)
+    latency = round((time.monotonic() - started) * 1000, 1)
+    return SyncTestResult(
+        True, status, f"{mapping.SENT_MESSAGE} (HTTP {status})", latency, unique_id
+    )
