@@ -66,11 +66,13 @@ def _message(path: str, detail: Any) -> str:
     text = str(detail)
     code = getattr(detail, "code", None)
     if not path:
-        return text
-    if code in PREDICATES:
-        return f"{path} {PREDICATES[code]}"
+        # A predicate about the whole body ("must be a JSON object") needs its subject.
+        return f"request body {text}" if text.startswith("must ") else text
+    # A message already written as a predicate wins over the stock rewording of its code.
     if text.startswith(("must ", "is ", "should ")):
         return f"{path} {text}"
+    if code in PREDICATES:
+        return f"{path} {PREDICATES[code]}"
     return f"{path}: {text}"
 
 

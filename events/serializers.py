@@ -1,14 +1,24 @@
 """Input and output serializers of the events API. Names are camelCase on the wire (the old
-service's contract); `source=` maps them to the snake_case the services take."""
+service's contract); `source=` maps them to the snake_case the services take.
+
+Input is checked by `event_input_validate`, plain Python in one pass: a bulk request validates
+1,000 events, and DRF's field-by-field machinery was a third of such a request's time. The
+declared serializer fields describe the same contract for the OpenAPI schema.
+"""
 
 import math
 import re
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
+from rest_framework.settings import api_settings
 
 from core.serializers import IsoDateTimeField
 from events.models import Event
@@ -21,122 +31,266 @@ LATEST_EVENT_AHEAD = timedelta(days=365)
 MAX_EVENT_PROPERTIES = 300
 # Deeper nesting than this is almost certainly a client bug, and costly to store and render.
 MAX_NESTING_DEPTH = 10
+MAX_NUMBER_TEXT = 100  # longest numeric string `value` takes
+
+MISSING = object()
+EMAIL_VALIDATOR = EmailValidator()
 
 
-def _depth(value: Any, level: int = 0) -> int:
-    if level > MAX_NESTING_DEPTH:
-        return level
-    if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level + 1)
-    if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level + 1)
-    return level
+class FieldError(Exception):
+    """One field's problem: a predicate (`must be ...`) or, for nested checks, a dict of them."""
+
+    def __init__(self, detail: str | dict[str, list[str]]) -> None:
+        super().__init__(detail)
+        self.detail = detail
 
 
-def _finite(value: Any) -> bool:
-    if isinstance(value, float):
-        return math.isfinite(value)
-    if isinstance(value, dict):
-        return all(_finite(v) for v in value.values())
-    if isinstance(value, list):
-        return all(_finite(v) for v in value)
+@lru_cache(maxsize=8192)
+def _is_email(value: str) -> bool:
+    # Batches repeat the same emails; the validator's regexes are the costly part.
+    try:
+        EMAIL_VALIDATOR(value)
+    except DjangoValidationError:
+        return False
     return True
 
 
+def _text(value: Any, *, max_length: int) -> str:
+    """A string as DRF's CharField takes it: numbers as their text, trimmed, not blank."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise FieldError("must be a string")
+    text = str(value).strip()
+    if not text:
+        raise FieldError("must not be empty")
+    if len(text) > max_length:
+        raise FieldError(f"must be at most {max_length} characters")
+    if "\x00" in text:
+        raise FieldError("must not contain null characters")
+    return text
+
+
+def _event_name(value: Any) -> str:
+    if value is MISSING:
+        raise FieldError("is required")
+    if value is None:
+        raise FieldError("must not be null")
+    return _text(value, max_length=255)
+
+
+def _email(value: Any) -> str | None:
+    if value is MISSING or value is None:
+        return None
+    email = _text(value, max_length=254)
+    if not _is_email(email):
+        raise FieldError("must be a valid email")
+    return email.lower()
+
+
+def _check_json(value: Any, depth: int) -> None:
+    if isinstance(value, dict):
+        children: Any = value.values()
+    elif isinstance(value, list):
+        children = value
+    else:
+        # 1e999 parses as infinity, which no JSON column or Klaviyo takes.
+        if isinstance(value, float) and not math.isfinite(value):
+            raise FieldError("must not hold NaN or Infinity")
+        return
+    if depth > MAX_NESTING_DEPTH:
+        raise FieldError(f"must not be nested deeper than {MAX_NESTING_DEPTH} levels")
+    for child in children:
+        _check_json(child, depth + 1)
+
+
+def _attributes(value: Any) -> dict[str, Any]:
+    if value is MISSING:
+        return {}
+    if value is None:
+        raise FieldError("must not be null")
+    if not isinstance(value, dict):
+        raise FieldError("must be an object")
+    _check_json(value, 1)
+    return value
+
+
+def _event_attributes(value: Any) -> dict[str, Any]:
+    attributes = _attributes(value)
+    if len(attributes) > MAX_EVENT_PROPERTIES:
+        raise FieldError(f"must have at most {MAX_EVENT_PROPERTIES} properties")
+    return attributes
+
+
+def _profile_attributes(value: Any) -> dict[str, Any]:
+    attributes = _attributes(value)
+    errors: dict[str, list[str]] = {}
+    phone = attributes.get("phoneNumber")
+    if phone is not None and (not isinstance(phone, str) or not E164.match(phone)):
+        errors["phoneNumber"] = ["must be in E.164 format, like +15005550006"]
+    external_id = attributes.get("externalId")
+    if external_id is not None and (
+        not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 255
+    ):
+        errors["externalId"] = ["must be a non-empty string of at most 255 characters"]
+    if errors:
+        raise FieldError(errors)
+    return attributes
+
+
+def _time(value: Any) -> datetime | None:
+    if value is MISSING or value is None:
+        return None
+    parsed = None
+    if isinstance(value, str):
+        try:
+            parsed = parse_datetime(value)
+            if parsed is not None:
+                # As DRF's DateTimeField: a naive time is in the current time zone (UTC).
+                parsed = (
+                    parsed.astimezone(timezone.get_current_timezone())
+                    if timezone.is_aware(parsed)
+                    else timezone.make_aware(parsed)
+                )
+        except (ValueError, OverflowError):
+            parsed = None
+    if parsed is None:
+        raise FieldError("must be an ISO-8601 date-time, like 2025-09-15T10:00:00Z")
+    if parsed < EARLIEST_EVENT_TIME:
+        raise FieldError("must be after 2000-01-01T00:00:00Z")
+    if parsed > timezone.now() + LATEST_EVENT_AHEAD:
+        raise FieldError("must be at most one year in the future")
+    return parsed
+
+
+def _value(value: Any) -> float | None:
+    if value is MISSING or value is None:
+        return None
+    # Numbers, and numeric strings as DRF's FloatField took them; true/false are not numbers.
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise FieldError("must be a number")
+    if isinstance(value, str) and len(value) > MAX_NUMBER_TEXT:
+        raise FieldError("must be a number")
+    try:
+        number = float(value)
+    except ValueError:
+        raise FieldError("must be a number") from None
+    except OverflowError:  # an integer beyond float's range
+        number = math.inf
+    if not math.isfinite(number):
+        raise FieldError("must be a finite number")
+    return number
+
+
+def _unique_id(value: Any) -> str | None:
+    if value is MISSING or value is None:
+        return None
+    return _text(value, max_length=255)
+
+
+# (wire name, service name, check): a check returns the clean value or raises FieldError.
+EVENT_FIELDS = (
+    ("eventName", "event_name", _event_name),
+    ("email", "email", _email),
+    ("eventAttributes", "event_attributes", _event_attributes),
+    ("profileAttributes", "profile_attributes", _profile_attributes),
+    ("time", "time", _time),
+    ("value", "value", _value),
+    ("uniqueId", "unique_id", _unique_id),
+)
+
+
+def event_input_validate(data: Any) -> dict[str, Any]:
+    """One event as a client sent it -> every service key (snake_case), None when not sent.
+
+    Raises ValidationError with every problem, keyed by wire name; unknown keys are ignored.
+    """
+    if not isinstance(data, dict):
+        raise serializers.ValidationError(
+            {api_settings.NON_FIELD_ERRORS_KEY: ["must be a JSON object"]}
+        )
+    clean: dict[str, Any] = {}
+    errors: dict[str, Any] = {}
+    for name, source, check in EVENT_FIELDS:
+        try:
+            clean[source] = check(data.get(name, MISSING))
+        except FieldError as error:
+            errors[name] = [error.detail] if isinstance(error.detail, str) else error.detail
+    if not errors:
+        profile = clean["profile_attributes"]
+        if not (clean["email"] or profile.get("phoneNumber") or profile.get("externalId")):
+            errors[api_settings.NON_FIELD_ERRORS_KEY] = [
+                "an event needs email, profileAttributes.phoneNumber "
+                "or profileAttributes.externalId"
+            ]
+    if errors:
+        raise serializers.ValidationError(errors)
+    return clean
+
+
 class AttributesField(serializers.DictField):
-    """A JSON object of any values, bounded in depth."""
-
-    default_error_messages = {
-        "not_a_dict": "must be an object",
-        "too_deep": f"must not be nested deeper than {MAX_NESTING_DEPTH} levels",
-    }
-
-    def to_internal_value(self, data: Any) -> dict[str, Any]:
-        if not isinstance(data, dict):
-            self.fail("not_a_dict", input_type=type(data).__name__)
-        if _depth(data) > MAX_NESTING_DEPTH:
-            self.fail("too_deep")
-        return data
+    """A JSON object of any values."""
 
 
 class EventInputSerializer(serializers.Serializer):
-    eventName = serializers.CharField(
-        source="event_name",
-        max_length=255,
-        trim_whitespace=True,
-        error_messages={"blank": "must not be empty", "required": "is required"},
-    )
+    """One event. The fields describe the contract; `event_input_validate` enforces it."""
+
+    eventName = serializers.CharField(source="event_name", max_length=255)
     email = serializers.EmailField(
         required=False,
         allow_null=True,
         max_length=254,
-        error_messages={"invalid": "must be a valid email"},
+        help_text="Stored lower-cased and trimmed.",
     )
-    eventAttributes = AttributesField(source="event_attributes", required=False, default=dict)
-    profileAttributes = AttributesField(source="profile_attributes", required=False, default=dict)
-    time = serializers.DateTimeField(required=False, allow_null=True)
+    eventAttributes = AttributesField(source="event_attributes", required=False)
+    profileAttributes = AttributesField(
+        source="profile_attributes",
+        required=False,
+        help_text="Merged over the profile's attributes (null removes a key). phoneNumber "
+        "(E.164) or externalId identify a profile that has no email.",
+    )
+    time = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text="ISO-8601, after 2000 and at most a year ahead; default: now.",
+    )
     value = serializers.FloatField(required=False, allow_null=True)
     uniqueId = serializers.CharField(
         source="unique_id",
         required=False,
         allow_null=True,
         max_length=255,
-        error_messages={"blank": "must not be empty"},
+        help_text="Idempotency key: an event with a uniqueId already stored is not stored again.",
     )
 
-    def validate_email(self, value: str | None) -> str | None:
-        return value.strip().lower() if value else None
+    def run_validation(self, data: Any = serializers.empty) -> dict[str, Any]:
+        return event_input_validate(None if data is serializers.empty else data)
 
-    def validate_time(self, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value < EARLIEST_EVENT_TIME:
-            raise serializers.ValidationError("must be after 2000-01-01T00:00:00Z")
-        if value > timezone.now() + LATEST_EVENT_AHEAD:
-            raise serializers.ValidationError("must be at most one year in the future")
-        return value
 
-    def validate_value(self, value: float | None) -> float | None:
-        if value is not None and not math.isfinite(value):
-            raise serializers.ValidationError("must be a finite number")
-        return value
+class EventListField(serializers.ListField):
+    """The events of a bulk request: the length checked before any item, errors by index."""
 
-    def validate_eventAttributes(self, value: dict[str, Any]) -> dict[str, Any]:
-        if len(value) > MAX_EVENT_PROPERTIES:
-            raise serializers.ValidationError(
-                f"must have at most {MAX_EVENT_PROPERTIES} properties"
-            )
-        return value
-
-    def validate_profileAttributes(self, value: dict[str, Any]) -> dict[str, Any]:
-        phone = value.get("phoneNumber")
-        if phone is not None and (not isinstance(phone, str) or not E164.match(phone)):
-            raise serializers.ValidationError(
-                {"phoneNumber": "must be in E.164 format, like +15005550006"}
-            )
-        external_id = value.get("externalId")
-        if external_id is not None and (
-            not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 255
-        ):
-            raise serializers.ValidationError(
-                {"externalId": "must be a non-empty string of at most 255 characters"}
-            )
-        return value
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        profile = attrs.get("profile_attributes") or {}
-        if not (attrs.get("email") or profile.get("phoneNumber") or profile.get("externalId")):
-            raise serializers.ValidationError(
-                "an event needs email, profileAttributes.phoneNumber "
-                "or profileAttributes.externalId"
-            )
-        if not _finite(attrs.get("event_attributes")) or not _finite(profile):
-            raise serializers.ValidationError("attributes must not hold NaN or Infinity")
-        return attrs
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if not data:
+            self.fail("empty")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        items: list[dict[str, Any]] = []
+        errors: dict[int, Any] = {}
+        for index, item in enumerate(data):
+            try:
+                items.append(event_input_validate(item))
+            except serializers.ValidationError as error:
+                errors[index] = error.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return items
 
 
 class BulkEventsInputSerializer(serializers.Serializer):
-    events = serializers.ListField(
+    default_error_messages = {"invalid": "must be a JSON object"}
+
+    events = EventListField(
         child=EventInputSerializer(),
         allow_empty=False,
         max_length=settings.BULK_MAX_EVENTS,
@@ -193,3 +347,19 @@ class BulkEventsOutputSerializer(serializers.Serializer):
     count = serializers.IntegerField(help_text="events in the request")
     created = serializers.IntegerField(help_text="of which new (not a repeated uniqueId)")
     events = BulkEventItemSerializer(many=True)
+
+    def to_representation(self, instance: dict[str, Any]) -> dict[str, Any]:
+        # Up to 1,000 items: plain dicts, not four field objects per item.
+        return {
+            "count": instance["count"],
+            "created": instance["created"],
+            "events": [
+                {
+                    "id": str(item["id"]),
+                    "uniqueId": item["uniqueId"],
+                    "syncStatus": item["syncStatus"],
+                    "duplicate": item["duplicate"],
+                }
+                for item in instance["events"]
+            ],
+        }

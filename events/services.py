@@ -4,9 +4,11 @@ import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models.constants import OnConflict
 from django.dispatch import Signal
 from django.utils import timezone
 
@@ -106,14 +108,25 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
         raise NotImplementedError(f"profile upsert is not written for {connection.vendor}")
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}", params)
-    return dict(Profile.objects.filter(identity__in=list(rows)).values_list("identity", "id"))
+    return _profile_ids(identities=list(rows))
+
+
+def _profile_ids(*, identities: list[str]) -> dict[str, int]:
+    ids = dict(Profile.objects.filter(identity__in=identities).values_list("identity", "id"))
+    # MySQL's case- and accent-insensitive collation can match an identity to a stored one spelled
+    # differently (`external:ABC` for `external:abc`): the database, not Python, says which.
+    for identity in identities:
+        if identity not in ids:
+            ids[identity] = Profile.objects.values_list("id", flat=True).get(identity=identity)
+    return ids
 
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _event_from(data: dict[str, Any], profile_id: int) -> Event:
+def _event_from(data: dict[str, Any], profile_id: int, now: datetime | None = None) -> Event:
+    now = now or timezone.now()
     return Event(
         id=uuid.uuid4(),
         event_name=data["event_name"],
@@ -121,10 +134,73 @@ def _event_from(data: dict[str, Any], profile_id: int) -> Event:
         profile_id=profile_id,
         event_attributes=data.get("event_attributes") or {},
         profile_attributes=data.get("profile_attributes") or {},
-        time=data.get("time") or timezone.now(),
+        time=data.get("time") or now,
         value=data.get("value"),
         unique_id=data.get("unique_id"),
+        created_at=now,
     )
+
+
+# What differs from one new event to the next; every other column starts the same.
+EVENT_VARYING_FIELDS = (
+    "id",
+    "event_name",
+    "email",
+    "profile_id",
+    "event_attributes",
+    "profile_attributes",
+    "time",
+    "value",
+    "unique_id",
+)
+
+
+def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
+    """INSERTs new events (built by `_event_from` for one batch) with one executemany; returns
+    how many rows went in. With `ignore_conflicts` a row whose unique_id is taken is skipped.
+
+    Not bulk_create: it adapts each value through its field and compiles a placeholder per
+    value, which was half the time of a 1,000-event request. Here the varying values are
+    adapted directly, and the others (defaults, the batch's created_at) once per batch.
+    """
+    if not events:
+        return 0
+    ops, meta = connection.ops, Event._meta
+    fields = {field.attname: field for field in meta.concrete_fields}
+    constant = [field for name, field in fields.items() if name not in EVENT_VARYING_FIELDS]
+    first = events[0]
+    constant_values = tuple(
+        f.get_db_prep_save(getattr(first, f.attname), connection) for f in constant
+    )
+    pk, encoder = meta.pk, fields["event_attributes"].encoder
+    rows = [
+        (
+            pk.get_db_prep_value(event.id, connection),
+            event.event_name,
+            event.email,
+            event.profile_id,
+            ops.adapt_json_value(event.event_attributes, encoder),
+            ops.adapt_json_value(event.profile_attributes, encoder),
+            ops.adapt_datetimefield_value(event.time),
+            event.value,
+            event.unique_id,
+            *constant_values,
+        )
+        # By unique_id: concurrent batches take the unique index's locks in the same order.
+        for event in sorted(events, key=lambda event: event.unique_id or "")
+    ]
+    columns = [fields[name].column for name in EVENT_VARYING_FIELDS] + [f.column for f in constant]
+    insert = ops.insert_statement(on_conflict=OnConflict.IGNORE if ignore_conflicts else None)
+    sql = (
+        f"{insert} {ops.quote_name(meta.db_table)} ({', '.join(map(ops.quote_name, columns))}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
+        inserted = cursor.rowcount
+    for event in events:  # as bulk_create leaves them: saved instances, not new ones
+        event._state.adding, event._state.db = False, connection.alias
+    return inserted
 
 
 def _identity_of(data: dict[str, Any]) -> str:
@@ -174,24 +250,24 @@ def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
         if key:
             first_with_key[key] = index
         fresh[index] = item
+    now = timezone.now()
     with transaction.atomic():
         ids = profiles_upsert(
             changes=[(i.get("email"), i.get("profile_attributes") or {}) for i in fresh.values()]
         )
-        built = {index: _event_from(item, ids[_identity_of(item)]) for index, item in fresh.items()}
+        built = {
+            index: _event_from(item, ids[_identity_of(item)], now) for index, item in fresh.items()
+        }
         # IGNORE is the guard against a concurrent request inserting the same unique_id.
-        Event.objects.bulk_create(built.values(), batch_size=1000, ignore_conflicts=bool(keys))
-        if keys:
-            stored = {
-                e.unique_id: e
-                for e in Event.objects.filter(unique_id__in=list(first_with_key)).only(
-                    "id", "unique_id", "sync_status", "event_name"
-                )
-            }
+        inserted_count = _events_insert(events=list(built.values()), ignore_conflicts=bool(keys))
+        if inserted_count < len(built):
+            keyed = [event.id for event in built.values() if event.unique_id]
+            inserted = set(Event.objects.filter(pk__in=keyed).values_list("pk", flat=True))
             for index, event in list(built.items()):
-                winner = stored.get(event.unique_id) if event.unique_id else None
-                if winner is not None and winner.id != event.id:
-                    earlier[event.unique_id] = winner  # lost a race with a concurrent request
+                if event.unique_id and event.id not in inserted:
+                    # Ignored: a concurrent request stored the key first, or MySQL's collation
+                    # sees it as equal to an earlier key (`K1` and `k1`). The database decides.
+                    earlier[event.unique_id] = Event.objects.get(unique_id=event.unique_id)
                     del built[index]
         if built:
             events_bulk_created.send(sender=Event, event_ids=[e.id for e in built.values()])
