@@ -1,0 +1,185 @@
+"""Events and profiles in admin, with what happened when they were sent to Klaviyo.
+
+Built for tables of millions of rows: no COUNT(*) of the whole table (the paginator counts at
+most COUNT_CAP rows), filters and search that use indexes, and the list's ordering is the
+created-at index.
+"""
+
+from itertools import islice
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.functional import cached_property
+from django.utils.html import format_html
+from django.utils.text import Truncator
+
+from events.models import Event, Profile, SyncStatus
+from klaviyo_sync.services import events_retry_failed
+from klaviyo_sync.tasks import queue_event_sync, sync_profile
+
+# Rows the list counts at most: enough pages to browse, bounded cost whatever the table size.
+COUNT_CAP = 10_000
+EVENT_NAME_CHOICES = 200
+# Failed events one "Retry sync" re-queues at most (run it again for more).
+RETRY_CAP = 100_000
+
+
+class CappedCountPaginator(Paginator):
+    """Counts at most COUNT_CAP + 1 rows (`SELECT COUNT(*) FROM (... LIMIT n)`): the list
+    shows '10001' for anything bigger instead of scanning millions of rows to count them."""
+
+    @cached_property
+    def count(self) -> int:
+        return self.object_list[: COUNT_CAP + 1].count()
+
+
+class EventNameFilter(admin.SimpleListFilter):
+    """Event names from the (event_name, time, email) index, not a scan of the events."""
+
+    title = "event name"
+    parameter_name = "event_name"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        names = (
+            Event.objects.order_by("event_name")
+            .values_list("event_name", flat=True)
+            .distinct()[:EVENT_NAME_CHOICES]
+        )
+        return [(name, name) for name in names]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Event]) -> QuerySet[Event]:
+        return queryset.filter(event_name=self.value()) if self.value() else queryset
+
+
+@admin.register(Event)
+class EventAdmin(admin.ModelAdmin):
+    list_display = (
+        "created_at",
+        "event_name",
+        "email",
+        "time",
+        "sync_status",
+        "attempts",
+        "short_error",
+        "synced_at",
+    )
+    list_filter = (
+        "sync_status",
+        EventNameFilter,
+        ("created_at", admin.DateFieldListFilter),
+        ("time", admin.DateFieldListFilter),
+    )
+    # Exact matches only: they use the email and unique_id indexes, a substring search can't.
+    search_fields = ("=email", "=unique_id")
+    search_help_text = "Exact email or uniqueId."
+    list_select_related = ("profile",)
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 100
+    ordering = ("-created_at",)
+    date_hierarchy = None
+    actions = ("retry_sync",)
+    readonly_fields = [field.name for field in Event._meta.fields]
+    fieldsets = (
+        (None, {"fields": ("id", "event_name", "email", "profile", "time", "value", "unique_id")}),
+        ("Data", {"fields": ("event_attributes", "profile_attributes")}),
+        (
+            "Klaviyo sync",
+            {
+                "fields": (
+                    "sync_status",
+                    "attempts",
+                    "last_error",
+                    "klaviyo_response",
+                    "last_attempt_at",
+                    "next_attempt_at",
+                    "synced_at",
+                    "created_at",
+                )
+            },
+        ),
+    )
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # events come through the API, which validates them
+
+    @admin.display(description="last error")
+    def short_error(self, event: Event) -> str:
+        return Truncator(event.last_error).chars(80)
+
+    @admin.action(description="Retry sync of the selected failed events")
+    def retry_sync(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        failed = queryset.filter(sync_status=SyncStatus.FAILED).values_list("id", flat=True)
+        # Read first, then update: never change rows under an open cursor over them.
+        ids_left = iter(list(failed.order_by()[:RETRY_CAP]))
+        requeued = not_queued = 0
+        while chunk := list(islice(ids_left, 1000)):
+            ids = events_retry_failed(event_ids=chunk)
+            requeued += len(ids)
+            if not queue_event_sync(ids):
+                not_queued += len(ids)
+        if requeued:
+            self.message_user(request, f"{requeued} failed events re-queued for Klaviyo.")
+        else:
+            self.message_user(request, "None of the selected events had failed.", messages.WARNING)
+        if not_queued:
+            self.message_user(
+                request,
+                f"{not_queued} could not be queued (broker down): they are pending and the "
+                "sweeper will send them.",
+                messages.WARNING,
+            )
+
+
+@admin.register(Profile)
+class ProfileAdmin(admin.ModelAdmin):
+    list_display = (
+        "identity",
+        "email",
+        "sync_status",
+        "klaviyo_link",
+        "short_error",
+        "synced_at",
+        "updated_at",
+    )
+    list_filter = ("sync_status",)
+    search_fields = ("=email", "=identity", "=phone_number", "=external_id", "=klaviyo_id")
+    search_help_text = "Exact email, phone number, external id or Klaviyo id."
+    show_full_result_count = False
+    paginator = CappedCountPaginator
+    list_per_page = 100
+    ordering = ("-id",)
+    actions = ("sync_now",)
+    readonly_fields = [field.name for field in Profile._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.display(description="Klaviyo id")
+    def klaviyo_link(self, profile: Profile) -> str:
+        if not profile.klaviyo_id:
+            return "-"
+        return format_html(
+            '<a href="https://www.klaviyo.com/profile/{}" rel="noopener">{}</a>',
+            profile.klaviyo_id,
+            profile.klaviyo_id,
+        )
+
+    @admin.display(description="last error")
+    def short_error(self, profile: Profile) -> str:
+        return Truncator(profile.last_error).chars(80)
+
+    @admin.action(description="Send the selected profiles to Klaviyo now")
+    def sync_now(self, request: HttpRequest, queryset: QuerySet[Profile]) -> None:
+        queued = 0
+        for profile_id in queryset.values_list("id", flat=True)[:1000]:
+            try:
+                sync_profile.delay(profile_id)
+            except Exception as error:  # broker down: say so, don't fail the page
+                self.message_user(request, f"Could not queue: {error}", messages.ERROR)
+                break
+            queued += 1
+        self.message_user(request, f"{queued} profiles queued for Klaviyo (at most 1,000).")
