@@ -266,15 +266,25 @@ class EventInputSerializer(serializers.Serializer):
 
 
 class EventListField(serializers.ListField):
-    """The events of a bulk request: the length checked before any item, errors by index."""
+    """The events of a bulk request: the length checked before any item, errors by index.
+    The limit is read when a request comes, so that BULK_MAX_EVENTS is honoured as set."""
+
+    default_error_messages = {
+        "empty": "must hold at least one event",
+        "max_length": "must hold at most {max_length} events",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=EventInputSerializer(), allow_empty=False, **kwargs)
+        self.max_length = settings.BULK_MAX_EVENTS  # the schema's maxItems
 
     def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
         if not isinstance(data, list):
             self.fail("not_a_list", input_type=type(data).__name__)
         if not data:
             self.fail("empty")
-        if self.max_length is not None and len(data) > self.max_length:
-            self.fail("max_length", max_length=self.max_length)
+        if len(data) > settings.BULK_MAX_EVENTS:
+            self.fail("max_length", max_length=settings.BULK_MAX_EVENTS)
         items: list[dict[str, Any]] = []
         errors: dict[int, Any] = {}
         for index, item in enumerate(data):
@@ -290,15 +300,7 @@ class EventListField(serializers.ListField):
 class BulkEventsInputSerializer(serializers.Serializer):
     default_error_messages = {"invalid": "must be a JSON object"}
 
-    events = EventListField(
-        child=EventInputSerializer(),
-        allow_empty=False,
-        max_length=settings.BULK_MAX_EVENTS,
-        error_messages={
-            "empty": "must hold at least one event",
-            "max_length": f"must hold at most {settings.BULK_MAX_EVENTS} events",
-        },
-    )
+    events = EventListField()
 
 
 class EventOutputSerializer(serializers.ModelSerializer):

@@ -38,6 +38,22 @@ def json_merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+def json_patches_combine(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
+    """One merge patch that does what `first` then `second` do; its nulls are kept, as they
+    delete keys. (Exact but for an object replacing a non-object, which RFC 7396 can't say.)"""
+    result = dict(first)
+    for key, value in second.items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = json_patches_combine(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def _holds_null(patch: dict[str, Any]) -> bool:
+    return any(v is None or (isinstance(v, dict) and _holds_null(v)) for v in patch.values())
+
+
 def profile_identity(*, email: str | None, profile_attributes: dict[str, Any]) -> str:
     """The upsert key of a profile: its email, else its phone number, else its external id."""
     if email:
@@ -58,7 +74,7 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
     for email, attributes in changes:
         identity = profile_identity(email=email, profile_attributes=attributes)
         row = rows.setdefault(identity, {"email": email, "attributes": {}})
-        row["attributes"] = json_merge_patch(row["attributes"], attributes) or {}
+        row["attributes"] = json_patches_combine(row["attributes"], attributes)
         for key, column in (("phoneNumber", "phone_number"), ("externalId", "external_id")):
             if isinstance(attributes.get(key), str):
                 row[column] = attributes[key]
@@ -86,6 +102,7 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
         "created_at, updated_at"
     )
     placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    merge = "JSON_MERGE_PATCH" if connection.vendor == "mysql" else "json_patch"
     if connection.vendor == "mysql":
         conflict = (
             "ON DUPLICATE KEY UPDATE "
@@ -108,6 +125,13 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
         raise NotImplementedError(f"profile upsert is not written for {connection.vendor}")
     with connection.cursor() as cursor:
         cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}", params)
+        # A new row took the patch as it came, nulls and all: merged into {}, they go.
+        if with_nulls := sorted(i for i, row in rows.items() if _holds_null(row["attributes"])):
+            cursor.execute(
+                f"UPDATE {table} SET attributes = {merge}('{{}}', attributes) "
+                f"WHERE identity IN ({', '.join(['%s'] * len(with_nulls))})",
+                with_nulls,
+            )
     return _profile_ids(identities=list(rows))
 
 
