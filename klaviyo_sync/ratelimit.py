@@ -78,9 +78,18 @@ class RateLimiter(Protocol):
 class LocalRateLimiter:
     """Sliding-window logs in this process (thread-safe)."""
 
-    def __init__(self, limits: dict[str, tuple[Limit, ...]], *, margin: float) -> None:
+    def __init__(
+        self,
+        limits: dict[str, tuple[Limit, ...]],
+        *,
+        margin: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
         self.limits = limits
         self.margin = margin
+        self.clock = clock
+        self.sleep = sleep
         self._logs: dict[tuple[str, int], deque[float]] = {}
         self._blocked_until: dict[str, float] = {}
         self._lock = threading.Lock()
@@ -89,7 +98,7 @@ class LocalRateLimiter:
         """Records a call and returns 0 when one may go now, else the seconds to wait."""
         limits = self.limits.get(bucket, ())
         with self._lock:
-            now = time.monotonic()
+            now = self.clock()
             wait = self._blocked_until.get(bucket, 0.0) - now
             for index, limit in enumerate(limits):
                 log = self._logs.setdefault((bucket, index), deque())
@@ -105,11 +114,11 @@ class LocalRateLimiter:
             return 0.0
 
     def acquire(self, bucket: str, *, max_wait: float) -> None:
-        _acquire(self.wait_needed, bucket, max_wait)
+        _acquire(self.wait_needed, bucket, max_wait, clock=self.clock, sleep=self.sleep)
 
     def block(self, bucket: str, *, seconds: float) -> None:
         with self._lock:
-            until = time.monotonic() + seconds
+            until = self.clock() + seconds
             self._blocked_until[bucket] = max(self._blocked_until.get(bucket, 0.0), until)
 
 
@@ -187,7 +196,7 @@ class RedisRateLimiter:
         return int(waited) / 1_000_000
 
     def acquire(self, bucket: str, *, max_wait: float) -> None:
-        _acquire(self.wait_needed, bucket, max_wait)
+        _acquire(self.wait_needed, bucket, max_wait, clock=time.monotonic, sleep=time.sleep)
 
     def block(self, bucket: str, *, seconds: float) -> None:
         self.fallback.block(bucket, seconds=seconds)
@@ -205,15 +214,22 @@ class RedisRateLimiter:
             logger.warning("Rate limiter: Redis unreachable (%s); limiting in process", error)
 
 
-def _acquire(wait_needed: Callable[[str], float], bucket: str, max_wait: float) -> None:
-    deadline = time.monotonic() + max_wait
+def _acquire(
+    wait_needed: Callable[[str], float],
+    bucket: str,
+    max_wait: float,
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], None],
+) -> None:
+    deadline = clock() + max_wait
     while True:
         wait = wait_needed(bucket)
         if wait <= 0:
             return
-        if time.monotonic() + wait > deadline:
+        if clock() + wait > deadline:
             raise RateLimitExceeded(wait)
-        time.sleep(wait)
+        sleep(wait)
 
 
 _limiter: RateLimiter | None = None
