@@ -1,0 +1,132 @@
+"""Failure switches: answer a status for the next N requests (or for some seconds), add latency,
+reject given emails. Set at start and changed at runtime through the control API."""
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+FAULT_STATUSES = {408, 429, 500, 502, 503, 504}
+
+
+class FaultSpecError(ValueError):
+    """A fault request the emulator does not understand."""
+
+
+@dataclass
+class FaultedStatus:
+    status: int
+    remaining: int | None  # None: no count limit
+    until: float | None  # monotonic deadline; None: no time limit
+    path: str | None  # only requests to this path (e.g. /api/event-bulk-create-jobs)
+    retry_after: int  # for a 429
+    after_processing: bool  # answer the status after the request took effect (a lost reply)
+
+    def applies_to(self, path: str, now: float) -> bool:
+        if self.until is not None and now >= self.until:
+            return False
+        if self.remaining is not None and self.remaining <= 0:
+            return False
+        return self.path is None or self.path.rstrip("/") == path.rstrip("/")
+
+
+@dataclass
+class Faults:
+    statuses: list[FaultedStatus] = field(default_factory=list)
+    latency_ms: int = 0
+    reject_emails: set[str] = field(default_factory=set)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def configure(self, spec: dict[str, Any]) -> None:
+        """Applies one control request, e.g. {"status": 503, "count": 2},
+        {"status": 429, "seconds": 3, "retry_after": 1}, {"latency_ms": 200},
+        {"reject_email": "a@example.com"} (or a list)."""
+        unknown = set(spec) - {
+            "status",
+            "count",
+            "seconds",
+            "path",
+            "retry_after",
+            "after_processing",
+            "latency_ms",
+            "reject_email",
+        }
+        if unknown:
+            raise FaultSpecError(f"unknown fault keys: {sorted(unknown)}")
+        with self._lock:
+            if "status" in spec:
+                self.statuses.append(self._status_from(spec))
+            if "latency_ms" in spec:
+                latency = spec["latency_ms"]
+                if not isinstance(latency, int) or latency < 0:
+                    raise FaultSpecError("latency_ms must be a non-negative integer")
+                self.latency_ms = latency
+            if "reject_email" in spec:
+                emails = spec["reject_email"]
+                emails = [emails] if isinstance(emails, str) else emails
+                if not isinstance(emails, list) or not all(isinstance(e, str) for e in emails):
+                    raise FaultSpecError("reject_email must be an email or a list of emails")
+                self.reject_emails.update(e.lower() for e in emails)
+
+    @staticmethod
+    def _status_from(spec: dict[str, Any]) -> FaultedStatus:
+        status = spec["status"]
+        if status not in FAULT_STATUSES:
+            raise FaultSpecError(f"status must be one of {sorted(FAULT_STATUSES)}")
+        count, seconds = spec.get("count"), spec.get("seconds")
+        if count is not None and (not isinstance(count, int) or count < 1):
+            raise FaultSpecError("count must be a positive integer")
+        if seconds is not None and (not isinstance(seconds, int | float) or seconds <= 0):
+            raise FaultSpecError("seconds must be a positive number")
+        retry_after = spec.get("retry_after", 1)
+        if not isinstance(retry_after, int) or retry_after < 0:
+            raise FaultSpecError("retry_after must be a non-negative integer")
+        return FaultedStatus(
+            status=status,
+            remaining=count,
+            until=time.monotonic() + seconds if seconds is not None else None,
+            path=spec.get("path"),
+            retry_after=retry_after,
+            after_processing=bool(spec.get("after_processing", False)),
+        )
+
+    def take(self, path: str, *, after_processing: bool) -> FaultedStatus | None:
+        """The fault to answer this request with, if any, using up one of its count."""
+        now = time.monotonic()
+        with self._lock:
+            self.statuses = [s for s in self.statuses if s.applies_to(s.path or path, now)]
+            for fault in self.statuses:
+                if fault.after_processing == after_processing and fault.applies_to(path, now):
+                    if fault.remaining is not None:
+                        fault.remaining -= 1
+                    return fault
+        return None
+
+    def rejects(self, email: Any) -> bool:
+        return isinstance(email, str) and email.lower() in self.reject_emails
+
+    def clear(self) -> None:
+        with self._lock:
+            self.statuses = []
+            self.latency_ms = 0
+            self.reject_emails = set()
+
+    def describe(self) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            return {
+                "statuses": [
+                    {
+                        "status": s.status,
+                        "remaining": s.remaining,
+                        "seconds_left": round(s.until - now, 3) if s.until is not None else None,
+                        "path": s.path,
+                        "retry_after": s.retry_after,
+                        "after_processing": s.after_processing,
+                    }
+                    for s in self.statuses
+                    if s.applies_to(s.path or "", now)
+                ],
+                "latency_ms": self.latency_ms,
+                "reject_emails": sorted(self.reject_emails),
+            }

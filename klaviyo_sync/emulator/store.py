@@ -1,0 +1,267 @@
+"""What the emulator received, kept in memory: profiles, metrics, events, import jobs, counters.
+
+Events are deduplicated as Klaviyo does: one event per profile, metric and `unique_id` (or, with
+no unique_id, per second of its time). Every received copy is still counted per unique_id, so a
+test can tell "stored once" (Klaviyo's exactly-once) from "sent once" (no redundant sends).
+"""
+
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from klaviyo_sync.emulator import ids
+
+PROFILE_IDENTIFIERS = ("email", "phone_number", "external_id", "_kx", "anonymous_id")
+MERGED_OBJECTS = ("location", "properties")
+API_INTEGRATION = {
+    "object": "integration",
+    "id": "0eMvjm",
+    "key": "api",
+    "name": "API",
+    "category": "API",
+}
+
+
+def now_utc() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_time(value: str | None) -> datetime:
+    """Klaviyo keeps event times to the second; a time without offset is UTC."""
+    if value is None:
+        return now_utc().replace(microsecond=0)
+    parsed = datetime.fromisoformat(value)
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).replace(microsecond=0)
+
+
+@dataclass
+class StoredProfile:
+    id: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+    created: datetime = field(default_factory=now_utc)
+    updated: datetime = field(default_factory=now_utc)
+    last_event_date: datetime | None = None
+
+
+@dataclass
+class StoredMetric:
+    id: str
+    name: str
+    created: datetime = field(default_factory=now_utc)
+    updated: datetime = field(default_factory=now_utc)
+
+
+@dataclass
+class StoredEvent:
+    id: str
+    uuid: str
+    metric_id: str
+    metric_name: str
+    profile_id: str
+    time: datetime
+    properties: dict[str, Any]
+    value: float | None
+    value_currency: str | None
+    unique_id: str | None
+    profile_sent: dict[str, Any]  # the profile attributes as sent with this event
+    received_at: datetime = field(default_factory=now_utc)
+
+    @property
+    def event_properties(self) -> dict[str, Any]:
+        """As Klaviyo returns them: the properties plus `$event_id` and `$value`."""
+        result = dict(self.properties)
+        if self.unique_id is not None:
+            result["$event_id"] = self.unique_id
+        if self.value is not None:
+            result["$value"] = self.value
+        if self.value_currency is not None:
+            result["$value_currency"] = self.value_currency
+        return result
+
+    def as_received(self, received: int) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "unique_id": self.unique_id,
+            "metric": self.metric_name,
+            "metric_id": self.metric_id,
+            "profile_id": self.profile_id,
+            "profile": self.profile_sent,
+            "properties": self.properties,
+            "time": self.time.isoformat(),
+            "value": self.value,
+            "value_currency": self.value_currency,
+            "received": received,
+        }
+
+
+@dataclass
+class ImportJob:
+    id: str
+    total_count: int
+    completed_count: int
+    errors: list[dict[str, Any]]
+    profile_ids: list[str]
+    created_at: datetime = field(default_factory=now_utc)
+
+
+def merge_attributes(target: dict[str, Any], changes: dict[str, Any]) -> None:
+    """Klaviyo's profile update: a given key replaces, null clears, an omitted key stays;
+    `location` and `properties` merge key by key."""
+    for key, value in changes.items():
+        if value is None:
+            target.pop(key, None)
+        elif key in MERGED_OBJECTS and isinstance(value, dict):
+            merged = dict(target.get(key) or {})
+            for sub_key, sub_value in value.items():
+                if sub_value is None:
+                    merged.pop(sub_key, None)
+                else:
+                    merged[sub_key] = sub_value
+            target[key] = merged
+        else:
+            target[key] = value
+
+
+class Store:
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.reset()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.profiles: dict[str, StoredProfile] = {}
+            self._profile_index: dict[tuple[str, str], str] = {}
+            self.metrics: dict[str, StoredMetric] = {}
+            self._metric_by_name: dict[str, str] = {}
+            self.events: list[StoredEvent] = []
+            self._event_keys: dict[tuple[str, str, str], StoredEvent] = {}
+            self.jobs: dict[str, ImportJob] = {}
+            self.events_received = 0
+            self.received_by_unique_id: Counter[str] = Counter()
+            self.requests_by_endpoint: Counter[str] = Counter()
+            self.responses_by_status: Counter[int] = Counter()
+            self.rate_limited = 0
+            self.faults_served = 0
+            self.validated_requests = 0
+
+    # --- profiles -------------------------------------------------------------------------
+
+    @staticmethod
+    def _index_key(name: str, value: Any) -> tuple[str, str]:
+        text = str(value)
+        return (name, text.lower() if name == "email" else text)
+
+    def profile_find(self, *, attributes: dict[str, Any], profile_id: str | None = None):
+        if profile_id and profile_id in self.profiles:
+            return self.profiles[profile_id]
+        for name in PROFILE_IDENTIFIERS:
+            value = attributes.get(name)
+            if value and (found := self._profile_index.get(self._index_key(name, value))):
+                return self.profiles[found]
+        return None
+
+    def profile_upsert(
+        self, *, attributes: dict[str, Any], profile_id: str | None = None
+    ) -> tuple[StoredProfile, bool]:
+        """Finds the profile by id or any identifier and merges `attributes` into it."""
+        with self.lock:
+            profile = self.profile_find(attributes=attributes, profile_id=profile_id)
+            created = profile is None
+            if profile is None:
+                profile = StoredProfile(id=ids.profile_id())
+                self.profiles[profile.id] = profile
+            for name in PROFILE_IDENTIFIERS:
+                if name in attributes and profile.attributes.get(name):
+                    self._profile_index.pop(self._index_key(name, profile.attributes[name]), None)
+            merge_attributes(profile.attributes, attributes)
+            for name in PROFILE_IDENTIFIERS:
+                if profile.attributes.get(name):
+                    key = self._index_key(name, profile.attributes[name])
+                    self._profile_index[key] = profile.id
+            profile.updated = now_utc()
+            return profile, created
+
+    # --- metrics and events ---------------------------------------------------------------
+
+    def metric_get_or_create(self, name: str) -> StoredMetric:
+        with self.lock:
+            if metric_id := self._metric_by_name.get(name):
+                return self.metrics[metric_id]
+            metric = StoredMetric(id=ids.metric_id(), name=name)
+            while metric.id in self.metrics:
+                metric.id = ids.metric_id()
+            self.metrics[metric.id] = metric
+            self._metric_by_name[name] = metric.id
+            return metric
+
+    def event_record(
+        self, *, profile: dict[str, Any], profile_id: str | None, event: dict[str, Any]
+    ) -> tuple[StoredEvent, bool]:
+        """Stores one event (attributes of an `event` resource) unless Klaviyo would drop it as
+        a duplicate; returns the stored event and whether it is new."""
+        metric_name = event["metric"]["data"]["attributes"]["name"]
+        with self.lock:
+            stored_profile, _ = self.profile_upsert(attributes=profile, profile_id=profile_id)
+            metric = self.metric_get_or_create(metric_name)
+            time = parse_time(event.get("time"))
+            unique_id = event.get("unique_id")
+            self.events_received += 1
+            if unique_id is not None:
+                self.received_by_unique_id[unique_id] += 1
+            key = (stored_profile.id, metric.id, unique_id or f"time:{time.isoformat()}")
+            if (earlier := self._event_keys.get(key)) is not None:
+                return earlier, False
+            stored = StoredEvent(
+                id=ids.event_id(),
+                uuid=str(uuid.uuid4()),
+                metric_id=metric.id,
+                metric_name=metric_name,
+                profile_id=stored_profile.id,
+                time=time,
+                properties=event.get("properties") or {},
+                value=event.get("value"),
+                value_currency=event.get("value_currency"),
+                unique_id=unique_id,
+                profile_sent=profile,
+            )
+            self._event_keys[key] = stored
+            self.events.append(stored)
+            if stored_profile.last_event_date is None or time > stored_profile.last_event_date:
+                stored_profile.last_event_date = time
+            return stored, True
+
+    def events_with_unique_id(self, unique_id: str) -> list[StoredEvent]:
+        with self.lock:
+            return [event for event in self.events if event.unique_id == unique_id]
+
+    def received_events(self) -> list[dict[str, Any]]:
+        with self.lock:
+            return [
+                event.as_received(self.received_by_unique_id.get(event.unique_id or "", 1))
+                for event in self.events
+            ]
+
+    # --- counters -------------------------------------------------------------------------
+
+    def counters(self) -> dict[str, Any]:
+        with self.lock:
+            stored = len(self.events)
+            return {
+                "events_received": self.events_received,
+                "events_stored": stored,
+                "duplicates": self.events_received - stored,
+                "unique_ids": len(self.received_by_unique_id),
+                "redundant_sends": sum(n - 1 for n in self.received_by_unique_id.values()),
+                "profiles": len(self.profiles),
+                "metrics": len(self.metrics),
+                "rate_limited": self.rate_limited,
+                "faults_served": self.faults_served,
+                "validated_requests": self.validated_requests,
+                "requests_by_endpoint": dict(self.requests_by_endpoint),
+                "responses_by_status": {str(k): v for k, v in self.responses_by_status.items()},
+            }
