@@ -1,0 +1,230 @@
+"""The ingest services below the HTTP layer: merge patches, identities, upserts, bulk ingest."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+from django.db.models.signals import post_save
+
+import events.services as services
+from events.models import Event, Profile
+from events.services import (
+    event_ingest,
+    events_bulk_created,
+    events_ingest_bulk,
+    json_merge_patch,
+    json_patches_combine,
+    profile_identity,
+    profiles_upsert,
+)
+from events.tests.factories import EventFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def item(email: str = "ann@example.com", **fields) -> dict:
+    """A validated event, as the serializers hand it to the services."""
+    return {
+        "event_name": "Purchase",
+        "email": email,
+        "event_attributes": {},
+        "profile_attributes": {},
+        "time": None,
+        "value": None,
+        "unique_id": None,
+        **fields,
+    }
+
+
+# --- pure functions -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "patch", "result"),
+    [  # RFC 7396, appendix A
+        ({"a": "b"}, {"a": "c"}, {"a": "c"}),
+        ({"a": "b"}, {"b": "c"}, {"a": "b", "b": "c"}),
+        ({"a": "b"}, {"a": None}, {}),
+        ({"a": "b", "b": "c"}, {"a": None}, {"b": "c"}),
+        ({"a": ["b"]}, {"a": "c"}, {"a": "c"}),
+        ({"a": "c"}, {"a": ["b"]}, {"a": ["b"]}),
+        ({"a": {"b": "c"}}, {"a": {"b": "d", "c": None}}, {"a": {"b": "d"}}),
+        ({"a": [{"b": "c"}]}, {"a": [1]}, {"a": [1]}),
+        ({}, {"a": {"bb": {"ccc": None}}}, {"a": {"bb": {}}}),
+    ],
+)
+def test_json_merge_patch_follows_rfc_7396(target, patch, result):
+    assert json_merge_patch(target, patch) == result
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"a": 1}, {"b": 2}),
+        ({"a": 1, "b": 2}, {"b": None}),
+        ({"a": None}, {"b": 1}),
+        ({"d": {"x": 1, "y": None}}, {"d": {"y": 2, "z": None}}),
+        ({"d": {"x": 1}}, {"d": 5}),
+        ({"t": [1, 2]}, {"t": [3]}),
+    ],
+)
+def test_combined_patches_do_what_the_two_do_in_turn(first, second):
+    target = {"a": 0, "b": 0, "d": {"x": 0, "y": 0, "z": 0}, "t": []}
+
+    combined = json_patches_combine(first, second)
+
+    assert json_merge_patch(target, combined) == json_merge_patch(
+        json_merge_patch(target, first), second
+    )
+
+
+def test_a_combined_patch_keeps_its_nulls():
+    assert json_patches_combine({"a": 1}, {"a": None, "n": {"b": None}}) == {
+        "a": None,
+        "n": {"b": None},
+    }
+
+
+@pytest.mark.parametrize(
+    ("email", "attributes", "identity"),
+    [
+        ("ann@example.com", {"phoneNumber": "+15005550006", "externalId": "x"}, "ann@example.com"),
+        (None, {"phoneNumber": "+15005550006", "externalId": "x"}, "phone:+15005550006"),
+        (None, {"externalId": "x"}, "external:x"),
+    ],
+)
+def test_a_profile_is_keyed_by_email_then_phone_then_external_id(email, attributes, identity):
+    assert profile_identity(email=email, profile_attributes=attributes) == identity
+
+
+# --- profiles_upsert ------------------------------------------------------------------------------
+
+
+def test_profiles_upsert_returns_the_id_of_each_identity():
+    ids = profiles_upsert(
+        changes=[
+            ("ann@example.com", {"a": 1}),
+            (None, {"phoneNumber": "+15005550006"}),
+            ("ann@example.com", {"b": 2}),
+        ]
+    )
+
+    assert set(ids) == {"ann@example.com", "phone:+15005550006"}
+    ann = Profile.objects.get(pk=ids["ann@example.com"])
+    assert (ann.email, ann.attributes) == ("ann@example.com", {"a": 1, "b": 2})
+    phone = Profile.objects.get(pk=ids["phone:+15005550006"])
+    assert (phone.email, phone.phone_number) == (None, "+15005550006")
+
+
+def test_profiles_upsert_of_nothing_does_nothing(django_assert_num_queries):
+    with django_assert_num_queries(0):
+        assert profiles_upsert(changes=[]) == {}
+
+
+def test_identities_differing_only_in_case_map_to_a_stored_profile():
+    # MySQL's collation takes them for one profile, SQLite for two: either way, no KeyError.
+    first = profiles_upsert(changes=[(None, {"externalId": "ABC"})])
+    second = profiles_upsert(changes=[(None, {"externalId": "abc"})])
+
+    stored = Profile.objects.get(pk=second["external:abc"])
+    assert stored.identity.lower() == "external:abc"
+    assert Profile.objects.filter(pk=first["external:ABC"]).exists()
+
+
+# --- event_ingest ---------------------------------------------------------------------------------
+
+
+def test_event_ingest_saves_through_save_so_post_save_fires():
+    created_flags: list[bool] = []
+
+    def receiver(sender, instance, created, **kwargs):
+        created_flags.append(created)
+
+    post_save.connect(receiver, sender=Event, dispatch_uid="test_ingest_post_save")
+    try:
+        result = event_ingest(data=item(time=datetime(2025, 9, 15, tzinfo=UTC)))
+    finally:
+        post_save.disconnect(dispatch_uid="test_ingest_post_save", sender=Event)
+
+    assert result.created is True
+    assert created_flags == [True]
+    assert Event.objects.get().time == datetime(2025, 9, 15, tzinfo=UTC)
+
+
+def test_event_ingest_returns_the_earlier_event_for_a_known_unique_id():
+    earlier = EventFactory(unique_id="k1")
+
+    result = event_ingest(data=item(unique_id="k1"))
+
+    assert (result.created, result.event.pk) == (False, earlier.pk)
+    assert Event.objects.count() == 1
+
+
+# --- events_ingest_bulk ---------------------------------------------------------------------------
+
+
+def test_bulk_ingest_announces_the_new_events_inside_the_transaction():
+    EventFactory(unique_id="old")
+    announced: list[tuple[list, bool]] = []
+
+    def receiver(sender, event_ids, **kwargs):
+        announced.append((list(event_ids), connection.in_atomic_block))
+
+    events_bulk_created.connect(receiver, dispatch_uid="test_bulk_announce")
+    try:
+        results = events_ingest_bulk(
+            items=[item(unique_id="old"), item(unique_id="new"), item(), item(unique_id="new")]
+        )
+    finally:
+        events_bulk_created.disconnect(dispatch_uid="test_bulk_announce")
+
+    new_ids = [r.event.id for r in results if r.created]
+    assert len(new_ids) == 2
+    assert announced == [(new_ids, True)]
+
+
+def test_bulk_ingest_returns_saved_instances():
+    [result] = events_ingest_bulk(items=[item()])
+
+    result.event.last_error = "edited"
+    result.event.save()
+
+    assert Event.objects.get().last_error == "edited"
+
+
+def test_a_unique_id_stored_concurrently_during_a_bulk_ingest_makes_no_second_row(monkeypatch):
+    # Another request stores "k1" after this one looked for earlier keys and before its insert.
+    real_upsert = services.profiles_upsert
+    concurrent: list[Event] = []
+
+    def upsert_after_a_concurrent_insert(*, changes):
+        concurrent.append(EventFactory(unique_id="k1", event_name="Concurrent"))
+        return real_upsert(changes=changes)
+
+    monkeypatch.setattr(services, "profiles_upsert", upsert_after_a_concurrent_insert)
+    announced: list = []
+    events_bulk_created.connect(
+        lambda sender, event_ids, **kw: announced.extend(event_ids),
+        dispatch_uid="t_race",
+        weak=False,
+    )
+    try:
+        results = events_ingest_bulk(items=[item(unique_id="k1"), item(unique_id="k2")])
+    finally:
+        events_bulk_created.disconnect(dispatch_uid="t_race")
+
+    assert (results[0].created, results[0].event.pk) == (False, concurrent[0].pk)
+    assert results[1].created is True
+    assert announced == [results[1].event.id]
+    assert Event.objects.filter(unique_id="k1").count() == 1
+    assert Event.objects.count() == 2
+
+
+def test_bulk_ingest_of_only_known_keys_inserts_nothing(django_assert_max_num_queries):
+    earlier = EventFactory(unique_id="k1")
+
+    with django_assert_max_num_queries(3):
+        results = events_ingest_bulk(items=[item(unique_id="k1"), item(unique_id="k1")])
+
+    assert [(r.created, r.event.pk) for r in results] == [(False, earlier.pk)] * 2
+    assert Event.objects.count() == 1
