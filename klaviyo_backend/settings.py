@@ -190,6 +190,8 @@ LOGGING = {
 }
 # /metrics (Prometheus) is open when empty; else it needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# Celery workers and beat log through the handler above (JSON, redacted), not their own.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 # --- DRF ----------------------------------------------------------------------------------------
 
@@ -219,6 +221,25 @@ REST_FRAMEWORK = {
 
 # Most events one POST /events/bulk may carry.
 BULK_MAX_EVENTS = env.int("BULK_MAX_EVENTS", default=1000)
+
+# Requests each API key may make per period (N/s, N/min, N/hour, N/day); empty: no limit.
+API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="12000/min")
+if API_THROTTLE_RATE and not re.fullmatch(
+    r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE
+):
+    raise ImproperlyConfigured(f"API_THROTTLE_RATE {API_THROTTLE_RATE!r} is not like 1000/min.")
+# Where throttle counters live: Redis (redis://host:6379/1) shares them across workers and
+# hosts; empty: each process's memory (the limit then applies per gunicorn worker).
+CACHE_URL = env.str("CACHE_URL", default="")
+if CACHE_URL:
+    CACHES = {"default": env.cache_url_config(CACHE_URL)}
+    if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+        # Redis down must cost a request little time: throttling then lets requests through.
+        CACHES["default"].setdefault("OPTIONS", {}).update(
+            {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+        )
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 # Seconds the read endpoints (/events/metrics, count, emails, profiles) give Klaviyo in all
 # before answering from the local database instead.
 READS_KLAVIYO_BUDGET_SECONDS = env.float("READS_KLAVIYO_BUDGET_SECONDS", default=3.0)

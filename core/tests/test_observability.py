@@ -385,3 +385,9 @@ def test_workers_counts_add_up_in_multiprocess_mode(tmp_path, monkeypatch):
 
     labels = (("method", "GET"), ("route", "not_found"), ("status", "404"))
     assert counts[("klaviyo_backend_http_requests_total", labels)] == 6
+
+
+def test_celery_workers_log_through_the_json_handler():
+    from klaviyo_backend.celery import app
+
+    assert app.conf.worker_hijack_root_logger is False

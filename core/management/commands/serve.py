@@ -32,6 +32,7 @@ class Command(BaseCommand):
         # Workers count requests into files there, so /metrics adds up every worker's counts.
         metrics_multiprocess_dir_prepare()
         gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
+        # No gunicorn access log: the app writes one JSON line per request (core.middleware).
         argv = [
             gunicorn,
             "klaviyo_backend.wsgi",
@@ -39,8 +40,6 @@ class Command(BaseCommand):
             f"{options['bind']}:{options['port']}",
             "--workers",
             str(options["workers"]),
-            "--access-logfile",
-            "-",
             "--graceful-timeout",
             "30",
         ]
