@@ -250,25 +250,6 @@ READS_KLAVIYO_CACHE_SECONDS = env.int("READS_KLAVIYO_CACHE_SECONDS", default=60)
 if READS_KLAVIYO_CACHE_SECONDS < 0:
     raise ImproperlyConfigured("READS_KLAVIYO_CACHE_SECONDS must not be negative.")
 
-# Requests each API key may make per period (N/s, N/min, N/hour, N/day); empty: no limit.
-API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="12000/min")
-if API_THROTTLE_RATE and not re.fullmatch(
-    r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE
-):
-    raise ImproperlyConfigured(f"API_THROTTLE_RATE {API_THROTTLE_RATE!r} is not like 1000/min.")
-# Where throttle counters live: Redis (redis://host:6379/1) shares them across workers and
-# hosts; empty: each process's memory (the limit then applies per gunicorn worker).
-CACHE_URL = env.str("CACHE_URL", default="")
-if CACHE_URL:
-    CACHES = {"default": env.cache_url_config(CACHE_URL)}
-    if CACHES["default"]["BACKEND"].endswith("RedisCache"):
-        # Redis down must cost a request little time: throttling then lets requests through.
-        CACHES["default"].setdefault("OPTIONS", {}).update(
-            {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-        )
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-
 # --- drf-spectacular ----------------------------------------------------------------------------
 
 SPECTACULAR_SETTINGS = {
