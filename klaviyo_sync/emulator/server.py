@@ -61,7 +61,10 @@ class Emulator:
 
     def start(self) -> str:
         self._thread = threading.Thread(
-            target=self.server.serve_forever, name="klaviyo-emulator", daemon=True
+            target=self.server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="klaviyo-emulator",
+            daemon=True,
         )
         self._thread.start()
         return self.api_url

@@ -1,0 +1,172 @@
+"""Events posted to the API reach Klaviyo (the emulator) exactly once each, with the right
+fields, through a real Celery worker: also when Klaviyo fails, throttles, or the worker dies."""
+
+from datetime import UTC, datetime, timedelta
+
+import psutil
+import pytest
+
+from events.models import Event, SyncStatus
+from klaviyo_sync.mapping import SENT_MESSAGE
+from tests.procs import wait_until
+
+pytestmark = pytest.mark.e2e
+
+EVENT_TIME = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=123000)
+
+
+def bulk_events(prefix: str, count: int, *, profiles: int = 3) -> list[dict]:
+    return [
+        {
+            "eventName": "Viewed Product" if index % 2 else "Placed Order",
+            "email": f"{prefix}-{index % profiles}@example.com",
+            "eventAttributes": {"sku": f"{prefix}-{index}", "position": index},
+            "profileAttributes": {"firstName": f"P{index % profiles}"},
+            "time": (EVENT_TIME + timedelta(seconds=index)).isoformat(),
+            "value": index + 0.5,
+            "uniqueId": f"{prefix}-{index}",
+        }
+        for index in range(count)
+    ]
+
+
+def post_bulk(api_client, events: list[dict]) -> None:
+    response = api_client.post("/events/bulk", {"events": events}, format="json")
+    assert response.status_code in (200, 201), response.content
+
+
+def assert_all_sent_exactly_once(stack, *, received: int = 1) -> dict:
+    """Every row `sent`, and in Klaviyo once each (received `received` times each)."""
+    rows = list(Event.objects.all())
+    assert rows
+    assert {row.sync_status for row in rows} == {SyncStatus.SENT}
+    assert {row.klaviyo_response for row in rows} == {SENT_MESSAGE}
+    assert all(row.synced_at is not None and row.last_error == "" for row in rows)
+    stored = stack.stored_by_unique_id()
+    assert set(stored) == {row.klaviyo_unique_id for row in rows}
+    counts = stack.emulator.store.received_by_unique_id
+    assert {counts[row.klaviyo_unique_id] for row in rows} == {received}
+    return stored
+
+
+def test_posted_events_reach_klaviyo_once_each_with_their_fields(sync_stack, api_client):
+    single = {
+        "eventName": "Placed Order",
+        "email": "ann@example.com",
+        "eventAttributes": {"OrderId": "A-1", "Items": ["book", "pen"], "Total": 12.5},
+        "profileAttributes": {
+            "firstName": "Ann",
+            "lastName": "Lee",
+            "phoneNumber": "+15005550006",
+            "city": "Oslo",
+            "plan": "pro",
+        },
+        "time": EVENT_TIME.isoformat(),
+        "value": 12.5,
+        "uniqueId": "order-A-1",
+    }
+    assert api_client.post("/events", single, format="json").status_code == 201
+    no_unique_id = {"eventName": "Signed Up", "email": "bob@example.com"}
+    assert api_client.post("/events", no_unique_id, format="json").status_code == 201
+    post_bulk(api_client, bulk_events("bulk", 30))
+
+    sync_stack.wait_until_settled()
+
+    stored = assert_all_sent_exactly_once(sync_stack)
+    assert len(stored) == 32
+    for row in Event.objects.all():
+        event = stored[row.klaviyo_unique_id]
+        assert event.metric_name == row.event_name
+        assert event.properties == row.event_attributes
+        assert event.time == row.time.replace(microsecond=0)
+        assert event.value == row.value
+        assert event.profile_sent["email"] == row.email
+    assert Event.objects.filter(attempts=1).count() == 32
+    ann = stored["order-A-1"]
+    assert ann.time == EVENT_TIME.replace(microsecond=0)  # the event's time, not the send time
+    assert ann.profile_sent["first_name"] == "Ann"
+    assert ann.profile_sent["last_name"] == "Lee"
+    assert ann.profile_sent["phone_number"] == "+15005550006"
+    assert ann.profile_sent["location"] == {"city": "Oslo"}
+    assert ann.profile_sent["properties"] == {"plan": "pro"}
+    requests = sync_stack.emulator.store.requests_by_endpoint
+    assert requests["POST /api/event-bulk-create-jobs/"] == 1  # one task per bulk batch
+    assert requests["POST /api/events/"] == 2
+
+
+def test_events_arrive_once_when_klaviyo_fails_the_first_attempts(sync_stack, api_client):
+    sync_stack.emulator.faults.configure({"status": 503, "count": 2})
+    single = {"eventName": "Placed Order", "email": "c@example.com", "uniqueId": "c-1"}
+    api_client.post("/events", single, format="json")
+    post_bulk(api_client, bulk_events("retry", 30))
+
+    sync_stack.wait_until_settled()
+
+    assert_all_sent_exactly_once(sync_stack)
+    assert sync_stack.emulator.store.faults_served == 2
+    assert Event.objects.filter(attempts__gte=2).exists()
+    assert sync_stack.emulator.store.responses_by_status[503] == 2
+
+
+def test_events_arrive_once_when_klaviyo_answers_429_with_retry_after(sync_stack, api_client):
+    sync_stack.emulator.faults.configure({"status": 429, "count": 2, "retry_after": 1})
+    post_bulk(api_client, bulk_events("throttled", 30))
+
+    sync_stack.wait_until_settled()
+
+    assert_all_sent_exactly_once(sync_stack)
+    assert sync_stack.emulator.store.responses_by_status[429] == 2
+
+
+def test_events_arrive_once_when_klaviyo_enforces_lower_rate_limits(sync_stack, api_client):
+    # Bulk jobs: 1 a second in the emulator, while the worker's limiter allows 10.
+    sync_stack.emulator.app.configure({"rate_limit_scale": 0.1})
+    for batch in range(4):
+        post_bulk(api_client, bulk_events(f"limit{batch}", 30))
+
+    sync_stack.wait_until_settled()
+
+    assert_all_sent_exactly_once(sync_stack)
+    store = sync_stack.emulator.store
+    assert store.rate_limited >= 1
+    assert store.responses_by_status[202] == 4
+
+
+def test_a_worker_killed_mid_batch_and_restarted_sends_each_event_once(sync_stack, api_client):
+    # Klaviyo takes the batch, but its answer comes too late: the worker dies waiting for it.
+    sync_stack.emulator.faults.configure({"latency_ms": 10_000})
+    post_bulk(api_client, bulk_events("killed", 30))
+    wait_until(
+        lambda: sync_stack.emulator.store.events_received == 30,
+        timeout=20,
+        what="the batch reaches Klaviyo",
+    )
+
+    sync_stack.worker.kill()
+    sync_stack.emulator.faults.clear()
+    assert set(Event.objects.values_list("sync_status", flat=True)) == {SyncStatus.PENDING}
+    sync_stack.wait_for_redelivery()
+    sync_stack.start_worker()
+    sync_stack.wait_until_settled()
+
+    # Sent twice (Klaviyo never answered the first time), stored once: unique_id dedupes.
+    assert_all_sent_exactly_once(sync_stack, received=2)
+    assert set(Event.objects.values_list("attempts", flat=True)) == {2}
+
+
+def test_a_killed_pool_process_is_replaced_and_its_batch_sent_once(sync_stack, api_client):
+    sync_stack.emulator.faults.configure({"latency_ms": 10_000})
+    post_bulk(api_client, bulk_events("child", 30))
+    wait_until(
+        lambda: sync_stack.emulator.store.events_received == 30,
+        timeout=20,
+        what="the batch reaches Klaviyo",
+    )
+
+    [child] = psutil.Process(sync_stack.worker.pid).children()
+    child.kill()  # SIGKILL: the main process requeues the task (reject on worker lost)
+    sync_stack.emulator.faults.clear()
+    sync_stack.wait_until_settled()
+
+    assert_all_sent_exactly_once(sync_stack, received=2)
+    assert sync_stack.worker.alive()

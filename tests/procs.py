@@ -1,0 +1,200 @@
+"""Real processes for end-to-end tests, drills and benchmarks: a Celery worker, the Klaviyo
+emulator as its own process, and the environment that points them at the test database.
+
+Each process runs in its own session (process group), logs to a temporary file and is stopped
+by the caller (`stop()`, or `kill()` for a SIGKILL of the whole group, pool children included).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import redis
+from django.db import connection
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The broker when CELERY_BROKER_URL is unset (a plain SQLite run): the CI database number.
+FALLBACK_BROKER_URL = "redis://127.0.0.1:6379/15"
+
+
+class ProcessError(RuntimeError):
+    """A process did not start, or died, with its log attached."""
+
+
+@dataclass
+class Process:
+    name: str
+    popen: subprocess.Popen
+    log_path: Path
+    _log_file: object = field(repr=False, default=None)
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait_for_log(self, pattern: str, *, timeout: float) -> re.Match[str]:
+        """Waits until the log matches `pattern` (a regex)."""
+        deadline = time.monotonic() + timeout
+        compiled = re.compile(pattern)
+        while time.monotonic() < deadline:
+            if match := compiled.search(self.log()):
+                return match
+            if not self.alive():
+                raise ProcessError(f"{self.name} exited ({self.popen.returncode}):\n{self.log()}")
+            time.sleep(0.05)
+        raise ProcessError(f"{self.name}: no {pattern!r} in {timeout} s:\n{self.log()[-5000:]}")
+
+    def kill(self) -> None:
+        """SIGKILL to the process group: the main process and its children die at once."""
+        self._signal_group(signal.SIGKILL)
+        self.popen.wait(timeout=10)
+
+    def stop(self, *, timeout: float = 10.0) -> None:
+        if self.alive():
+            self._signal_group(signal.SIGTERM)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self._signal_group(signal.SIGKILL)
+                self.popen.wait(timeout=10)
+        if self._log_file is not None:
+            self._log_file.close()
+
+    def _signal_group(self, signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.popen.pid, signum)
+
+
+def start_process(name: str, args: list[str], *, env: Mapping[str, str]) -> Process:
+    log_file = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed by Process.stop
+        prefix=f"{name}-", suffix=".log", delete=False
+    )
+    popen = subprocess.Popen(
+        args,
+        cwd=PROJECT_DIR,
+        env=dict(env),
+        stdin=subprocess.DEVNULL,
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Process(name=name, popen=popen, log_path=Path(log_file.name), _log_file=log_file)
+
+
+# --- the broker -----------------------------------------------------------------------------
+
+
+def broker_url() -> str:
+    return os.environ.get("CELERY_BROKER_URL") or FALLBACK_BROKER_URL
+
+
+def broker_reachable(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def broker_flush(url: str) -> None:
+    """Empties the broker's database: no task or rate-limit count left from an earlier run.
+    Do it before a worker starts, so the worker declares its queue again."""
+    redis.Redis.from_url(url).flushdb()
+
+
+# --- the database ---------------------------------------------------------------------------
+
+
+def database_url() -> str:
+    """DATABASE_URL of the database this process uses now (in a test: the test database)."""
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{Path(settings['NAME']).resolve()}"
+    if connection.vendor == "mysql":
+        user = settings.get("USER") or "root"
+        password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
+        host = settings.get("HOST") or "127.0.0.1"
+        port = settings.get("PORT") or 3306
+        return f"mysql://{user}{password}@{host}:{port}/{settings['NAME']}"
+    raise ProcessError(f"no DATABASE_URL for a {connection.vendor} database")
+
+
+def worker_env(*, broker: str, database: str, **overrides: str) -> dict[str, str]:
+    """The environment of a worker on `broker` and `database`; overrides are settings names."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("KLAVIYO_", "CELERY_", "PYTEST", "DATABASE_URL"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="klaviyo_backend.settings",
+        DATABASE_URL=database,
+        CELERY_BROKER_URL=broker,
+        PYTHONUNBUFFERED="1",
+        LOG_FORMAT="plain",
+    )
+    env.update(overrides)
+    return env
+
+
+# --- the processes --------------------------------------------------------------------------
+
+
+def start_worker(*, env: Mapping[str, str], concurrency: int = 1, timeout: float = 60) -> Process:
+    """A real `celery -A klaviyo_backend worker` (prefork), returned once it is ready."""
+    options = (
+        "-m celery -A klaviyo_backend worker --pool prefork --loglevel INFO "
+        "--without-gossip --without-mingle --without-heartbeat"
+    )
+    args = [sys.executable, *options.split(), "--concurrency", str(concurrency)]
+    args += ["--hostname", f"e2e-{uuid.uuid4().hex[:8]}@%h"]
+    worker = start_process("celery-worker", args, env=env)
+    try:
+        worker.wait_for_log(r"\bready\.", timeout=timeout)
+    except ProcessError:
+        worker.stop()
+        raise
+    return worker
+
+
+def start_emulator_process(
+    *extra_args: str, env: Mapping[str, str] | None = None, timeout: float = 30
+) -> tuple[Process, str]:
+    """`manage.py klaviyo_emulator --port 0` in its own process; returns it and its API URL."""
+    emulator = start_process(
+        "klaviyo-emulator",
+        [sys.executable, "manage.py", "klaviyo_emulator", "--port", "0", *extra_args],
+        env=env if env is not None else os.environ,
+    )
+    try:
+        match = emulator.wait_for_log(r"listening on (http://\S+/api)", timeout=timeout)
+    except ProcessError:
+        emulator.stop()
+        raise
+    return emulator, match.group(1)
+
+
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float, interval: float = 0.1, what: str = ""
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout} s: {what or condition}")
+        time.sleep(interval)
