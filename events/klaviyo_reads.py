@@ -84,14 +84,14 @@ def klaviyo_first(
     what: str,
     fetch: Callable[[KlaviyoClient, Deadline], T],
     apply: Callable[[T], A],
-    local: Callable[[str], A],
+    local: Callable[[], A],
 ) -> A:
-    """`fetch` (Klaviyo, in a worker thread) then `apply` (database, here); `local(reason)` when
-    there is no key or either of them fails."""
+    """`fetch` (Klaviyo, in a worker thread) then `apply` (database, here); `local()` when there
+    is no key or either of them fails, after a log line saying why."""
     budget = settings.READS_KLAVIYO_BUDGET_SECONDS
     client = klaviyo_client(timeout=budget)
     if client is None:
-        return local("no Klaviyo key")
+        return local()
     deadline = Deadline(time.monotonic() + budget)
     future = _pool().submit(fetch, client, deadline)
     level = logging.WARNING
@@ -118,7 +118,7 @@ def klaviyo_first(
         reason,
         extra={"read": what, "reason": reason},
     )
-    return local(reason)
+    return local()
 
 
 def _describe(error: KlaviyoError) -> str:

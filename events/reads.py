@@ -91,7 +91,7 @@ def metrics_read() -> MetricsAnswer:
         metric_ids_store(ids_by_name=ids_by_name)
         return MetricsAnswer(metrics=selectors.metric_list_with_counts(), source="klaviyo")
 
-    def local(reason: str) -> MetricsAnswer:
+    def local() -> MetricsAnswer:
         return MetricsAnswer(metrics=selectors.metric_list_with_counts(), source="local")
 
     return klaviyo_first("metrics", metric_ids_fetch, apply, local)
@@ -154,7 +154,7 @@ def metric_day_count_read(*, metric: str, day: date, tz: ZoneInfo) -> DayAnswer:
             metric_ids_store(ids_by_name=fresh_ids)
         return replace(answer, klaviyo_metric_id=metric_id, count=count, source="klaviyo")
 
-    def local(reason: str) -> DayAnswer:
+    def local() -> DayAnswer:
         count = selectors.event_count_in_window(event_name=metric, start=start, end=end)
         return replace(answer, count=count)
 
@@ -229,7 +229,7 @@ def metric_day_emails_read(
             source="klaviyo",
         )
 
-    def local(reason: str) -> DayAnswer:
+    def local() -> DayAnswer:
         # One more than asked tells whether there is a next page.
         emails = selectors.event_emails_in_window(
             event_name=metric, start=start, end=end, after=after, limit=limit + 1
@@ -269,7 +269,7 @@ def profile_attributes_read(*, email: str) -> ProfileAttributesAnswer | None:
             email=email, attributes=attributes, klaviyo_id=resource["id"], source="klaviyo"
         )
 
-    def local(reason: str) -> ProfileAttributesAnswer | None:
+    def local() -> ProfileAttributesAnswer | None:
         if profile is None:
             return None
         return ProfileAttributesAnswer(
@@ -335,7 +335,7 @@ def profile_metrics_read(*, email: str) -> ProfileMetricsAnswer | None:
                     metric=names[metric_id], count=count, first_time=first, last_time=last
                 )
                 for metric_id, (count, first, last) in summaries.items()
-                if metric_id in names
+                if metric_id in names  # Klaviyo listed no name for it: nothing to call it
             ),
             key=lambda summary: summary.metric,
         )
@@ -344,7 +344,7 @@ def profile_metrics_read(*, email: str) -> ProfileMetricsAnswer | None:
             email=email, metrics=metrics, klaviyo_id=profile_id, source="klaviyo"
         )
 
-    def local(reason: str) -> ProfileMetricsAnswer | None:
+    def local() -> ProfileMetricsAnswer | None:
         if profile is None:
             return None
         return ProfileMetricsAnswer(
