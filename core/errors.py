@@ -26,9 +26,13 @@ PREDICATES = {
 }
 
 
+# The old service's (NestJS) phrases where Python's differ, or changed in Python 3.13.
+PHRASES = {413: "Payload Too Large", 422: "Unprocessable Entity"}
+
+
 def error_body(status_code: int, messages: list[str]) -> dict[str, Any]:
     try:
-        phrase = HTTPStatus(status_code).phrase
+        phrase = PHRASES.get(status_code) or HTTPStatus(status_code).phrase
     except ValueError:
         phrase = "Error"
     return {"statusCode": status_code, "message": messages, "error": phrase}

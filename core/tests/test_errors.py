@@ -1,0 +1,128 @@
+"""Every 4xx has the old service's shape, whatever its cause; docs are open; paths work with and
+without a trailing slash."""
+
+import json
+
+import pytest
+
+from events.models import Event
+
+pytestmark = pytest.mark.django_db
+
+EVENT = {"eventName": "Purchase", "email": "ann@example.com"}
+
+
+def post_raw(client, path: str, body: bytes, content_type: str = "application/json"):
+    return client.generic("POST", path, body, content_type=content_type)
+
+
+def test_malformed_json_gets_400(api_client):
+    response = post_raw(api_client, "/events", b'{"eventName": "Purchase",')
+
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["statusCode"], body["error"]) == (400, "Bad Request")
+    assert body["message"][0].startswith("JSON parse error")
+    assert Event.objects.count() == 0
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/xml", "multipart/form-data"])
+def test_a_body_that_is_not_json_gets_415(api_client, content_type):
+    response = post_raw(api_client, "/events", b"eventName=Purchase", content_type)
+
+    assert response.status_code == 415
+    assert response.json() == {
+        "statusCode": 415,
+        "message": [f'Unsupported media type "{content_type}" in request.'],
+        "error": "Unsupported Media Type",
+    }
+
+
+@pytest.mark.parametrize("path", ["/nope", "/v2/events", "/events/bulk/extra/part"])
+def test_an_unknown_path_gets_404_with_or_without_a_key(api_client, anonymous_client, path):
+    for client in (api_client, anonymous_client):
+        response = client.get(path)
+
+        assert response.status_code == 404
+        assert response.json() == {
+            "statusCode": 404,
+            "message": [f"Cannot GET {path}"],
+            "error": "Not Found",
+        }
+
+
+def test_an_unknown_path_names_the_method(api_client):
+    response = api_client.post("/nope", EVENT, format="json")
+
+    assert response.json()["message"] == ["Cannot POST /nope"]
+
+
+@pytest.mark.parametrize(("method", "path"), [("put", "/events"), ("delete", "/events/bulk")])
+def test_a_wrong_method_gets_405(api_client, method, path):
+    response = getattr(api_client, method)(path)
+
+    assert response.status_code == 405
+    assert response.json() == {
+        "statusCode": 405,
+        "message": [f'Method "{method.upper()}" not allowed.'],
+        "error": "Method Not Allowed",
+    }
+
+
+def test_a_body_over_max_request_bytes_gets_413_and_stores_nothing(api_client, settings):
+    settings.MAX_REQUEST_BYTES = 1000
+    body = json.dumps({**EVENT, "eventAttributes": {"note": "x" * 2000}}).encode()
+
+    response = post_raw(api_client, "/events", body)
+
+    assert response.status_code == 413
+    assert response.json() == {
+        "statusCode": 413,
+        "message": ["Request body is larger than 1000 bytes"],
+        "error": "Payload Too Large",
+    }
+    assert Event.objects.count() == 0
+
+
+def test_a_body_under_the_limit_is_taken(api_client, settings):
+    settings.MAX_REQUEST_BYTES = 1000
+
+    assert post_raw(api_client, "/events", json.dumps(EVENT).encode()).status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/api", "/api/", "/api/schema", "/api/schema/"])
+def test_the_docs_are_open_without_a_key(anonymous_client, path):
+    assert anonymous_client.get(path).status_code == 200
+
+
+def test_the_schema_declares_the_key_header_and_the_error_shape(anonymous_client):
+    schema = json.loads(anonymous_client.get("/api/schema?format=json").content)
+
+    assert schema["components"]["securitySchemes"]["ApiKeyAuth"] == {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
+    error = schema["components"]["schemas"]["Error"]
+    assert set(error["required"]) == {"statusCode", "message", "error"}
+    assert error["properties"]["message"]["type"] == "array"
+    create = next(item for path, item in schema["paths"].items() if path.rstrip("/") == "/events")
+    operation = create["post"]
+    assert {"ApiKeyAuth": []} in operation["security"]
+    for status in ("400", "401", "413"):
+        content = operation["responses"][status]["content"]["application/json"]
+        assert content["schema"] == {"$ref": "#/components/schemas/Error"}
+    assert "examples" in operation["requestBody"]["content"]["application/json"]
+    assert "examples" in operation["responses"]["201"]["content"]["application/json"]
+
+
+@pytest.mark.parametrize("path", ["/health", "/health/"])
+def test_health_works_with_and_without_a_trailing_slash(anonymous_client, path):
+    assert anonymous_client.get(path).status_code == 200
+
+
+@pytest.mark.parametrize("path", ["/events", "/events/", "/events/bulk", "/events/bulk/"])
+def test_ingest_paths_work_with_and_without_a_trailing_slash(api_client, path):
+    body = {"events": [EVENT]} if "bulk" in path else EVENT
+
+    assert api_client.post(path, body, format="json").status_code == 201
