@@ -80,7 +80,6 @@ class EventAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     list_per_page = 100
     ordering = ("-created_at",)
-    date_hierarchy = None
     actions = ("retry_sync",)
     readonly_fields = [field.name for field in Event._meta.fields]
     fieldsets = (

@@ -148,7 +148,17 @@ def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
         id__in={row["profile_id"] for row in rows.values()}
     ).values(*PROFILE_FIELDS)
     results = _Results(rows)
-    _send(client, rows=rows, profile_rows=profile_rows, results=results, now=now)
+    try:
+        _send(client, rows=rows, profile_rows=profile_rows, results=results, now=now)
+    except Exception as error:
+        # A bug must not leave rows claimed for ever: what has no outcome yet is retried,
+        # and fails for good after KLAVIYO_MAX_ATTEMPTS like any other failure.
+        logger.exception("Klaviyo sync of %d events failed unexpectedly", len(rows))
+        internal = KlaviyoError(
+            status=None, retryable=True, detail=f"Internal error: {type(error).__name__}"
+        )
+        decided = {*results.sent, *results.failed, *results.retry, *results.deferred}
+        results.klaviyo_failed(internal, [i for i in rows if i not in decided])
     return _record(results, claimed_at=now, profiles_read_at=profiles_read_at)
 
 

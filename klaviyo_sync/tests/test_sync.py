@@ -440,3 +440,16 @@ def test_events_with_old_times_are_sent_with_that_time(klaviyo):
     tasks.sync_events.delay([str(event.id)])
 
     assert body_of(klaviyo.calls[0])["data"]["attributes"]["time"] == "2024-01-02T03:04:05+00:00"
+
+
+def test_an_unexpected_error_is_retried_and_leaves_no_event_held(klaviyo, caplog):
+    klaviyo.post(EVENTS_URL, body=RuntimeError("a bug somewhere below"))
+    klaviyo.post(EVENTS_URL, status=202)
+    event = EventFactory()
+
+    tasks.sync_events.delay([str(event.id)])
+
+    event.refresh_from_db()
+    assert event.sync_status == SyncStatus.SENT
+    assert event.attempts == 2
+    assert "failed unexpectedly" in caplog.text
