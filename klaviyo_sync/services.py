@@ -26,21 +26,17 @@ from django.utils import timezone
 from events.models import Event, Profile, SyncStatus
 from klaviyo_sync import mapping
 from klaviyo_sync.client import (
-    KlaviyoClient,
     KlaviyoError,
     KlaviyoNotConfigured,
     klaviyo_client,
 )
+from klaviyo_sync.sending import PROFILE_FIELDS, SendResults, batch_send
 
 logger = logging.getLogger(__name__)
 
 NO_KEY_MESSAGE = "Not sent: KLAVIYO_API_KEY is not configured"
 # A retry task may run a little before its row's next_attempt_at (clocks, rounding).
 CLAIM_TOLERANCE = timedelta(seconds=5)
-# Rejections of a whole bulk request that per-event sends can pin on the culprits.
-ITEM_REJECTION_STATUSES = frozenset({400, 413, 422})
-# Rounds of dropping the culprits a rejected bulk request names before sending one by one.
-MAX_BULK_ROUNDS = 3
 EVENT_FIELDS = (
     "id",
     "event_name",
@@ -51,7 +47,6 @@ EVENT_FIELDS = (
     "profile_id",
     "attempts",
 )
-PROFILE_FIELDS = ("id", "email", "phone_number", "external_id", "attributes")
 
 
 @dataclass(frozen=True)
@@ -80,37 +75,6 @@ def retry_delay(*, attempt: int, retry_after: float | None = None) -> float:
     if retry_after:
         delay = max(delay, retry_after)
     return round(max(0.0, min(delay, settings.KLAVIYO_RETRY_MAX_DELAY)), 3)
-
-
-class _Results:
-    """What happened to each claimed event, written to the rows in a few grouped UPDATEs."""
-
-    def __init__(self, rows: dict[UUID, dict[str, Any]]) -> None:
-        self.rows = rows
-        self.sent: list[UUID] = []
-        self.failed: dict[UUID, tuple[str, str | None]] = {}  # id -> (last_error, response)
-        self.retry: dict[UUID, KlaviyoError] = {}
-        self.deferred: dict[UUID, float] = {}  # not attempted: id -> seconds to wait
-        self.bad_profiles: dict[int, str] = {}
-
-    def fail(self, event_ids: Iterable[UUID], error: KlaviyoError | str) -> None:
-        for event_id in event_ids:
-            if isinstance(error, KlaviyoError):
-                self.failed[event_id] = (error.summary, error.summary)
-            else:
-                self.failed[event_id] = (error, None)
-
-    def klaviyo_failed(self, error: KlaviyoError, event_ids: Iterable[UUID]) -> None:
-        """Klaviyo (or the way to it) failed: retry what may succeed later, fail the rest."""
-        event_ids = list(event_ids)
-        if error.local:
-            for event_id in event_ids:
-                self.deferred[event_id] = error.retry_after or 1.0
-        elif error.retryable:
-            for event_id in event_ids:
-                self.retry[event_id] = error
-        else:
-            self.fail(event_ids, error)
 
 
 def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
@@ -147,9 +111,9 @@ def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
     profile_rows = Profile.objects.filter(
         id__in={row["profile_id"] for row in rows.values()}
     ).values(*PROFILE_FIELDS)
-    results = _Results(rows)
+    results = SendResults(rows)
     try:
-        _send(client, rows=rows, profile_rows=profile_rows, results=results, now=now)
+        batch_send(client, rows=rows, profile_rows=profile_rows, results=results, now=now)
     except Exception as error:
         # A bug must not leave rows claimed for ever: what has no outcome yet is retried,
         # and fails for good after KLAVIYO_MAX_ATTEMPTS like any other failure.
@@ -178,176 +142,9 @@ def _events_skip(ids: list[UUID]) -> SyncOutcome:
     return SyncOutcome(skipped=skipped)
 
 
-def _send(
-    client: KlaviyoClient,
-    *,
-    rows: dict[UUID, dict[str, Any]],
-    profile_rows: Iterable[dict[str, Any]],
-    results: _Results,
-    now: datetime,
-) -> None:
-    profiles: dict[int, dict[str, Any]] = {}
-    for profile_row in profile_rows:
-        try:
-            profiles[profile_row["id"]] = mapping.profile_resource(profile_row=profile_row)
-        except mapping.NotSendable as problem:
-            results.bad_profiles[profile_row["id"]] = f"Not sent: {problem}"
-    sendable: list[tuple[dict[str, Any], dict[str, Any]]] = []
-    for event_id, row in rows.items():
-        if row["profile_id"] in results.bad_profiles:
-            results.fail([event_id], results.bad_profiles[row["profile_id"]])
-            continue
-        try:
-            attributes = mapping.event_attributes(event_row=row, now=now)
-        except mapping.NotSendable as problem:
-            results.fail([event_id], f"Not sent: {problem}")
-            continue
-        sendable.append((row, attributes))
-    if len(sendable) < settings.KLAVIYO_BULK_MIN_EVENTS:
-        _send_one_by_one(client, sendable, profiles=profiles, results=results)
-    else:
-        _send_in_bulk(client, sendable, profiles=profiles, results=results)
-
-
-def _send_one_by_one(
-    client: KlaviyoClient,
-    sendable: list[tuple[dict[str, Any], dict[str, Any]]],
-    *,
-    profiles: dict[int, dict[str, Any]],
-    results: _Results,
-) -> None:
-    for position, (row, attributes) in enumerate(sendable):
-        resource = {
-            "type": "event",
-            "attributes": {**attributes, "profile": {"data": profiles[row["profile_id"]]}},
-        }
-        if len(mapping.dumps(resource)) > mapping.MAX_EVENT_BYTES:
-            results.fail([row["id"]], "Not sent: the event is over Klaviyo's 5 MB limit")
-            continue
-        try:
-            client.event_create(data=resource, attempt=row["attempts"])
-        except KlaviyoError as error:
-            if error.retryable or error.local:
-                # Klaviyo is down or throttling: the rest of the batch waits with this one.
-                rest = [later["id"] for later, _ in sendable[position:]]
-                results.klaviyo_failed(error, rest)
-                return
-            _pin_profile_error(error, row, results)
-            results.klaviyo_failed(error, [row["id"]])
-            continue
-        results.sent.append(row["id"])
-
-
-def _pin_profile_error(error: KlaviyoError, row: dict[str, Any], results: _Results) -> None:
-    for item in error.errors:
-        pointer = (item.get("source") or {}).get("pointer") or ""
-        if pointer.startswith("/data/attributes/profile"):
-            results.bad_profiles[row["profile_id"]] = error.summary
-
-
-def _send_in_bulk(
-    client: KlaviyoClient,
-    sendable: list[tuple[dict[str, Any], dict[str, Any]]],
-    *,
-    profiles: dict[int, dict[str, Any]],
-    results: _Results,
-) -> None:
-    profile_json: dict[int, bytes] = {}
-    items: dict[UUID, tuple[UUID, str, bytes, bytes]] = {}
-    # Grouped by profile: one group per profile in each bulk body.
-    for row, attributes in sorted(
-        sendable, key=lambda pair: (pair[0]["profile_id"], pair[0]["time"])
-    ):
-        profile_id = row["profile_id"]
-        if profile_id not in profile_json:
-            profile_json[profile_id] = mapping.dumps(profiles[profile_id])
-        event = mapping.dumps({"type": "event", "attributes": attributes})
-        if not mapping.bulk_item_fits(
-            profile=profile_json[profile_id],
-            event=event,
-            max_bytes=settings.KLAVIYO_BULK_MAX_BYTES,
-        ):
-            results.fail([row["id"]], "Not sent: the event is over Klaviyo's 5 MB limit")
-            continue
-        items[row["id"]] = (row["id"], attributes["unique_id"], profile_json[profile_id], event)
-    requests = _pack(items.values())
-    for index, request in enumerate(requests):
-        stop = _send_bulk_request(client, request, items=items, results=results)
-        if stop is not None:
-            # Klaviyo is down or throttling: the other bodies wait with this one.
-            later = [event_id for other in requests[index + 1 :] for event_id in other.event_ids]
-            results.klaviyo_failed(stop, later)
-            return
-
-
-def _pack(items: Iterable[tuple[UUID, str, bytes, bytes]]) -> list[mapping.BulkRequest]:
-    return mapping.bulk_requests(
-        items=items,
-        max_events=settings.KLAVIYO_BULK_BATCH_SIZE,
-        max_bytes=settings.KLAVIYO_BULK_MAX_BYTES,
-    )
-
-
-def _send_bulk_request(
-    client: KlaviyoClient,
-    request: mapping.BulkRequest,
-    *,
-    items: dict[UUID, tuple[UUID, str, bytes, bytes]],
-    results: _Results,
-) -> KlaviyoError | None:
-    """Sends one bulk body; on a rejection naming culprits, fails those and sends the rest
-    again. Returns the error when Klaviyo can take nothing more now (down, throttling)."""
-    for _ in range(MAX_BULK_ROUNDS):
-        attempt = max(results.rows[event_id]["attempts"] for event_id in request.event_ids)
-        try:
-            client.event_bulk_create_job(body=request.body, attempt=attempt)
-        except KlaviyoError as error:
-            if error.retryable or error.local:
-                results.klaviyo_failed(error, request.event_ids)
-                return error
-            if error.status not in ITEM_REJECTION_STATUSES:
-                results.klaviyo_failed(error, request.event_ids)
-                return None
-            culprits, bad_groups = mapping.bulk_error_targets(request=request, errors=error.errors)
-            if not culprits:
-                break  # rejected without naming an event: find them one by one
-            for event_id, text in culprits.items():
-                results.fail([event_id], f"HTTP {error.status}: {text}")
-            for group in bad_groups:
-                profile_id = results.rows[request.groups[group][0]]["profile_id"]
-                results.bad_profiles[profile_id] = f"HTTP {error.status}: {error.detail}"
-            rest = [items[event_id] for event_id in request.event_ids if event_id not in culprits]
-            if not rest:
-                return None
-            request = _pack(rest)[0]  # fewer items than before: always one body
-            continue
-        results.sent.extend(request.event_ids)
-        return None
-    _send_one_by_one_after_rejection(client, request, results=results)
-    return None
-
-
-def _send_one_by_one_after_rejection(
-    client: KlaviyoClient, request: mapping.BulkRequest, *, results: _Results
-) -> None:
-    logger.warning(
-        "Klaviyo rejected a bulk request of %d events without naming the bad ones; "
-        "sending them one by one",
-        len(request.event_ids),
-    )
-    profiles: dict[int, dict[str, Any]] = {}
-    sendable = []
-    for event_id in request.event_ids:
-        row = results.rows[event_id]
-        profile_id = row["profile_id"]
-        if profile_id not in profiles:
-            profile_row = Profile.objects.filter(id=profile_id).values(*PROFILE_FIELDS).get()
-            profiles[profile_id] = mapping.profile_resource(profile_row=profile_row)
-        sendable.append((row, mapping.event_attributes(event_row=row)))
-    _send_one_by_one(client, sendable, profiles=profiles, results=results)
-
-
-def _record(results: _Results, *, claimed_at: datetime, profiles_read_at: datetime) -> SyncOutcome:
+def _record(
+    results: SendResults, *, claimed_at: datetime, profiles_read_at: datetime
+) -> SyncOutcome:
     now = timezone.now()
     outcome = SyncOutcome()
     claim = Event.objects.filter(sync_status=SyncStatus.PENDING, last_attempt_at=claimed_at)
