@@ -145,8 +145,10 @@ class EmulatorApp:
                 ApiError.one(405, f"Method {request.method} is not allowed at {request.path}.")
             )
         operation = rule.endpoint
+        endpoint = f"{request.method} {rule.rule}"
         with self.store.lock:
-            self.store.requests_by_endpoint[f"{request.method} {rule.rule}"] += 1
+            self.store.requests_by_endpoint[endpoint] += 1
+        started = time.perf_counter()
         decision: Decision | None = None
         try:
             self._check_headers(request, operation)
@@ -161,6 +163,7 @@ class EmulatorApp:
                 response = self._handle(request, operation, args)
         except ApiError as error:
             response = errors_document(error)
+        self.store.handling_record(endpoint, time.perf_counter() - started)
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
         if response.status_code < 400 and (

@@ -6,7 +6,6 @@ test can tell "stored once" (Klaviyo's exactly-once) from "sent once" (no redund
 """
 
 import threading
-import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -148,6 +147,8 @@ class Store:
             self.rate_limited = 0
             self.faults_served = 0
             self.validated_requests = 0
+            # Seconds spent handling each endpoint's requests (total, slowest), latency excluded.
+            self.handling_seconds: dict[str, list[float]] = {}
 
     # --- profiles -------------------------------------------------------------------------
 
@@ -200,15 +201,22 @@ class Store:
             return metric
 
     def event_record(
-        self, *, profile: dict[str, Any], profile_id: str | None, event: dict[str, Any]
+        self,
+        *,
+        profile: StoredProfile,
+        profile_sent: dict[str, Any],
+        event: dict[str, Any],
+        now: datetime,
     ) -> tuple[StoredEvent, bool]:
-        """Stores one event (attributes of an `event` resource) unless Klaviyo would drop it as
-        a duplicate; returns the stored event and whether it is new."""
+        """Stores one event (attributes of an `event` resource) of `profile` (already upserted
+        with `profile_sent`) unless Klaviyo would drop it as a duplicate; returns the stored
+        event and whether it is new."""
         metric_name = event["metric"]["data"]["attributes"]["name"]
+        stored_profile = profile
         with self.lock:
-            stored_profile, _ = self.profile_upsert(attributes=profile, profile_id=profile_id)
             metric = self.metric_get_or_create(metric_name)
-            time = parse_time(event.get("time"))
+            raw_time = event.get("time")
+            time = parse_time(raw_time) if raw_time is not None else now.replace(microsecond=0)
             unique_id = event.get("unique_id")
             self.events_received += 1
             if unique_id is not None:
@@ -218,7 +226,7 @@ class Store:
                 return earlier, False
             stored = StoredEvent(
                 id=ids.event_id(),
-                uuid=str(uuid.uuid4()),
+                uuid=ids.event_uuid(),
                 metric_id=metric.id,
                 metric_name=metric_name,
                 profile_id=stored_profile.id,
@@ -227,7 +235,8 @@ class Store:
                 value=event.get("value"),
                 value_currency=event.get("value_currency"),
                 unique_id=unique_id,
-                profile_sent=profile,
+                profile_sent=profile_sent,
+                received_at=now,
             )
             self._event_keys[key] = stored
             self.events.append(stored)
@@ -248,6 +257,12 @@ class Store:
 
     # --- counters -------------------------------------------------------------------------
 
+    def handling_record(self, endpoint: str, seconds: float) -> None:
+        with self.lock:
+            total = self.handling_seconds.setdefault(endpoint, [0.0, 0.0])
+            total[0] += seconds
+            total[1] = max(total[1], seconds)
+
     def counters(self) -> dict[str, Any]:
         with self.lock:
             stored = len(self.events)
@@ -264,4 +279,11 @@ class Store:
                 "validated_requests": self.validated_requests,
                 "requests_by_endpoint": dict(self.requests_by_endpoint),
                 "responses_by_status": {str(k): v for k, v in self.responses_by_status.items()},
+                "handling_ms": {
+                    endpoint: {
+                        "mean": round(1000 * total / self.requests_by_endpoint[endpoint], 2),
+                        "max": round(1000 * slowest, 2),
+                    }
+                    for endpoint, (total, slowest) in self.handling_seconds.items()
+                },
             }

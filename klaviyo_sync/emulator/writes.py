@@ -36,10 +36,13 @@ def create_event(ctx: HandlerContext) -> Response:
         has_id=bool(profile_data.get("id")),
         allow_anonymous=True,
     )
-    errors += event_errors(attributes, "/data/attributes", now=now_utc())
+    now = now_utc()
+    errors += event_errors(attributes, "/data/attributes", now=now)
     if errors:
         raise ApiError(400, errors)
-    ctx.store.event_record(profile=profile, profile_id=profile_data.get("id"), event=attributes)
+    with ctx.store.lock:
+        stored, _ = ctx.store.profile_upsert(attributes=profile, profile_id=profile_data.get("id"))
+        ctx.store.event_record(profile=stored, profile_sent=profile, event=attributes, now=now)
     return empty(202)
 
 
@@ -73,9 +76,12 @@ def bulk_create_events(ctx: HandlerContext) -> Response:
         for entry in entries:
             profile_data = entry["attributes"]["profile"]["data"]
             profile = _profile_attributes(profile_data)
+            stored, _ = ctx.store.profile_upsert(
+                attributes=profile, profile_id=profile_data.get("id")
+            )
             for event in entry["attributes"]["events"]["data"]:
                 ctx.store.event_record(
-                    profile=profile, profile_id=profile_data.get("id"), event=event["attributes"]
+                    profile=stored, profile_sent=profile, event=event["attributes"], now=now
                 )
     return empty(202)
 

@@ -1,0 +1,219 @@
+"""Sync benchmark: a backlog of pending events drained into the Klaviyo emulator by ONE worker.
+
+    .venv/bin/python bench/sync.py                       # 100,000 events, MariaDB + Redis
+    .venv/bin/python bench/sync.py --events 20000 --database-url sqlite:////tmp/bench_sync.sqlite3
+
+Needs Redis (`--broker`, default redis://127.0.0.1:6379/13, emptied first) and a database of its
+own (`--database-url`, default bench_sync on the local MariaDB; created and migrated, its events
+and profiles deleted before the run). It starts the emulator in this process with Klaviyo's
+published rate limits ON (bulk jobs 10/s burst, 150/min steady; request validation on every
+`--validate-sample`th request), inserts N pending events directly (1 profile per 10 events),
+starts one `celery worker` (`--concurrency`, default 1) and queues them as the bulk ingest does
+(one task per 1,000), then waits until none is pending.
+
+Prints events/s, HTTP requests per event, the 429s Klaviyo answered, the emulator's handling
+time per bulk request, and the drain time against its floor under the published limit: with
+R = ceil(N / 1000) bulk requests, R / 10 s (the burst rate; the steady 150/min only binds above
+150 requests). Target: drain time <= 1.25 x that floor, a handful of 429s at most, every event
+sent and stored once.
+"""
+
+import argparse
+import math
+import os
+import sys
+import time
+import urllib.parse
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BURST_PER_SECOND = 10  # POST /api/event-bulk-create-jobs, x-klaviyo-ratelimit
+STEADY_PER_MINUTE = 150
+EVENTS_PER_REQUEST = 1000
+TARGET_RATIO = 1.25
+TARGET_MAX_429 = 5
+INSERT_BATCH = 5000
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=100_000, help="pending events (100,000)")
+    parser.add_argument(
+        "--database-url", default="mysql://root@127.0.0.1:3306/bench_sync", help="its own DB"
+    )
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/13", help="Redis, emptied")
+    parser.add_argument("--concurrency", type=int, default=1, help="worker pool processes (1)")
+    parser.add_argument(
+        "--validate-sample", type=int, default=10, help="emulator checks every Nth request (10)"
+    )
+    parser.add_argument("--timeout", type=float, default=600, help="give up after (s)")
+    return parser.parse_args()
+
+
+def configure_django(args: argparse.Namespace) -> None:
+    os.environ.update(
+        DATABASE_URL=args.database_url,
+        CELERY_BROKER_URL=args.broker,
+        KLAVIYO_API_KEY="",  # this process only queues; the worker gets the emulator's key
+        LOG_LEVEL="WARNING",
+        DJANGO_SETTINGS_MODULE="klaviyo_backend.settings",
+    )
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+
+
+def prepare_database(database_url: str) -> None:
+    from django.core.management import call_command
+
+    from events.models import Event, Profile
+
+    url = urllib.parse.urlparse(database_url)
+    if url.scheme == "mysql":
+        import MySQLdb
+
+        server = MySQLdb.connect(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 3306,
+            user=urllib.parse.unquote(url.username or "root"),
+            password=urllib.parse.unquote(url.password or ""),
+        )
+        server.cursor().execute(
+            f"CREATE DATABASE IF NOT EXISTS `{url.path.lstrip('/')}` CHARACTER SET utf8mb4"
+        )
+        server.close()
+    call_command("migrate", interactive=False, verbosity=0)
+    Event.objects.all().delete()
+    Profile.objects.all().delete()
+
+
+def insert_pending_events(count: int) -> list[str]:
+    """Profiles and events straight into the tables (no signal, no task); returns event ids."""
+    from events.models import Event, Profile
+
+    run = uuid.uuid4().hex[:8]
+    profile_count = max(1, count // 10)
+    Profile.objects.bulk_create(
+        [
+            Profile(
+                identity=f"person{p}-{run}@example.com",
+                email=f"person{p}-{run}@example.com",
+                attributes={"firstName": f"First{p}", "plan": "pro", "city": "Oslo"},
+            )
+            for p in range(profile_count)
+        ],
+        batch_size=INSERT_BATCH,
+    )
+    profile_ids = list(Profile.objects.order_by("id").values_list("id", "email"))
+    start = datetime.now(UTC) - timedelta(days=1)
+    ids: list[str] = []
+    for offset in range(0, count, INSERT_BATCH):
+        batch = []
+        for index in range(offset, min(count, offset + INSERT_BATCH)):
+            profile_id, email = profile_ids[index % profile_count]
+            event = Event(
+                id=uuid.uuid4(),
+                event_name=("Purchase", "Page View", "Add to Cart")[index % 3],
+                email=email,
+                profile_id=profile_id,
+                event_attributes={"amount": 10 + index % 90, "currency": "USD", "sku": f"S{index}"},
+                profile_attributes={"firstName": f"First{index % profile_count}"},
+                time=start + timedelta(seconds=index % 80_000),
+                value=float(10 + index % 90),
+                unique_id=f"bench-{run}-{index}",
+            )
+            batch.append(event)
+            ids.append(str(event.id))
+        Event.objects.bulk_create(batch)
+    return ids
+
+
+def drain_floor(requests: int) -> float:
+    """Seconds the published bulk limit needs for `requests` at its sustained rate."""
+    by_burst = requests / BURST_PER_SECOND
+    by_steady = max(0, math.ceil(requests / STEADY_PER_MINUTE) - 1) * 60.0
+    return max(by_burst, by_steady)
+
+
+def main() -> int:
+    args = parse_args()
+    configure_django(args)
+    from events.models import Event, SyncStatus
+    from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
+    from klaviyo_sync.tasks import queue_events_in_batches
+    from tests.procs import broker_flush, start_worker, wait_until, worker_env
+
+    prepare_database(args.database_url)
+    broker_flush(args.broker)
+    emulator = Emulator(port=0, config=EmulatorConfig(validate_sample=args.validate_sample))
+    emulator.start()
+    print(
+        f"emulator {emulator.api_url}: Klaviyo's rate limits, validating 1 request in "
+        f"{args.validate_sample}"
+    )
+
+    started = time.perf_counter()
+    ids = insert_pending_events(args.events)
+    print(f"inserted {len(ids):,} pending events in {time.perf_counter() - started:.1f} s")
+
+    worker = start_worker(
+        env=worker_env(
+            broker=args.broker,
+            database=args.database_url,
+            KLAVIYO_API_KEY=DEFAULT_API_KEY,
+            KLAVIYO_BASE_URL=emulator.api_url,
+            LOG_LEVEL="WARNING",
+        ),
+        concurrency=args.concurrency,
+    )
+    print(f"worker ready (concurrency {args.concurrency}); draining...")
+    pending = Event.objects.filter(sync_status=SyncStatus.PENDING)
+    try:
+        started = time.perf_counter()
+        queue_events_in_batches(ids)
+        wait_until(lambda: not pending.exists(), timeout=args.timeout, interval=0.1)
+        drain = time.perf_counter() - started
+    finally:
+        worker.stop()
+        emulator.stop()
+
+    state = emulator.store.counters()
+    requests = sum(state["requests_by_endpoint"].values())
+    bulk_endpoint = "POST /api/event-bulk-create-jobs/"
+    bulk = state["requests_by_endpoint"].get(bulk_endpoint, 0)
+    throttled = state["responses_by_status"].get("429", 0)
+    handling = state["handling_ms"].get(bulk_endpoint, {"mean": 0, "max": 0})
+    sent = Event.objects.filter(sync_status=SyncStatus.SENT).count()
+    floor = drain_floor(math.ceil(args.events / EVENTS_PER_REQUEST))
+    ratio = drain / floor
+    print()
+    print(
+        f"events sent:            {sent:,} of {args.events:,} "
+        f"(stored in Klaviyo: {state['events_stored']:,}, duplicates: {state['duplicates']})"
+    )
+    print(f"drain time:             {drain:.2f} s  ({args.events / drain:,.0f} events/s)")
+    print(
+        f"HTTP requests:          {requests} ({bulk} bulk), {requests / args.events:.4f} per event"
+    )
+    print(f"429s from Klaviyo:      {throttled}")
+    print(f"emulator per bulk req:  mean {handling['mean']:.0f} ms, max {handling['max']:.0f} ms")
+    print(
+        f"floor (published limit): {floor:.2f} s for {math.ceil(args.events / 1000)} bulk "
+        f"requests at {BURST_PER_SECOND}/s, {STEADY_PER_MINUTE}/min"
+    )
+    print(f"drain / floor:          {ratio:.3f}  (target <= {TARGET_RATIO})")
+    ok = (
+        ratio <= TARGET_RATIO
+        and throttled <= TARGET_MAX_429
+        and sent == args.events == state["events_stored"]
+        and state["duplicates"] == 0
+    )
+    print("PASS" if ok else "MISS")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
