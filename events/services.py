@@ -196,15 +196,6 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
     constant_values = tuple(
         f.get_db_prep_save(getattr(first, f.attname), connection) for f in constant
     )
-    placeholders = ["%s"] * (len(EVENT_VARYING_FIELDS) + len(constant))
-    if connection.vendor == "mysql":
-        # MySQLdb escapes each parameter in Python; the batch's constants go in the SQL instead,
-        # escaped once by the connection itself.
-        literal = connection.connection.literal
-        placeholders[len(EVENT_VARYING_FIELDS) :] = [
-            literal(value).decode().replace("%", "%%") for value in constant_values
-        ]
-        constant_values = ()
     pk, encoder = meta.pk, fields["event_attributes"].encoder
     rows = [
         (
@@ -226,9 +217,11 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
     insert = ops.insert_statement(on_conflict=OnConflict.IGNORE if ignore_conflicts else None)
     sql = (
         f"{insert} {ops.quote_name(meta.db_table)} ({', '.join(map(ops.quote_name, columns))}) "
-        f"VALUES ({', '.join(placeholders)})"
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
     )
     with connection.cursor() as cursor:
+        # MySQLdb sends this as multi-row INSERTs (only %s in VALUES: no literals, or it sends
+        # one statement per row); sqlite3 steps one prepared statement.
         cursor.executemany(sql, rows)
         inserted = cursor.rowcount
     for event in events:  # as bulk_create leaves them: saved instances, not new ones
