@@ -40,7 +40,7 @@ def test_the_event_list_filters_by_status_name_and_date(staff_client):
 
     by_status = staff_client.get(EVENTS_LIST, {"sync_status__exact": "failed"})
     by_name = staff_client.get(EVENTS_LIST, {"event_name": "Signup"})
-    by_date = staff_client.get(EVENTS_LIST, {"created_at__gte": "2000-01-01"})
+    by_date = staff_client.get(EVENTS_LIST, {"created_at__gte": "2000-01-01 00:00:00+00:00"})
 
     assert list(by_status.context["cl"].result_list.values_list("email", flat=True)) == [
         "a@example.com"
