@@ -13,12 +13,16 @@ from core.metrics import request_observe, request_route
 
 
 class RequestSizeLimitMiddleware:
-    """Answers 413 for an announced over-size body before anything reads it."""
+    """Answers 413 for an announced over-size body before anything reads it, and 411 for a
+    chunked body: WSGI servers pass it on without a length and Django would read it as empty
+    (a misleading "eventName is required")."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "chunked" in request.META.get("HTTP_TRANSFER_ENCODING", "").lower():
+            return error_response(411, ["Send the body with a Content-Length header, not chunked"])
         try:
             length = int(request.META.get("CONTENT_LENGTH") or 0)
         except ValueError:

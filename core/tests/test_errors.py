@@ -84,6 +84,18 @@ def test_a_body_over_max_request_bytes_gets_413_and_stores_nothing(api_client, s
     assert Event.objects.count() == 0
 
 
+def test_a_chunked_body_gets_411_rather_than_being_read_as_empty(api_client):
+    response = api_client.post("/events", EVENT, format="json", HTTP_TRANSFER_ENCODING="chunked")
+
+    assert response.status_code == 411
+    assert response.json() == {
+        "statusCode": 411,
+        "message": ["Send the body with a Content-Length header, not chunked"],
+        "error": "Length Required",
+    }
+    assert Event.objects.count() == 0
+
+
 def test_a_body_under_the_limit_is_taken(api_client, settings):
     settings.MAX_REQUEST_BYTES = 1000
 
