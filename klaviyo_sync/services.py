@@ -157,10 +157,14 @@ def _record(
             next_attempt_at=None,
         )
         sent_profiles = {results.rows[event_id]["profile_id"] for event_id in results.sent}
-        # Only profiles unchanged since we read them: newer attributes are still to be sent.
-        Profile.objects.filter(id__in=sent_profiles, updated_at__lte=profiles_read_at).update(
-            sync_status=SyncStatus.SENT, synced_at=now, last_error=""
-        )
+        # Only profiles unchanged since we read them (newer attributes are still to be sent),
+        # and not already recorded as sent in this state (synced_at: when their current
+        # attributes reached Klaviyo), which spares most rows an update during a backlog.
+        Profile.objects.filter(id__in=sent_profiles, updated_at__lte=profiles_read_at).filter(
+            ~Q(sync_status=SyncStatus.SENT)
+            | Q(synced_at__isnull=True)
+            | Q(synced_at__lt=F("updated_at"))
+        ).update(sync_status=SyncStatus.SENT, synced_at=now, last_error="")
     gave_up: dict[UUID, tuple[str, str | None]] = {}
     retry_groups: dict[int, list[UUID]] = defaultdict(list)
     for event_id, error in results.retry.items():

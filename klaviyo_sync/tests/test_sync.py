@@ -453,3 +453,24 @@ def test_an_unexpected_error_is_retried_and_leaves_no_event_held(klaviyo, caplog
     assert event.sync_status == SyncStatus.SENT
     assert event.attempts == 2
     assert "failed unexpectedly" in caplog.text
+
+
+def test_a_profile_already_sent_in_its_current_state_keeps_its_synced_at(klaviyo):
+    klaviyo.post(EVENTS_URL, status=202)
+    synced_at = timezone.now() - timedelta(minutes=5)
+    profile = ProfileFactory(
+        sync_status=SyncStatus.SENT,
+        updated_at=synced_at - timedelta(minutes=1),
+        synced_at=synced_at,
+    )
+    changed = ProfileFactory(
+        sync_status=SyncStatus.PENDING, updated_at=synced_at, synced_at=synced_at - timedelta(1)
+    )
+    events = [EventFactory(profile=profile), EventFactory(profile=changed)]
+
+    tasks.sync_events.delay([str(e.id) for e in events])
+
+    profile.refresh_from_db()
+    changed.refresh_from_db()
+    assert profile.synced_at == synced_at
+    assert changed.sync_status == SyncStatus.SENT and changed.synced_at > synced_at
