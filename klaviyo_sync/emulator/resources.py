@@ -5,6 +5,7 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
+from klaviyo_sync.emulator import ids
 from klaviyo_sync.emulator.jsonapi import resource_url
 from klaviyo_sync.emulator.store import (
     API_INTEGRATION,
@@ -99,7 +100,7 @@ def event_resource(
         "timestamp": int(event.time.timestamp()),
         "event_properties": event.event_properties,
         "datetime": iso(event.time),
-        "uuid": event.uuid,
+        "uuid": ids.event_uuid(event.id),
     }
     if fields:
         attributes = {name: value for name, value in attributes.items() if name in fields}

@@ -134,14 +134,7 @@ def bulk_duplicate_errors(entries: list[dict[str, Any]], pointer: str) -> Errors
     for index, entry in enumerate(entries):
         attributes = entry["attributes"]
         profile = attributes["profile"]["data"]
-        identity = profile.get("id") or next(
-            (
-                f"{name}:{str(profile['attributes'][name]).lower()}"
-                for name in ("email", "phone_number", "external_id", "_kx", "anonymous_id")
-                if profile["attributes"].get(name)
-            ),
-            f"entry:{index}",
-        )
+        identity = profile.get("id") or _first_identifier(profile["attributes"]) or f"#{index}"
         for event_index, event in enumerate(attributes["events"]["data"]):
             unique_id = event["attributes"].get("unique_id")
             if unique_id is None:
@@ -160,3 +153,10 @@ def bulk_duplicate_errors(entries: list[dict[str, Any]], pointer: str) -> Errors
                 )
             seen.add(key)
     return errors
+
+
+def _first_identifier(attributes: dict[str, Any]) -> str | None:
+    for name in ("email", "phone_number", "external_id", "_kx", "anonymous_id"):
+        if value := attributes.get(name):
+            return f"{name}:{str(value).lower()}"
+    return None

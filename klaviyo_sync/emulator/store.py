@@ -38,7 +38,7 @@ def parse_time(value: str | None) -> datetime:
     return parsed.astimezone(UTC).replace(microsecond=0)
 
 
-@dataclass
+@dataclass(slots=True)
 class StoredProfile:
     id: str
     attributes: dict[str, Any] = field(default_factory=dict)
@@ -47,7 +47,7 @@ class StoredProfile:
     last_event_date: datetime | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class StoredMetric:
     id: str
     name: str
@@ -55,10 +55,9 @@ class StoredMetric:
     updated: datetime = field(default_factory=now_utc)
 
 
-@dataclass
+@dataclass(slots=True)
 class StoredEvent:
     id: str
-    uuid: str
     metric_id: str
     metric_name: str
     profile_id: str
@@ -98,7 +97,7 @@ class StoredEvent:
         }
 
 
-@dataclass
+@dataclass(slots=True)
 class ImportJob:
     id: str
     total_count: int
@@ -226,7 +225,6 @@ class Store:
                 return earlier, False
             stored = StoredEvent(
                 id=ids.event_id(),
-                uuid=ids.event_uuid(),
                 metric_id=metric.id,
                 metric_name=metric_name,
                 profile_id=stored_profile.id,
