@@ -155,16 +155,20 @@ def cpu_seconds(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
     return used
 
 
-def cpu_groups(worker_pid: int) -> dict[str, list[psutil.Process]]:
+def cpu_groups(worker_pid: int, *, database_url: str) -> dict[str, list[psutil.Process]]:
+    """The worker (with its pool), this process (emulator and bench), and the database server
+    (shared with whatever else uses it); SQLite works inside the worker."""
     worker = psutil.Process(worker_pid)
-    database = [
-        p for p in psutil.process_iter(["name"]) if p.info["name"] in ("mariadbd", "mysqld")
-    ]
-    return {
+    groups = {
         "worker": [worker, *worker.children(recursive=True)],
         "emulator+bench": [psutil.Process()],
-        "database": database,
     }
+    if database_url.startswith("mysql"):
+        names = ("mariadbd", "mysqld")
+        groups["database server"] = [
+            p for p in psutil.process_iter(["name"]) if p.info["name"] in names
+        ]
+    return groups
 
 
 def drained(pending) -> bool:
@@ -214,7 +218,7 @@ def main() -> int:
     )
     print(f"worker ready (concurrency {args.concurrency}); draining...")
     pending = Event.objects.filter(sync_status=SyncStatus.PENDING)
-    groups = cpu_groups(worker.pid)
+    groups = cpu_groups(worker.pid, database_url=args.database_url)
     try:
         cpu_before = cpu_seconds(groups)
         started = time.perf_counter()

@@ -1,0 +1,103 @@
+"""The end-to-end sync stack, for e2e tests and fault drills: the Klaviyo emulator (in this
+process), a real Celery worker on the Redis broker, and the database of this process, which the
+worker shares (in a test: the test database; use `transactional_db`, rows must be committed
+for the worker to see them).
+
+    stack = SyncStack.start(broker=broker_url(), emulator=emulator)   # flushes the broker
+    ... post events ...
+    stack.wait_until_settled()
+    stack.stored_by_unique_id()                                       # Klaviyo's copy of each
+    stack.stop_worker()
+
+Retry delays are short (worker settings through its environment), so a scenario where the
+emulator fails still ends in seconds.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import redis
+
+from events.models import Event, SyncStatus
+from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator
+from tests.procs import Process, broker_flush, database_url, start_worker, wait_until, worker_env
+
+# Seconds, through the worker's settings: fast retries, and a killed worker's task comes back
+# (Redis visibility timeout) and its claim on the rows expires (send lease) within seconds.
+FAST_WORKER_SETTINGS = {
+    "KLAVIYO_RETRY_BASE_DELAY": "0.2",
+    "KLAVIYO_RETRY_MAX_DELAY": "1",
+    "KLAVIYO_RETRY_JITTER": "0.1",
+    "KLAVIYO_MAX_ATTEMPTS": "8",
+    "CELERY_VISIBILITY_TIMEOUT": "3",
+    "KLAVIYO_SEND_LEASE_SECONDS": "2",
+}
+SETTLE_TIMEOUT = 45  # seconds for every row to leave `pending`
+
+
+class SyncStack:
+    def __init__(self, *, emulator: Emulator, env: dict[str, str]) -> None:
+        self.emulator = emulator
+        self.env = env
+        self.worker: Process | None = None
+
+    @classmethod
+    def start(cls, *, broker: str, emulator: Emulator, **settings: str) -> SyncStack:
+        """Empties the broker, then starts a worker pointed at `emulator` and this process's
+        database; `settings` override FAST_WORKER_SETTINGS and the rest of its environment."""
+        broker_flush(broker)
+        env = worker_env(
+            broker=broker,
+            database=database_url(),
+            KLAVIYO_API_KEY=DEFAULT_API_KEY,
+            KLAVIYO_BASE_URL=emulator.api_url,
+            **{**FAST_WORKER_SETTINGS, **settings},
+        )
+        stack = cls(emulator=emulator, env=env)
+        stack.start_worker()
+        return stack
+
+    def start_worker(self) -> Process:
+        self.worker = start_worker(env=self.env)
+        return self.worker
+
+    def stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()
+
+    def wait_until_settled(self, *, timeout: float = SETTLE_TIMEOUT) -> None:
+        """Until no event is pending; on timeout, says what the worker logged."""
+        try:
+            wait_until(
+                lambda: not Event.objects.filter(sync_status=SyncStatus.PENDING).exists(),
+                timeout=timeout,
+                interval=0.2,
+                what="every event leaves pending",
+            )
+        except TimeoutError as error:
+            log = self.worker.log()[-6000:] if self.worker else ""
+            raise AssertionError(f"{error}\nworker log:\n{log}") from None
+
+    def wait_for_redelivery(self) -> None:
+        """Until Redis would hand a dead worker's unacknowledged tasks to a new worker (the
+        visibility timeout has passed since they were taken); a new worker restores them when
+        it starts."""
+        timeout = float(self.env["CELERY_VISIBILITY_TIMEOUT"])
+        client = redis.Redis.from_url(self.env["CELERY_BROKER_URL"])
+        taken = [score for _, score in client.zrange("unacked_index", 0, -1, withscores=True)]
+        assert taken, "no unacknowledged task: the worker was not holding one"
+        wait_until(
+            lambda: time.time() > max(taken) + timeout + 0.5,
+            timeout=timeout + 5,
+            what="the visibility timeout of the dead worker's task",
+        )
+
+    def stored_by_unique_id(self) -> dict[str, Any]:
+        """Klaviyo's copy of each event, by unique_id; fails if one was stored twice."""
+        stored: dict[str, Any] = {}
+        for event in self.emulator.store.events:
+            assert event.unique_id not in stored, f"{event.unique_id} stored twice"
+            stored[event.unique_id] = event
+        return stored
