@@ -18,12 +18,12 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 request_api_key_var: ContextVar[str | None] = ContextVar("request_api_key", default=None)
 
 # Shapes of secrets even when their value is not known here: Klaviyo private keys, and the
-# values of authorization headers written out in a message.
-SECRET_PATTERNS = [
-    re.compile(r"\bpk_[A-Za-z0-9]{16,}"),
-    re.compile(r"(?i)(Klaviyo-API-Key|Bearer)\s+[^\s'\",}]+"),
-    re.compile(r"(?i)(x-api-key['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"),
-]
+# values of authorization headers written out in a message. One pattern, one pass per string.
+SECRET_SHAPES = re.compile(
+    r"(?P<klaviyo_key>\bpk_[A-Za-z0-9]{16,})"
+    r"|(?P<scheme>(?i:Klaviyo-API-Key|Bearer)\s+)[^\s'\",}]+"
+    r"|(?P<header>(?i:x-api-key)['\"]?\s*[:=]\s*['\"]?)[^\s'\",}]+"
+)
 
 # Attributes every LogRecord has; anything else on a record came from `extra=` and is logged.
 RECORD_ATTRIBUTES = frozenset(
@@ -41,30 +41,25 @@ def known_secrets() -> list[str]:
     return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
 
 
-def redact(text: str) -> str:
-    for secret in known_secrets():
-        text = text.replace(secret, REDACTED)
-    for pattern in SECRET_PATTERNS:
-        text = pattern.sub(_redact_match, text)
-    return text
+def redact(text: str, secrets: list[str] | None = None) -> str:
+    for secret in known_secrets() if secrets is None else secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return SECRET_SHAPES.sub(_redact_match, text)
 
 
 def _redact_match(match: re.Match[str]) -> str:
     # Keep the label ("Bearer ", "x-api-key: ") so the line still says what was there.
-    if match.re.groups:
-        prefix = match.group(1)
-        separator = " " if not prefix.endswith((":", "=", '"', "'", " ")) else ""
-        return f"{prefix}{separator}{REDACTED}"
-    return REDACTED
+    return (match.group("scheme") or match.group("header") or "") + REDACTED
 
 
-def _redact_value(value: Any) -> Any:
+def _redact_value(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, str):
-        return redact(value)
+        return redact(value, secrets)
     if isinstance(value, dict):
-        return {k: _redact_value(v) for k, v in value.items()}
+        return {k: _redact_value(v, secrets) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_redact_value(v) for v in value]
+        return [_redact_value(v, secrets) for v in value]
     return value
 
 
@@ -72,17 +67,18 @@ class RedactSecretsFilter(logging.Filter):
     """Rewrites the record in place: message, extra fields and traceback, secrets replaced."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact(record.getMessage())
+        secrets = known_secrets()
+        record.msg = redact(record.getMessage(), secrets)
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = logging.Formatter().formatException(record.exc_info)
         if record.exc_text:
-            record.exc_text = redact(record.exc_text)
+            record.exc_text = redact(record.exc_text, secrets)
             # The formatter must use the redacted text, not format the exception again.
             record.exc_info = None
         for key, value in list(record.__dict__.items()):
             if key not in RECORD_ATTRIBUTES:
-                setattr(record, key, _redact_value(value))
+                setattr(record, key, _redact_value(value, secrets))
         return True
 
 
