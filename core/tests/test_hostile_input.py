@@ -3,6 +3,7 @@ stored exactly as sent. Never a 500."""
 
 import json
 from datetime import UTC, datetime, timedelta
+from urllib.parse import quote
 
 import pytest
 from django.utils import timezone
@@ -482,3 +483,32 @@ def test_fragments_survive_a_profile_merge_and_a_bulk_ingest(api_client):
     assert Profile.objects.get().attributes == merged
     stored = set(Event.objects.values_list("event_name", flat=True))
     assert stored == {e["eventName"] for e in events}
+
+
+@pytest.mark.parametrize("fragment", FRAGMENTS)
+def test_fragments_read_back_equal_through_the_read_endpoints(api_client, settings, fragment):
+    settings.KLAVIYO_API_KEY = ""  # the answers come from the local database
+    email = "o'reilly+drop--table@example.com"
+    name = f"Purchase {fragment}"
+    attributes = {"firstName": fragment, fragment: [fragment]}
+    event = {
+        "eventName": name,
+        "email": email,
+        "time": "2025-06-01T10:00:00Z",
+        "profileAttributes": attributes,
+    }
+    assert api_client.post("/events", event, format="json").status_code == 201
+    day = {"metric": name, "date": "2025-06-01"}
+    profile_path = f"/events/profiles/{quote(email)}"
+
+    metrics = api_client.get("/events/metrics").json()["metrics"]
+    count = api_client.get("/events/count", day).json()
+    emails = api_client.get("/events/emails", day).json()
+    profile = api_client.get(f"{profile_path}/attributes").json()
+    profile_metrics = api_client.get(f"{profile_path}/metrics").json()["metrics"]
+
+    assert name in [metric["name"] for metric in metrics]
+    assert (count["metric"], count["count"]) == (name, 1)
+    assert emails["emails"] == [email]
+    assert (profile["email"], profile["attributes"]) == (email, attributes)
+    assert [(m["metric"], m["count"]) for m in profile_metrics] == [(name, 1)]
