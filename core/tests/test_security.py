@@ -4,12 +4,14 @@ throttling, production settings and admin access."""
 import hmac
 import logging
 import os
+import re
 import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import responses
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
@@ -152,6 +154,42 @@ def test_an_unexpected_error_shows_neither_the_key_nor_the_details(klaviyo_key, 
     assert "RuntimeError" in logs.raw  # the traceback is logged...
     assert klaviyo_key not in logs.raw  # ...with the key redacted
     assert REDACTED in logs.raw
+
+
+@pytest.mark.parametrize("status", [400, 401, 429, 500])
+def test_the_klaviyo_key_stays_hidden_even_when_klaviyo_echoes_it(
+    klaviyo_key, api_client, settings, status
+):
+    settings.KLAVIYO_BASE_URL = "https://a.klaviyo.com/api"
+    error = {"status": status, "code": "x", "title": "Bad", "detail": f"key {klaviyo_key} invalid"}
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as klaviyo:
+        for method in ("GET", "POST", "PATCH"):
+            klaviyo.add(
+                method,
+                re.compile(r"https://a\.klaviyo\.com/.*"),
+                json={"errors": [error]},
+                status=status,
+                headers={"Retry-After": "0"},
+            )
+        with captured_log_lines() as logs:
+            answers = [
+                api_client.get("/klaviyo/test-connection"),
+                api_client.get("/klaviyo/metrics"),
+                api_client.get("/klaviyo/profiles/a%40example.com"),
+                api_client.get("/klaviyo/events"),
+                api_client.post("/klaviyo/sync-test", {"email": "a@example.com"}, format="json"),
+                api_client.get("/events/metrics"),
+                api_client.get("/events/count", {"metric": "X", "date": "2025-06-01"}),
+                api_client.post("/events", EVENT, format="json"),
+            ]
+        assert klaviyo.calls  # Klaviyo was asked, and answered with the key in its error
+
+    for answer in answers:
+        assert answer.status_code < 500 or answer.status_code == 502
+        assert klaviyo_key not in answer.content.decode()
+    assert klaviyo_key not in logs.raw
+    stored = Event.objects.values_list("last_error", "klaviyo_response")
+    assert all(klaviyo_key not in f"{error} {response}" for error, response in stored)
 
 
 def test_every_log_line_is_redacted_message_arguments_extras_and_traceback(klaviyo_key):
