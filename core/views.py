@@ -9,7 +9,6 @@ from django.db.models import Min
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from prometheus_client import CONTENT_TYPE_LATEST
 from rest_framework import serializers
@@ -133,10 +132,14 @@ class HealthView(APIView):
         return Response(HealthSerializer(body).data, status=200 if healthy else 503)
 
 
-@require_GET
+@csrf_exempt  # no session or form here: other methods get a plain 405
 def metrics(request: HttpRequest) -> HttpResponse:
     """Prometheus text format. Open when METRICS_TOKEN is empty (scraped inside the network),
     else it needs `Authorization: Bearer <METRICS_TOKEN>`."""
+    if request.method not in ("GET", "HEAD"):
+        return error_response(
+            405, [f'Method "{request.method}" not allowed.'], headers={"Allow": "GET"}
+        )
     token = settings.METRICS_TOKEN
     if token:
         sent = request.META.get("HTTP_AUTHORIZATION", "").removeprefix("Bearer ").strip()

@@ -391,3 +391,11 @@ def test_celery_workers_log_through_the_json_handler():
     from klaviyo_backend.celery import app
 
     assert app.conf.worker_hijack_root_logger is False
+
+
+def test_metrics_answer_other_methods_with_405_in_the_error_shape(anonymous_client):
+    response = anonymous_client.post("/metrics")
+
+    assert response.status_code == 405
+    assert response.json()["statusCode"] == 405
+    assert response["Allow"] == "GET"
