@@ -6,7 +6,7 @@ test can tell "stored once" (Klaviyo's exactly-once) from "sent once" (no redund
 """
 
 import threading
-from collections import Counter
+from collections import Counter, deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +22,19 @@ API_INTEGRATION = {
     "name": "API",
     "category": "API",
 }
+
+
+HANDLING_KEPT = 10_000  # handling times kept per endpoint, for the percentiles
+
+
+def _distribution(seconds: deque[float]) -> dict[str, float]:
+    ordered = sorted(seconds)
+
+    def at(fraction: float) -> float:
+        return round(1000 * ordered[min(len(ordered) - 1, int(fraction * len(ordered)))], 2)
+
+    mean = round(1000 * sum(ordered) / len(ordered), 2)
+    return {"count": len(ordered), "mean": mean, "p50": at(0.5), "p95": at(0.95), "max": at(1.0)}
 
 
 def now_utc() -> datetime:
@@ -146,8 +159,8 @@ class Store:
             self.rate_limited = 0
             self.faults_served = 0
             self.validated_requests = 0
-            # Seconds spent handling each endpoint's requests (total, slowest), latency excluded.
-            self.handling_seconds: dict[str, list[float]] = {}
+            # Seconds each endpoint's latest requests took to handle (injected latency excluded).
+            self.handling_seconds: dict[str, deque[float]] = {}
 
     # --- profiles -------------------------------------------------------------------------
 
@@ -257,9 +270,8 @@ class Store:
 
     def handling_record(self, endpoint: str, seconds: float) -> None:
         with self.lock:
-            total = self.handling_seconds.setdefault(endpoint, [0.0, 0.0])
-            total[0] += seconds
-            total[1] = max(total[1], seconds)
+            recent = self.handling_seconds.setdefault(endpoint, deque(maxlen=HANDLING_KEPT))
+            recent.append(seconds)
 
     def counters(self) -> dict[str, Any]:
         with self.lock:
@@ -278,10 +290,7 @@ class Store:
                 "requests_by_endpoint": dict(self.requests_by_endpoint),
                 "responses_by_status": {str(k): v for k, v in self.responses_by_status.items()},
                 "handling_ms": {
-                    endpoint: {
-                        "mean": round(1000 * total / self.requests_by_endpoint[endpoint], 2),
-                        "max": round(1000 * slowest, 2),
-                    }
-                    for endpoint, (total, slowest) in self.handling_seconds.items()
+                    endpoint: _distribution(recent)
+                    for endpoint, recent in self.handling_seconds.items()
                 },
             }

@@ -55,7 +55,7 @@ def test_the_control_api_reports_state_and_stored_events(emulator):
     assert state["redundant_sends"] == 1
     assert state["requests_by_endpoint"] == {"POST /api/events/": 2}
     assert state["responses_by_status"] == {"202": 2}
-    assert set(state["handling_ms"]["POST /api/events/"]) == {"mean", "max"}
+    assert state["handling_ms"]["POST /api/events/"]["count"] == 2
     assert event["received"] == 2
     assert event["metric"] == "Placed Order"
     assert event["profile"] == {"email": "sarah@example.com"}
