@@ -1,12 +1,14 @@
 """Events posted to the API reach Klaviyo (the emulator) exactly once each, with the right
 fields, through a real Celery worker: also when Klaviyo fails, throttles, or the worker dies."""
 
+import time
 from datetime import UTC, datetime, timedelta
 
 import psutil
 import pytest
 
 from events.models import Event, SyncStatus
+from klaviyo_sync.emulator.ratelimit import FixedWindowLimiter
 from klaviyo_sync.mapping import SENT_MESSAGE
 from tests.procs import wait_until
 
@@ -118,18 +120,32 @@ def test_events_arrive_once_when_klaviyo_answers_429_with_retry_after(sync_stack
     assert sync_stack.emulator.store.responses_by_status[429] == 2
 
 
-def test_events_arrive_once_when_klaviyo_enforces_lower_rate_limits(sync_stack, api_client):
-    # Bulk jobs: 1 a second in the emulator, while the worker's limiter allows 10.
-    sync_stack.emulator.app.configure({"rate_limit_scale": 0.1})
-    for batch in range(4):
-        post_bulk(api_client, bulk_events(f"limit{batch}", 30))
+class ManualClock:
+    """The emulator's rate-limit clock, moved on by the test only."""
 
+    def __init__(self) -> None:
+        self.now = float(int(time.time())) + 0.5
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_events_arrive_once_when_klaviyo_enforces_its_rate_limit(sync_stack, api_client):
+    # Bulk jobs scaled to 1 a second (the worker's own limiter allows 10), on a clock that
+    # stands still: the second batch gets 429 + Retry-After until the test moves the clock on.
+    clock = ManualClock()
+    sync_stack.emulator.app.limiter = FixedWindowLimiter(scale=0.1, clock=clock)
+    store = sync_stack.emulator.store
+    post_bulk(api_client, bulk_events("first", 30))
+    post_bulk(api_client, bulk_events("second", 30))
+    wait_until(lambda: store.rate_limited >= 1, timeout=20, what="a 429 from the emulator")
+
+    clock.now += 1
     sync_stack.wait_until_settled()
 
     assert_all_sent_exactly_once(sync_stack)
-    store = sync_stack.emulator.store
-    assert store.rate_limited >= 1
-    assert store.responses_by_status[202] == 4
+    assert store.responses_by_status[202] == 2
+    assert store.responses_by_status[429] == store.rate_limited >= 1
 
 
 def test_a_worker_killed_mid_batch_and_restarted_sends_each_event_once(sync_stack, api_client):
