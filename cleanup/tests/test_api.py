@@ -4,8 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.utils import timezone
+from kombu.exceptions import OperationalError as KombuOperationalError
 
 from cleanup.models import PurgeOutcome, PurgeRun, PurgeTrigger
+from cleanup.tasks import purge_expired_data_task
 from cleanup.tests.conftest import days_ago, event_at, profile_at, running_run
 from events.models import Event, Profile, SyncStatus
 
@@ -165,6 +167,26 @@ def test_an_async_purge_is_queued_only_once_the_transaction_commits(
     assert len(queued) == 1
     run = PurgeRun.objects.get(pk=response.json()["runId"])
     assert (run.outcome, run.dry_run) == (PurgeOutcome.QUEUED, True)
+    assert Event.objects.count() == 4
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_async_purge_answers_503_when_the_broker_is_down(api_client, stored_data, monkeypatch):
+    def broker_down(*args, **kwargs):
+        raise KombuOperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(purge_expired_data_task, "delay", broker_down)
+
+    response = api_client.post("/cleanup/manual", {"async": True}, format="json")
+
+    assert response.status_code == 503
+    run = PurgeRun.objects.get()
+    assert response.json()["message"] == [
+        f"Could not queue the purge (run #{run.pk}): the task broker is unreachable."
+    ]
+    assert run.outcome == PurgeOutcome.FAILED
+    assert run.error.startswith("Could not queue the purge: OperationalError: Error 111")
+    assert run.summary.startswith("Failed: Could not queue")
     assert Event.objects.count() == 4
 
 
