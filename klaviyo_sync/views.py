@@ -8,7 +8,7 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -55,7 +55,17 @@ def from_klaviyo(read: Callable[[], T]) -> T:
     except KlaviyoNotConfigured as error:
         raise ServiceUnavailable(str(error)) from None
     except KlaviyoError as error:
+        if error.status == 400 and _refused_parameter(error) == "page[cursor]":
+            # The cursor is the one value passed to Klaviyo as the client sent it: its fault.
+            raise ValidationError(
+                {"cursor": "must be the nextCursor of a previous answer"}
+            ) from None
         raise BadGateway(f"Klaviyo failed: {error.summary}") from None
+
+
+def _refused_parameter(error: KlaviyoError) -> str | None:
+    sources = [item.get("source") or {} for item in error.errors if isinstance(item, dict)]
+    return next((src.get("parameter") for src in sources if src.get("parameter")), None)
 
 
 class KlaviyoViewSet(viewsets.ViewSet):

@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from events.models import Event, Profile
+from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator
 
 pytestmark = pytest.mark.django_db
 
@@ -512,3 +513,20 @@ def test_fragments_read_back_equal_through_the_read_endpoints(api_client, settin
     assert emails["emails"] == [email]
     assert (profile["email"], profile["attributes"]) == (email, attributes)
     assert [(m["metric"], m["count"]) for m in profile_metrics] == [(name, 1)]
+
+
+# --- values passed on to Klaviyo ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cursor", ["0", "not-a-cursor", "'; DROP TABLE x;--", "%00"])
+def test_a_cursor_klaviyo_refuses_is_the_clients_error_not_a_502(api_client, settings, cursor):
+    emulator = Emulator(port=0)  # Klaviyo, on a free loopback port
+    emulator.start()
+    try:
+        settings.KLAVIYO_API_KEY = DEFAULT_API_KEY
+        settings.KLAVIYO_BASE_URL = emulator.api_url
+        response = api_client.get("/klaviyo/events", {"cursor": cursor})
+    finally:
+        emulator.stop()
+
+    assert_error(response, 400, "cursor must be the nextCursor of a previous answer")
