@@ -359,3 +359,17 @@ def test_an_api_key_does_not_open_the_admin(client):
 
     assert response.status_code == 302
     assert response["Location"].startswith("/admin/login/")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"API_THROTTLE_RATE": "5/fortnight"}, "API_THROTTLE_RATE '5/fortnight' is not like"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be json or plain"),
+    ],
+)
+def test_bad_hardening_settings_fail_at_start(env, message):
+    result = run_with_env("import django; django.setup()", **env)
+
+    assert result.returncode != 0
+    assert message in result.stderr
