@@ -1,16 +1,19 @@
 """Keys (hashed, constant-time, never echoed or logged), the Klaviyo key never shown, per-key
 throttling, production settings and admin access."""
 
+import hashlib
 import hmac
 import logging
 import os
 import re
 import subprocess
 import sys
+import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+import redis
 import responses
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
@@ -232,9 +235,14 @@ def test_the_console_handler_has_the_redaction_filter():
 @pytest.fixture
 def tight_throttle(settings):
     settings.API_THROTTLE_RATE = "3/min"
-    cache.clear()
-    yield
-    cache.clear()
+    # A memory cache of its own, fresh for each test (whatever CACHE_URL says).
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": f"throttle-test-{uuid.uuid4()}",
+        }
+    }
+    assert cache.get("anything") is None
 
 
 def test_a_key_over_its_rate_gets_429_with_retry_after(tight_throttle, api_client):
@@ -265,6 +273,26 @@ def test_health_and_docs_are_not_throttled(tight_throttle, anonymous_client):
     statuses = {anonymous_client.get("/health").status_code for _ in range(5)}
 
     assert statuses == {200}
+
+
+def test_throttle_counts_live_in_redis_when_configured(settings):
+    """With CACHE_URL on Redis, every gunicorn worker and host counts against one budget."""
+    url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    }
+    settings.API_THROTTLE_RATE = "3/min"
+    name = f"redis-throttled-{uuid.uuid4().hex[:12]}"
+    _, raw = ApiKey.objects.create_key(name=name)
+    client = client_with(raw)
+
+    statuses = [client.post("/events", EVENT, format="json").status_code for _ in range(4)]
+
+    assert statuses == [201, 201, 201, 429]
+    stored = redis.Redis.from_url(url)
+    [key] = stored.keys(f"*throttle:{hashlib.sha256(name.encode()).hexdigest()[:24]}:*")
+    assert int(stored.get(key)) == 4  # the refused request counted too
+    stored.delete(key)  # only this key: the database may be the broker's
 
 
 def test_throttling_lets_requests_through_when_its_cache_is_down(settings, api_client):
