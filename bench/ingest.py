@@ -37,6 +37,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchenv import django_setup
+
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-api-key"
 TARGET_RATIO = 0.25
@@ -61,21 +63,7 @@ def parse_args() -> argparse.Namespace:
 
 def configure_django(args: argparse.Namespace) -> None:
     """This process talks to the same database as the server: for migrate, raw and profile."""
-    os.environ.update(
-        DATABASE_URL=args.database_url,
-        CELERY_BROKER_URL=args.broker,
-        API_KEYS=BENCH_KEY,
-        KLAVIYO_API_KEY="",
-        DEBUG="false",
-        SECRET_KEY="bench-secret-key",
-        SECURE_SSL_REDIRECT="false",
-        LOG_LEVEL="WARNING",
-        DJANGO_SETTINGS_MODULE="klaviyo_backend.settings",
-    )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    django_setup(database_url=args.database_url, CELERY_BROKER_URL=args.broker, API_KEYS=BENCH_KEY)
 
 
 def prepare_database(database_url: str) -> None:

@@ -33,6 +33,8 @@ import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from benchenv import django_setup
+
 ROOT = Path(__file__).resolve().parent.parent
 # The data set's "now": fixed, so that every load makes the same rows.
 ANCHOR = datetime(2025, 9, 15, 2, 0, tzinfo=UTC)
@@ -65,21 +67,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def configure_django(args: argparse.Namespace) -> None:
-    os.environ.update(
-        DATABASE_URL=args.database_url,
+    django_setup(
+        database_url=args.database_url,
         CELERY_BROKER_URL=args.broker_url,
-        KLAVIYO_API_KEY="",
-        DEBUG="false",
-        SECRET_KEY="bench-secret-key",
-        SECURE_SSL_REDIRECT="false",
         LOG_LEVEL="ERROR",
         DATA_RETENTION_DAYS=str(RETENTION_DAYS),
-        DJANGO_SETTINGS_MODULE="klaviyo_backend.settings",
     )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def server_connection(database_url: str, database: str | None = None):

@@ -22,12 +22,13 @@ import argparse
 import os
 import random
 import statistics
-import sys
 import time
 import urllib.parse
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+
+from benchenv import django_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-api-key"
@@ -52,22 +53,12 @@ def parse_args() -> argparse.Namespace:
 
 
 def configure_django(args: argparse.Namespace) -> None:
-    os.environ.update(
-        DATABASE_URL=args.database_url,
+    django_setup(
+        database_url=args.database_url,
         CELERY_BROKER_URL="",
         API_KEYS=BENCH_KEY,
-        KLAVIYO_API_KEY="",
-        DEBUG="false",
-        SECRET_KEY="bench-secret-key",
-        SECURE_SSL_REDIRECT="false",
-        LOG_LEVEL="WARNING",
         API_THROTTLE_RATE="",
-        DJANGO_SETTINGS_MODULE="klaviyo_backend.settings",
     )
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
 
 
 def server_connection(database_url: str, **options):
