@@ -172,13 +172,16 @@ class PipelineCollector(Collector):
         )
 
     def _last_purge(self) -> Iterator[Metric]:
-        """The last finished retention purge (dry runs aside), from cleanup.PurgeRun."""
+        """The last retention purge that ran to an end (dry runs, and runs skipped because
+        another held the lock, aside), from cleanup.PurgeRun."""
         try:
             purge_run = apps.get_model("cleanup", "PurgeRun")
         except LookupError:  # the cleanup app has no such model (yet): nothing to report
             return
         last = (
-            purge_run.objects.filter(dry_run=False, finished_at__isnull=False)
+            purge_run.objects.filter(
+                dry_run=False, finished_at__isnull=False, outcome__in=("succeeded", "failed")
+            )
             .order_by("-finished_at")
             .first()
         )

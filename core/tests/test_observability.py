@@ -308,6 +308,8 @@ def test_metrics_report_the_last_finished_purge(api_client):
         finished_at=now - timedelta(seconds=10),
     )
     PurgeRun.objects.create(**common, dry_run=True, outcome=PurgeOutcome.SUCCEEDED, finished_at=now)
+    # A run that found the lock taken did no purge: it is not "the last purge", nor a failure.
+    PurgeRun.objects.create(**common, outcome=PurgeOutcome.SKIPPED, started_at=now, finished_at=now)
 
     metrics = scrape(api_client)
 
