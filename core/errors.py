@@ -8,6 +8,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -25,6 +26,9 @@ PREDICATES = {
     "empty": "must not be empty",
 }
 
+
+# Seconds a client is told to wait before retrying when the database is unreachable or busy.
+DATABASE_RETRY_AFTER = 5
 
 # The old service's (NestJS) phrases where Python's differ, or changed in Python 3.13.
 PHRASES = {413: "Payload Too Large", 422: "Unprocessable Entity"}
@@ -87,6 +91,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
+    elif isinstance(exc, OperationalError | InterfaceError):
+        # Down, restarting, a dropped connection, a lock wait or deadlock: transient, and the
+        # request's transaction was rolled back, so the client should retry, not give up.
+        logger.warning("Database unavailable in %s: %s", context.get("view"), exc)
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         # Unexpected: logged with its traceback, answered in the same shape.
@@ -103,6 +112,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     else:
         messages = [str(exc)]
     response.data = error_body(response.status_code, messages)
+    if isinstance(exc, DatabaseUnavailable):
+        response["Retry-After"] = str(DATABASE_RETRY_AFTER)
     return response
 
 
@@ -116,6 +127,14 @@ class ServiceUnavailable(exceptions.APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "Service unavailable."
     default_code = "service_unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    default_detail = (
+        "The database is unavailable; the request was not applied. Retry shortly "
+        "(with the same uniqueId, a retried event is never stored twice)."
+    )
+    default_code = "database_unavailable"
 
 
 class BadGateway(exceptions.APIException):

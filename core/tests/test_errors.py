@@ -4,8 +4,10 @@ without a trailing slash."""
 import json
 
 import pytest
+from django.db import OperationalError
 
-from events.models import Event
+import events.services
+from events.models import Event, Profile
 
 pytestmark = pytest.mark.django_db
 
@@ -138,3 +140,26 @@ def test_ingest_paths_work_with_and_without_a_trailing_slash(api_client, path):
     body = {"events": [EVENT]} if "bulk" in path else EVENT
 
     assert api_client.post(path, body, format="json").status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/events", "/events/bulk"])
+def test_a_database_failure_mid_request_gets_503_with_retry_after_and_stores_nothing(
+    api_client, monkeypatch, path
+):
+    def connection_lost(**kwargs):
+        raise OperationalError(2013, "Lost connection to server during query")
+
+    # After the profile upsert has written: the rollback must take the profile back too.
+    monkeypatch.setattr(events.services, "_events_insert", connection_lost)
+    monkeypatch.setattr(Event, "save", lambda self, **kwargs: connection_lost())
+    body = EVENT if path == "/events" else {"events": [EVENT]}
+
+    response = api_client.post(path, body, format="json")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert response.json()["error"] == "Service Unavailable"
+    assert response.json()["statusCode"] == 503
+    assert "database is unavailable" in response.json()["message"][0]
+    assert not Event.objects.exists()
+    assert not Profile.objects.exists()
