@@ -18,6 +18,9 @@ class Profile(models.Model):
     `phone:<E.164>` or `external:<id>`. Attributes are the merge of everything clients sent.
     """
 
+    # identity, email, external_id (and Event's unique_id, event_name, email, Metric's name)
+    # compare exactly on MySQL too: binary collation by migration 0003, which an AlterField of
+    # them would undo (Django's MODIFY names no collation). Re-apply it in that migration.
     identity = models.CharField(max_length=300, unique=True)
     email = models.CharField(max_length=254, unique=True, null=True, blank=True)
     phone_number = models.CharField(max_length=32, null=True, blank=True, db_index=True)
@@ -42,7 +45,7 @@ class Profile(models.Model):
 class Metric(models.Model):
     """A metric (event name) and, once Klaviyo has told us, Klaviyo's id for it."""
 
-    name = models.CharField(max_length=255, unique=True)
+    name = models.CharField(max_length=255, unique=True)  # exact on MySQL too: see Profile
     klaviyo_id = models.CharField(max_length=64, null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -55,7 +58,7 @@ class Metric(models.Model):
 
 class Event(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    event_name = models.CharField(max_length=255)
+    event_name = models.CharField(max_length=255)  # exact on MySQL too: see Profile
     email = models.CharField(max_length=254, null=True, blank=True)
     profile = models.ForeignKey(Profile, on_delete=models.PROTECT, related_name="events")
     event_attributes = models.JSONField(default=dict, blank=True)

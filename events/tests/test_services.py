@@ -121,14 +121,13 @@ def test_profiles_upsert_of_nothing_does_nothing(django_assert_num_queries):
         assert profiles_upsert(changes=[]) == {}
 
 
-def test_identities_differing_only_in_case_map_to_a_stored_profile():
-    # MySQL's collation takes them for one profile, SQLite for two: either way, no KeyError.
+def test_identities_differing_only_in_case_are_two_profiles():
+    # Exact on MariaDB too (migration 0003), as on SQLite.
     first = profiles_upsert(changes=[(None, {"externalId": "ABC"})])
     second = profiles_upsert(changes=[(None, {"externalId": "abc"})])
 
-    stored = Profile.objects.get(pk=second["external:abc"])
-    assert stored.identity.lower() == "external:abc"
-    assert Profile.objects.filter(pk=first["external:ABC"]).exists()
+    assert Profile.objects.get(pk=first["external:ABC"]).identity == "external:ABC"
+    assert Profile.objects.get(pk=second["external:abc"]).identity == "external:abc"
 
 
 # --- event_ingest ---------------------------------------------------------------------------------
