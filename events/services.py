@@ -2,12 +2,12 @@
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.db.models.constants import OnConflict
 from django.dispatch import Signal
 from django.utils import timezone
@@ -17,6 +17,12 @@ from events.models import Event, Profile, SyncStatus
 # Sent inside the transaction with the ids of the events a bulk ingest created; bulk inserts
 # fire no post_save. Receivers queue their work with transaction.on_commit.
 events_bulk_created = Signal()
+
+T = TypeVar("T")
+# MySQL/MariaDB "Deadlock found": InnoDB rolled the whole transaction back, so it can run again.
+# An ingest takes its profile rows in identity order, the sync marks them sent in id order.
+DEADLOCK_ERROR = 1213
+DEADLOCK_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -234,6 +240,19 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
     return inserted
 
 
+def _retrying_deadlocks(transaction_run: Callable[[], T]) -> T:
+    """Runs one whole transaction, again when the database picked it as a deadlock victim;
+    not inside an outer transaction, which the deadlock rolled back too."""
+    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+        try:
+            return transaction_run()
+        except OperationalError as error:
+            retry = error.args and error.args[0] == DEADLOCK_ERROR
+            if not retry or attempt == DEADLOCK_ATTEMPTS or connection.in_atomic_block:
+                raise
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def _identity_of(data: dict[str, Any]) -> str:
     return profile_identity(
         email=data.get("email"), profile_attributes=data.get("profile_attributes") or {}
@@ -249,13 +268,18 @@ def event_ingest(*, data: dict[str, Any]) -> IngestResult:
     unique_id = data.get("unique_id")
     if unique_id and (earlier := Event.objects.filter(unique_id=unique_id).first()):
         return IngestResult(event=earlier, created=False)
-    try:
+
+    def store() -> Event:
         with transaction.atomic():
             ids = profiles_upsert(
                 changes=[(data.get("email"), data.get("profile_attributes") or {})]
             )
             event = _event_from(data, ids[_identity_of(data)])
             event.save(force_insert=True)
+        return event
+
+    try:
+        event = _retrying_deadlocks(store)
     except IntegrityError:
         earlier = Event.objects.filter(unique_id=unique_id).first() if unique_id else None
         if earlier is None:
@@ -282,26 +306,36 @@ def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
             first_with_key[key] = index
         fresh[index] = item
     now = timezone.now()
-    with transaction.atomic():
-        ids = profiles_upsert(
-            changes=[(i.get("email"), i.get("profile_attributes") or {}) for i in fresh.values()]
-        )
-        built = {
-            index: _event_from(item, ids[_identity_of(item)], now) for index, item in fresh.items()
-        }
-        # IGNORE is the guard against a concurrent request inserting the same unique_id.
-        inserted_count = _events_insert(events=list(built.values()), ignore_conflicts=bool(keys))
-        if inserted_count < len(built):
-            keyed = [event.id for event in built.values() if event.unique_id]
-            inserted = set(Event.objects.filter(pk__in=keyed).values_list("pk", flat=True))
-            for index, event in list(built.items()):
-                if event.unique_id and event.id not in inserted:
-                    # Ignored: a concurrent request stored the key first, or MySQL's collation
-                    # sees it as equal to an earlier key (`K1` and `k1`). The database decides.
-                    earlier[event.unique_id] = Event.objects.get(unique_id=event.unique_id)
-                    del built[index]
-        if built:
-            events_bulk_created.send(sender=Event, event_ids=[e.id for e in built.values()])
+
+    def store() -> dict[int, Event]:
+        with transaction.atomic():
+            ids = profiles_upsert(
+                changes=[
+                    (i.get("email"), i.get("profile_attributes") or {}) for i in fresh.values()
+                ]
+            )
+            built = {
+                index: _event_from(item, ids[_identity_of(item)], now)
+                for index, item in fresh.items()
+            }
+            # IGNORE is the guard against a concurrent request inserting the same unique_id.
+            inserted_count = _events_insert(
+                events=list(built.values()), ignore_conflicts=bool(keys)
+            )
+            if inserted_count < len(built):
+                keyed = [event.id for event in built.values() if event.unique_id]
+                inserted = set(Event.objects.filter(pk__in=keyed).values_list("pk", flat=True))
+                for index, event in list(built.items()):
+                    if event.unique_id and event.id not in inserted:
+                        # Ignored: a concurrent request stored the key first, or MySQL's
+                        # collation sees it as equal to an earlier key (`K1` and `k1`).
+                        earlier[event.unique_id] = Event.objects.get(unique_id=event.unique_id)
+                        del built[index]
+            if built:
+                events_bulk_created.send(sender=Event, event_ids=[e.id for e in built.values()])
+        return built
+
+    built = _retrying_deadlocks(store)
     results: list[IngestResult] = []
     for index, item in enumerate(items):
         if index in built:
