@@ -4,10 +4,16 @@ service's contract); `source=` maps them to the snake_case the services take.
 Input is checked by `event_input_validate`, plain Python in one pass: a bulk request validates
 1,000 events, and DRF's field-by-field machinery was a third of such a request's time. The
 declared serializer fields describe the same contract for the OpenAPI schema.
+
+What Klaviyo would reject for certain is refused here with a 400, not stored to fail at send
+time: a metric name of 128 characters or more, a string over 100 KB, an array over 4,000 items,
+a phone number not in E.164, a standard profile attribute that is not text, attributes over
+5 MB, a time out of Klaviyo's range. klaviyo_sync.mapping checks the same limits (they are its
+constants) on what is sent, the merged profile included, as the last line of defence.
 """
 
+import json
 import math
-import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
@@ -22,8 +28,17 @@ from rest_framework.settings import api_settings
 
 from core.serializers import IsoDateTimeField
 from events.models import Event
+from klaviyo_sync.mapping import (
+    E164,
+    LOCATION_ATTRIBUTES,
+    MAX_ARRAY_ITEMS,
+    MAX_EVENT_BYTES,
+    MAX_METRIC_NAME,
+    MAX_STRING_BYTES,
+    NUMERIC_LOCATION,
+    STANDARD_ATTRIBUTES,
+)
 
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 # Klaviyo accepts event times after 2000 and up to a year ahead (docs; the spec says 1990).
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_EVENT_AHEAD = timedelta(days=365)
@@ -32,6 +47,11 @@ MAX_EVENT_PROPERTIES = 300
 # Deeper nesting than this is almost certainly a client bug, and costly to store and render.
 MAX_NESTING_DEPTH = 10
 MAX_NUMBER_TEXT = 100  # longest numeric string `value` takes
+MAX_ECHOED_KEY = 40  # a client's key named in an error message is cut to this
+# An upper bound of a float's JSON text ("-2.2250738585072014e-308"), and of a character's:
+# 4 bytes of UTF-8, or 6 as a \u escape.
+FLOAT_JSON_BOUND = 24
+CHAR_JSON_BOUND = 6
 
 MISSING = object()
 EMAIL_VALIDATOR = EmailValidator()
@@ -55,7 +75,7 @@ def _is_email(value: str) -> bool:
     return True
 
 
-def _text(value: Any, *, max_length: int) -> str:
+def _text(value: Any, *, max_length: int, why: str = "") -> str:
     """A string as DRF's CharField takes it: numbers as their text, trimmed, not blank."""
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise FieldError("must be a string")
@@ -63,7 +83,7 @@ def _text(value: Any, *, max_length: int) -> str:
     if not text:
         raise FieldError("must not be empty")
     if len(text) > max_length:
-        raise FieldError(f"must be at most {max_length} characters")
+        raise FieldError(f"must be at most {max_length} characters{why}")
     if "\x00" in text:
         raise FieldError("must not contain null characters")
     return text
@@ -74,7 +94,7 @@ def _event_name(value: Any) -> str:
         raise FieldError("is required")
     if value is None:
         raise FieldError("must not be null")
-    return _text(value, max_length=255)
+    return _text(value, max_length=MAX_METRIC_NAME, why=": Klaviyo's limit for a metric name")
 
 
 def _email(value: Any) -> str | None:
@@ -86,54 +106,135 @@ def _email(value: Any) -> str | None:
     return email.lower()
 
 
-def _check_json(value: Any, depth: int) -> None:
+class JsonProblem(Exception):
+    """A problem at a place inside an attributes object; `path` is filled in on the way out."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+        self.path: list[str] = []
+
+    def detail(self) -> dict[str, Any] | str:
+        """As FieldError's detail: nested by key, so the message reads `eventAttributes.a.0 ...`."""
+        detail: dict[str, Any] | list[str] = [self.message]
+        for key in reversed(self.path):
+            detail = {key: detail}
+        return detail if isinstance(detail, dict) else self.message
+
+
+def _echoed(key: str) -> str:
+    return key if len(key) <= MAX_ECHOED_KEY else key[:MAX_ECHOED_KEY] + "…"
+
+
+def _json_bound(value: Any, depth: int) -> int:
+    """Checks a JSON value against what a JSON column and Klaviyo take, and returns an upper
+    bound of its size as compact UTF-8 JSON (so the exact size is measured only when it could
+    matter). Raises JsonProblem for the first problem found, or FieldError for nesting."""
+    if isinstance(value, str):
+        # A character is at most 4 bytes of UTF-8: most strings need no encoding to tell.
+        if len(value) * 4 > MAX_STRING_BYTES and len(value.encode()) > MAX_STRING_BYTES:
+            raise JsonProblem(
+                f"must be at most 100 KB ({MAX_STRING_BYTES} bytes of UTF-8): "
+                "Klaviyo's limit for a string"
+            )
+        return CHAR_JSON_BOUND * len(value) + 2
     if isinstance(value, dict):
-        children: Any = value.values()
-    elif isinstance(value, list):
-        children = value
-    else:
+        if depth > MAX_NESTING_DEPTH:
+            raise FieldError(f"must not be nested deeper than {MAX_NESTING_DEPTH} levels")
+        # Per member: the key (quoted), its colon and comma; JSON object keys are strings.
+        size = 2 + 4 * len(value)
+        for key, child in value.items():
+            try:
+                size += _json_bound(child, depth + 1) + CHAR_JSON_BOUND * len(key)
+            except JsonProblem as problem:
+                problem.path.insert(0, _echoed(key))
+                raise
+        return size
+    if isinstance(value, list):
+        if depth > MAX_NESTING_DEPTH:
+            raise FieldError(f"must not be nested deeper than {MAX_NESTING_DEPTH} levels")
+        if len(value) > MAX_ARRAY_ITEMS:
+            raise JsonProblem(f"must hold at most {MAX_ARRAY_ITEMS} items: Klaviyo's limit")
+        size = 2 + len(value)  # brackets and commas
+        for index, child in enumerate(value):
+            try:
+                size += _json_bound(child, depth + 1)
+            except JsonProblem as problem:
+                problem.path.insert(0, str(index))
+                raise
+        return size
+    if isinstance(value, float):
         # 1e999 parses as infinity, which no JSON column or Klaviyo takes.
-        if isinstance(value, float) and not math.isfinite(value):
-            raise FieldError("must not hold NaN or Infinity")
-        return
-    if depth > MAX_NESTING_DEPTH:
-        raise FieldError(f"must not be nested deeper than {MAX_NESTING_DEPTH} levels")
-    for child in children:
-        _check_json(child, depth + 1)
+        if not math.isfinite(value):
+            raise JsonProblem("must not be NaN or Infinity")
+        return FLOAT_JSON_BOUND
+    if isinstance(value, int):  # true and false too ("false" is 5 bytes)
+        return max(6, value.bit_length() // 3 + 3)
+    return 4  # null
 
 
-def _attributes(value: Any) -> dict[str, Any]:
+def _attributes(value: Any) -> tuple[dict[str, Any], int]:
+    """A JSON object and the upper bound of its JSON size."""
     if value is MISSING:
-        return {}
+        return {}, 2
     if value is None:
         raise FieldError("must not be null")
     if not isinstance(value, dict):
         raise FieldError("must be an object")
-    _check_json(value, 1)
-    return value
+    try:
+        return value, _json_bound(value, 1)
+    except JsonProblem as problem:
+        raise FieldError(problem.detail()) from None
 
 
-def _event_attributes(value: Any) -> dict[str, Any]:
-    attributes = _attributes(value)
+def _event_attributes(value: Any) -> tuple[dict[str, Any], int]:
+    attributes, bound = _attributes(value)
     if len(attributes) > MAX_EVENT_PROPERTIES:
         raise FieldError(f"must have at most {MAX_EVENT_PROPERTIES} properties")
-    return attributes
+    return attributes, bound
 
 
-def _profile_attributes(value: Any) -> dict[str, Any]:
-    attributes = _attributes(value)
+def _profile_text_problems(attributes: dict[str, Any], prefix: str = "") -> dict[str, list[str]]:
+    """Klaviyo's standard and location attributes are text (latitude, longitude: or numbers),
+    not objects, lists or booleans; a null is fine (it erases the attribute)."""
     errors: dict[str, list[str]] = {}
-    phone = attributes.get("phoneNumber")
-    if phone is not None and (not isinstance(phone, str) or not E164.match(phone)):
-        errors["phoneNumber"] = ["must be in E.164 format, like +15005550006"]
+    for key, value in attributes.items():
+        if value is None or not (
+            key in LOCATION_ATTRIBUTES or (not prefix and key in STANDARD_ATTRIBUTES)
+        ):
+            continue
+        if isinstance(value, str) or (isinstance(value, int | float) and type(value) is not bool):
+            continue
+        kind = "a number" if key in NUMERIC_LOCATION else "text"
+        errors[prefix + key] = [f"must be a string or a number: Klaviyo takes {key} as {kind}"]
+    return errors
+
+
+def _profile_attributes(value: Any) -> tuple[dict[str, Any], int]:
+    attributes, bound = _attributes(value)
+    errors: dict[str, list[str]] = {}
+    # Klaviyo takes Klaviyo's own snake_case names as well as the camelCase ones.
+    for key in ("phoneNumber", "phone_number"):
+        phone = attributes.get(key)
+        if phone is not None and (not isinstance(phone, str) or not E164.match(phone)):
+            errors[key] = ["must be in E.164 format, like +15005550006"]
     external_id = attributes.get("externalId")
     if external_id is not None and (
         not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 255
     ):
         errors["externalId"] = ["must be a non-empty string of at most 255 characters"]
+    for key, problem in _profile_text_problems(attributes).items():
+        errors.setdefault(key, problem)
+    if isinstance(attributes.get("location"), dict):
+        errors.update(_profile_text_problems(attributes["location"], prefix="location."))
     if errors:
         raise FieldError(errors)
-    return attributes
+    return attributes, bound
+
+
+def _json_bytes(value: dict[str, Any]) -> bytes:
+    """As klaviyo_sync.mapping encodes it for Klaviyo: compact, UTF-8."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def _time(value: Any) -> datetime | None:
@@ -215,11 +316,24 @@ def event_input_validate(data: Any) -> dict[str, Any]:
         except FieldError as error:
             errors[name] = [error.detail] if isinstance(error.detail, str) else error.detail
     if not errors:
-        profile = clean["profile_attributes"]
+        (events, events_bound), (profile, profile_bound) = (
+            clean["event_attributes"],
+            clean["profile_attributes"],
+        )
+        clean["event_attributes"], clean["profile_attributes"] = events, profile
         if not (clean["email"] or profile.get("phoneNumber") or profile.get("externalId")):
             errors[api_settings.NON_FIELD_ERRORS_KEY] = [
                 "an event needs email, profileAttributes.phoneNumber "
                 "or profileAttributes.externalId"
+            ]
+        # Klaviyo takes at most 5 MB per event, its profile included. Measured only when the
+        # cheap bound says it could be over: a megabyte of JSON takes milliseconds to encode.
+        elif events_bound + profile_bound > MAX_EVENT_BYTES and (
+            len(_json_bytes(events)) + len(_json_bytes(profile)) > MAX_EVENT_BYTES
+        ):
+            errors[api_settings.NON_FIELD_ERRORS_KEY] = [
+                "eventAttributes and profileAttributes must be at most 5 MB "
+                f"({MAX_EVENT_BYTES} bytes of JSON) together: Klaviyo's limit for an event"
             ]
     if errors:
         raise serializers.ValidationError(errors)
@@ -233,19 +347,29 @@ class AttributesField(serializers.DictField):
 class EventInputSerializer(serializers.Serializer):
     """One event. The fields describe the contract; `event_input_validate` enforces it."""
 
-    eventName = serializers.CharField(source="event_name", max_length=255)
+    eventName = serializers.CharField(
+        source="event_name",
+        max_length=MAX_METRIC_NAME,
+        help_text="Klaviyo's metric name: at most 127 characters.",
+    )
     email = serializers.EmailField(
         required=False,
         allow_null=True,
         max_length=254,
         help_text="Stored lower-cased and trimmed.",
     )
-    eventAttributes = AttributesField(source="event_attributes", required=False)
+    eventAttributes = AttributesField(
+        source="event_attributes",
+        required=False,
+        help_text="Klaviyo's limits: at most 300 properties, strings of at most 100 KB, arrays "
+        "of at most 4,000 items, 10 levels deep; with profileAttributes at most 5 MB of JSON.",
+    )
     profileAttributes = AttributesField(
         source="profile_attributes",
         required=False,
         help_text="Merged over the profile's attributes (null removes a key). phoneNumber "
-        "(E.164) or externalId identify a profile that has no email.",
+        "(E.164) or externalId identify a profile that has no email. Klaviyo's standard "
+        "attributes (firstName, city, ...) are strings or numbers; strings at most 100 KB.",
     )
     time = serializers.DateTimeField(
         required=False,

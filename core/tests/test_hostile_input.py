@@ -128,8 +128,8 @@ def test_arrays_nested_deep_are_refused(api_client):
     assert_error(response, 400, "nested deeper")
 
 
-def test_100kb_attribute_strings_are_stored_faithfully(api_client):
-    long_text = "ab🙂" * 34_000  # 102,000 characters, 204,000 bytes of UTF-8
+def test_attribute_strings_of_100kb_are_stored_faithfully(api_client):
+    long_text = "ab🙂" * 17_066  # 51,198 characters, 102,396 bytes of UTF-8: Klaviyo's limit
     payload = {
         **EVENT,
         "eventAttributes": {"notes": long_text},
@@ -142,6 +142,17 @@ def test_100kb_attribute_strings_are_stored_faithfully(api_client):
     event = Event.objects.get()
     assert event.event_attributes["notes"] == long_text
     assert event.profile.attributes["biography"] == long_text
+
+
+@pytest.mark.parametrize("where", ["eventAttributes", "profileAttributes"])
+def test_attribute_strings_over_100kb_are_refused(api_client, where):
+    # Klaviyo would refuse them: they used to be stored and fail at send time.
+    too_long = "ab🙂" * 17_067  # 102,402 bytes of UTF-8
+
+    response = api_client.post("/events", {**EVENT, where: {"notes": too_long}}, format="json")
+
+    assert_error(response, 400, f"{where}.notes must be at most 100 KB")
+    assert_nothing_stored()
 
 
 @pytest.mark.parametrize(

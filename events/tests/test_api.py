@@ -143,7 +143,11 @@ A_YEAR_AND_A_DAY_AHEAD = (timezone.now() + timedelta(days=366)).isoformat()
         ("eventName", None, "eventName must not be null"),
         ("eventName", "", "eventName must not be empty"),
         ("eventName", "   ", "eventName must not be empty"),
-        ("eventName", "x" * 256, "eventName must be at most 255 characters"),
+        (
+            "eventName",
+            "x" * 128,
+            "eventName must be at most 127 characters: Klaviyo's limit for a metric name",
+        ),
         ("eventName", {"name": "x"}, "eventName must be a string"),
         ("email", "not-an-email", "email must be a valid email"),
         ("email", "john@", "email must be a valid email"),
@@ -241,7 +245,7 @@ def test_it_rejects_a_body_that_is_not_an_object(api_client, body):
 def test_it_accepts_values_at_the_limits(api_client):
     sent = {
         **PURCHASE,
-        "eventName": "x" * 255,
+        "eventName": "x" * 127,
         "uniqueId": "u" * 255,
         "time": "2000-01-01T00:00:00Z",
         "value": 0,
@@ -251,7 +255,7 @@ def test_it_accepts_values_at_the_limits(api_client):
 
     assert response.status_code == 201
     event = Event.objects.get()
-    assert (len(event.event_name), len(event.unique_id)) == (255, 255)
+    assert (len(event.event_name), len(event.unique_id)) == (127, 255)
     assert event.time == datetime(2000, 1, 1, tzinfo=UTC)
     assert event.value == 0.0
 
