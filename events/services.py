@@ -1,6 +1,7 @@
 """Writes of the events app: ingesting events and upserting their profiles."""
 
 import json
+import logging
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from events.models import Event, Profile, SyncStatus
 # fire no post_save. Receivers queue their work with transaction.on_commit.
 events_bulk_created = Signal()
 
+logger = logging.getLogger(__name__)
 T = TypeVar("T")
 # MySQL/MariaDB "Deadlock found": InnoDB rolled the whole transaction back, so it can run again.
 # An ingest takes its profile rows in identity order, the sync marks them sent in id order.
@@ -250,6 +252,7 @@ def _retrying_deadlocks(transaction_run: Callable[[], T]) -> T:
             retry = error.args and error.args[0] == DEADLOCK_ERROR
             if not retry or attempt == DEADLOCK_ATTEMPTS or connection.in_atomic_block:
                 raise
+            logger.warning("Ingest chosen as a deadlock victim, running it again (%s)", attempt)
     raise AssertionError("unreachable")  # pragma: no cover
 
 

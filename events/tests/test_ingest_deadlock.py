@@ -37,12 +37,13 @@ def deadlocks_on_profile_upsert(times: int) -> Iterator[list[str]]:
         yield tried
 
 
-def test_a_single_event_deadlocked_once_is_stored(api_client):
+def test_a_single_event_deadlocked_once_is_stored(api_client, caplog):
     with deadlocks_on_profile_upsert(times=1) as tried:
         response = api_client.post("/events", EVENT, format="json")
 
     assert response.status_code == 201
     assert len(tried) == 2
+    assert "deadlock victim, running it again" in caplog.text
     event = Event.objects.get()
     assert str(event.id) == response.json()["id"]
     assert event.profile.attributes == {"plan": "pro"}
