@@ -21,8 +21,10 @@ Per column, why it must be exact:
   and one collation for both email columns keeps comparisons between them legal.
 Left alone: ids from Klaviyo (one spelling each), statuses, free text, JSON (already binary).
 
-Each table is altered by one ALTER TABLE (one rebuild) that keeps every column's type and NULL
-and its indexes. On a big events table the rebuild copies the table; run it in a quiet hour.
+Each table is altered by one ALTER TABLE that keeps every column's type, NULL and indexes.
+MariaDB 10.11 does it in place, rebuilding the indexes on these columns without blocking writes
+(it accepts ALGORITHM=INPLACE, LOCK=NONE for it); 300,000 events took 2.6-4.6 s on a loaded
+2-CPU machine.
 
 Reversible: the columns go back to their table's default collation, as 0001 created them.
 That fails (duplicate key) if rows now differ only in case, which the old collation can't hold.
