@@ -11,17 +11,23 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import kombu.pools
 import redis
 from django.db import connection
+
+from klaviyo_backend.celery import app as celery_app
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The broker when CELERY_BROKER_URL is unset (a plain SQLite run): the CI database number.
@@ -112,6 +118,32 @@ def broker_reachable(url: str) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def producer_on(url: str) -> Iterator[None]:
+    """This process queues tasks on the broker at `url` (not eagerly) until the block ends.
+    The producer pool is built for one URL: it is dropped on the way in and out, so that a
+    test may point the producer elsewhere (a private Redis, a closed port) and back."""
+    conf = celery_app.conf
+    # The write URL: conf.broker_url yields to the CELERY_BROKER_URL environment variable.
+    previous = (conf.get("broker_write_url"), conf.task_always_eager)
+    _producer_pool_reset()
+    conf.broker_write_url = url
+    conf.task_always_eager = False
+    try:
+        yield
+    finally:
+        _producer_pool_reset()
+        conf.broker_write_url, conf.task_always_eager = previous
+
+
+def _producer_pool_reset() -> None:
+    # What Celery and kombu do after a fork (Celery._after_fork, kombu.pools.reset): pools
+    # closed and forgotten, so the next send builds new ones for the URL configured then.
+    kombu.pools.reset()
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+
 def broker_flush(url: str) -> None:
     """Empties the broker's database: no task or rate-limit count left from an earlier run.
     Do it before a worker starts, so the worker declares its queue again."""
@@ -154,6 +186,50 @@ def worker_env(*, broker: str, database: str, **overrides: str) -> dict[str, str
 
 
 # --- the processes --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def start_redis(port: int, *, timeout: float = 10) -> Process:
+    """A private, memory-only `redis-server` on `port` (to stop and start again in a drill)."""
+    args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    server = start_process("redis-server", [*args, "--appendonly", "no"], env=os.environ)
+    try:
+        server.wait_for_log(r"Ready to accept connections", timeout=timeout)
+    except ProcessError:
+        server.stop()
+        raise
+    return server
+
+
+def start_api_server(*, env: Mapping[str, str], timeout: float = 30) -> tuple[Process, str]:
+    """The API on gunicorn (one sync worker, as in production but smaller); returns it and its
+    base URL once /health answers."""
+    port = free_port()
+    gunicorn = str(Path(sys.executable).parent / "gunicorn")
+    args = [gunicorn, "klaviyo_backend.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    server = start_process("gunicorn", args, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until(lambda: _answers(f"{url}/health"), timeout=timeout, what="gunicorn /health")
+    except TimeoutError:
+        server.stop()
+        raise ProcessError(f"gunicorn did not answer:\n{server.log()[-5000:]}") from None
+    return server, url
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True  # an answer all the same (503: a dependency is down)
+    except OSError:
+        return False
 
 
 def start_worker(*, env: Mapping[str, str], concurrency: int = 1, timeout: float = 60) -> Process:

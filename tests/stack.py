@@ -16,12 +16,14 @@ emulator fails still ends in seconds.
 from __future__ import annotations
 
 import time
+from collections.abc import Set
 from typing import Any
 
 import redis
 
 from events.models import Event, SyncStatus
 from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator
+from klaviyo_sync.mapping import SENT_MESSAGE
 from tests.procs import Process, broker_flush, database_url, start_worker, wait_until, worker_env
 
 # Seconds, through the worker's settings: fast retries, and a killed worker's task comes back
@@ -38,15 +40,19 @@ SETTLE_TIMEOUT = 45  # seconds for every row to leave `pending`
 
 
 class SyncStack:
-    def __init__(self, *, emulator: Emulator, env: dict[str, str]) -> None:
+    def __init__(self, *, emulator: Emulator, env: dict[str, str], concurrency: int = 1) -> None:
         self.emulator = emulator
         self.env = env
+        self.concurrency = concurrency
         self.worker: Process | None = None
 
     @classmethod
-    def start(cls, *, broker: str, emulator: Emulator, **settings: str) -> SyncStack:
-        """Empties the broker, then starts a worker pointed at `emulator` and this process's
-        database; `settings` override FAST_WORKER_SETTINGS and the rest of its environment."""
+    def start(
+        cls, *, broker: str, emulator: Emulator, concurrency: int = 1, **settings: str
+    ) -> SyncStack:
+        """Empties the broker, then starts a worker (`concurrency` pool processes) pointed at
+        `emulator` and this process's database; `settings` override FAST_WORKER_SETTINGS and
+        the rest of its environment."""
         broker_flush(broker)
         env = worker_env(
             broker=broker,
@@ -55,12 +61,12 @@ class SyncStack:
             KLAVIYO_BASE_URL=emulator.api_url,
             **{**FAST_WORKER_SETTINGS, **settings},
         )
-        stack = cls(emulator=emulator, env=env)
+        stack = cls(emulator=emulator, env=env, concurrency=concurrency)
         stack.start_worker()
         return stack
 
     def start_worker(self) -> Process:
-        self.worker = start_worker(env=self.env)
+        self.worker = start_worker(env=self.env, concurrency=self.concurrency)
         return self.worker
 
     def stop_worker(self) -> None:
@@ -79,6 +85,20 @@ class SyncStack:
         except TimeoutError as error:
             log = self.worker.log()[-6000:] if self.worker else ""
             raise AssertionError(f"{error}\nworker log:\n{log}") from None
+
+    def wait_for_broker_consumer(self, *, timeout: float = 30) -> None:
+        """Until the worker, reconnected to a Redis that came back empty, has declared its
+        queue there again (nothing else has: the producer declares it on its first send)."""
+        client = redis.Redis.from_url(self.env["CELERY_BROKER_URL"])
+        try:
+            wait_until(
+                lambda: _answers(client) and client.exists("_kombu.binding.celery"),
+                timeout=timeout,
+                interval=0.1,
+                what="the worker declares its queue",
+            )
+        finally:
+            client.close()
 
     def wait_for_redelivery(self) -> None:
         """Until Redis would hand a dead worker's unacknowledged tasks to a new worker (the
@@ -101,3 +121,29 @@ class SyncStack:
             assert event.unique_id not in stored, f"{event.unique_id} stored twice"
             stored[event.unique_id] = event
         return stored
+
+
+def _answers(client: redis.Redis) -> bool:
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+
+
+def assert_all_sent_exactly_once(
+    stack: SyncStack, *, received: Set[int] | int = 1, deleted: Set[str] = frozenset()
+) -> dict:
+    """Every row `sent`, and stored in Klaviyo once each, having reached it a number of times
+    in `received` (2: a send repeated after a crash, deduplicated by unique_id). Klaviyo holds
+    nothing else but the events in `deleted` (unique_ids of rows purged since they were sent)."""
+    allowed = {received} if isinstance(received, int) else received
+    rows = list(Event.objects.all())
+    assert rows
+    assert {row.sync_status for row in rows} == {SyncStatus.SENT}
+    assert {row.klaviyo_response for row in rows} == {SENT_MESSAGE}
+    assert all(row.synced_at is not None and row.last_error == "" for row in rows)
+    stored = stack.stored_by_unique_id()
+    assert set(stored) == {row.klaviyo_unique_id for row in rows} | deleted
+    counts = stack.emulator.store.received_by_unique_id
+    assert {counts[row.klaviyo_unique_id] for row in rows} <= allowed
+    return stored

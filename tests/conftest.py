@@ -1,0 +1,31 @@
+"""Fixtures of the tests with real processes (tests/e2e, tests/drills): the broker, this
+process's Celery producer on it, and the Klaviyo emulator."""
+
+from collections.abc import Iterator
+
+import pytest
+
+from klaviyo_sync.emulator import Emulator, EmulatorConfig
+from tests.procs import broker_reachable, broker_url, producer_on
+
+
+@pytest.fixture
+def broker() -> str:
+    url = broker_url()
+    assert broker_reachable(url), f"end-to-end tests need Redis at {url} (CELERY_BROKER_URL)"
+    return url
+
+
+@pytest.fixture
+def celery_producer(broker: str) -> Iterator[None]:
+    """This process queues tasks on the real broker, not eagerly."""
+    with producer_on(broker):
+        yield
+
+
+@pytest.fixture
+def emulator() -> Iterator[Emulator]:
+    emulator = Emulator(port=0, config=EmulatorConfig())
+    emulator.start()
+    yield emulator
+    emulator.stop()

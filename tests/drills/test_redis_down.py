@@ -1,0 +1,75 @@
+"""Drill 4: Redis is down while events are posted. The API still accepts and stores them
+(quickly, logging why they were not queued); once Redis is back, the sweeper queues them and
+the worker, reconnected, sends each once.
+
+The broker is a private `redis-server` (memory only) that the drill stops and starts again:
+the API process (this one) and the worker both lose it, and it comes back empty."""
+
+import time
+
+import pytest
+from django.utils import timezone
+
+from events.models import Event, SyncStatus
+from klaviyo_sync.tasks import requeue_stale_pending_events
+from tests.drills.payloads import bulk_events, single_event
+from tests.procs import free_port, producer_on, start_redis
+from tests.stack import assert_all_sent_exactly_once
+
+pytestmark = pytest.mark.e2e
+
+STALE_SECONDS = 1  # SYNC_STALE_PENDING_SECONDS for the sweeper (600 in production)
+# Far above what a refused connection costs (Celery's publish retries: well under a second
+# per request); it only tells "answered" from "hung on the broker" (minutes).
+NO_HANG_SECONDS = 10
+
+
+@pytest.fixture
+def private_redis():
+    port = free_port()
+    servers = [start_redis(port)]
+
+    def restart() -> None:
+        servers.append(start_redis(port))
+
+    yield f"redis://127.0.0.1:{port}/0", servers, restart
+    for server in servers:
+        server.stop()
+
+
+def test_it_stores_events_while_redis_is_down_and_the_sweeper_sends_them_once_it_is_back(
+    start_stack, api_client, private_redis, settings, caplog
+):
+    url, servers, restart_redis = private_redis
+    with producer_on(url):
+        stack = start_stack(broker_url=url)
+        servers[-1].stop()  # Redis goes away: the worker and this process lose it
+
+        started = time.monotonic()
+        events = bulk_events("no-redis", 100)
+        bulk = api_client.post("/events/bulk", {"events": events}, format="json")
+        singles = [
+            api_client.post("/events", single_event(f"no-redis-single-{n}"), format="json")
+            for n in range(3)
+        ]
+        took = time.monotonic() - started
+
+        assert [bulk.status_code, *(r.status_code for r in singles)] == [201] * 4
+        assert took < NO_HANG_SECONDS
+        assert Event.objects.count() == 103
+        assert set(Event.objects.values_list("sync_status", flat=True)) == {SyncStatus.PENDING}
+        assert set(Event.objects.values_list("attempts", flat=True)) == {0}
+        not_queued = [r for r in caplog.records if "Could not queue the Klaviyo sync" in r.message]
+        assert sorted(r.events for r in not_queued) == [1, 1, 1, 100]
+
+        restart_redis()
+        stack.wait_for_broker_consumer()
+        settings.SYNC_STALE_PENDING_SECONDS = STALE_SECONDS
+        newest = Event.objects.latest("created_at").created_at
+        time.sleep(max(0.0, (newest - timezone.now()).total_seconds() + STALE_SECONDS + 0.1))
+        assert requeue_stale_pending_events() == 103  # one task of 103: the bulk batch size
+        stack.wait_until_settled()
+
+    stored = assert_all_sent_exactly_once(stack)
+    assert len(stored) == 103
+    assert set(Event.objects.values_list("attempts", flat=True)) == {1}
