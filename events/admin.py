@@ -10,7 +10,7 @@ from typing import Any
 
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -74,7 +74,7 @@ class EventAdmin(admin.ModelAdmin):
     )
     # Exact matches only: they use the email and unique_id indexes, a substring search can't.
     search_fields = ("=email", "=unique_id")
-    search_help_text = "Exact email or uniqueId."
+    search_help_text = "Exact email (any case) or uniqueId (case matters, as in Klaviyo)."
     list_select_related = ("profile",)
     show_full_result_count = False
     paginator = CappedCountPaginator
@@ -82,6 +82,17 @@ class EventAdmin(admin.ModelAdmin):
     ordering = ("-created_at",)
     actions = ("retry_sync",)
     readonly_fields = [field.name for field in Event._meta.fields]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Event], search_term: str
+    ) -> tuple[QuerySet[Event], bool]:
+        # Django's "=field" is iexact, a LIKE that the exact (binary) collation of these columns
+        # makes case-sensitive on MariaDB and SQLite makes case-insensitive: say what we mean.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        return queryset.filter(Q(email=term.lower()) | Q(unique_id=term)), False
+
     fieldsets = (
         (None, {"fields": ("id", "event_name", "email", "profile", "time", "value", "unique_id")}),
         ("Data", {"fields": ("event_attributes", "profile_attributes")}),
@@ -146,13 +157,23 @@ class ProfileAdmin(admin.ModelAdmin):
     )
     list_filter = ("sync_status",)
     search_fields = ("=email", "=identity", "=phone_number", "=external_id", "=klaviyo_id")
-    search_help_text = "Exact email, phone number, external id or Klaviyo id."
+    search_help_text = "Exact email (any case), phone number, external id or Klaviyo id."
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 100
     ordering = ("-id",)
     actions = ("sync_now",)
     readonly_fields = [field.name for field in Profile._meta.fields]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Profile], search_term: str
+    ) -> tuple[QuerySet[Profile], bool]:
+        # Emails (and email identities) are stored lower-cased; the other ids are exact.
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        exact = Q(identity=term) | Q(phone_number=term) | Q(external_id=term) | Q(klaviyo_id=term)
+        return queryset.filter(exact | Q(email=term.lower()) | Q(identity=term.lower())), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

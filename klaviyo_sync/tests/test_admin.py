@@ -60,6 +60,19 @@ def test_the_event_list_searches_by_exact_email(staff_client):
     assert [e.email for e in response.context["cl"].result_list] == ["find.me@example.com"]
 
 
+def test_the_event_list_finds_an_email_in_any_case_and_a_unique_id_only_in_its_own(
+    staff_client,
+):
+    EventFactory(email="find.me@example.com", unique_id="Order-7")
+    EventFactory(email="other@example.com", unique_id="order-7")
+
+    by_email = staff_client.get(EVENTS_LIST, {"q": "  Find.Me@Example.COM "})
+    by_unique_id = staff_client.get(EVENTS_LIST, {"q": "Order-7"})
+
+    assert [e.email for e in by_email.context["cl"].result_list] == ["find.me@example.com"]
+    assert [e.unique_id for e in by_unique_id.context["cl"].result_list] == ["Order-7"]
+
+
 def test_the_event_list_never_counts_the_whole_table(staff_client):
     EventFactory.create_batch(3)
 
@@ -134,6 +147,18 @@ def test_the_profile_list_shows_sync_status_and_searches_by_email(staff_client):
     assert response.status_code == 200
     assert [p.email for p in response.context["cl"].result_list] == ["find.me@example.com"]
     assert "bad" in response.content.decode()
+
+
+def test_the_profile_list_finds_an_email_in_any_case_and_an_external_id_exactly(staff_client):
+    ProfileFactory(email="find.me@example.com")
+    ProfileFactory(email=None, identity="external:ABC", external_id="ABC")
+    ProfileFactory(email=None, identity="external:abc", external_id="abc")
+
+    by_email = staff_client.get(PROFILES_LIST, {"q": "FIND.ME@example.com"})
+    by_external_id = staff_client.get(PROFILES_LIST, {"q": "ABC"})
+
+    assert [p.email for p in by_email.context["cl"].result_list] == ["find.me@example.com"]
+    assert [p.identity for p in by_external_id.context["cl"].result_list] == ["external:ABC"]
 
 
 def test_sync_now_imports_the_profile_and_keeps_klaviyos_id(staff_client, klaviyo):
