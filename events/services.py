@@ -144,13 +144,8 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
 
 
 def _profile_ids(*, identities: list[str]) -> dict[str, int]:
-    ids = dict(Profile.objects.filter(identity__in=identities).values_list("identity", "id"))
-    # MySQL's case- and accent-insensitive collation can match an identity to a stored one spelled
-    # differently (`external:ABC` for `external:abc`): the database, not Python, says which.
-    for identity in identities:
-        if identity not in ids:
-            ids[identity] = Profile.objects.values_list("id", flat=True).get(identity=identity)
-    return ids
+    # Identities compare exactly on every backend (migration 0003), as Python compares them.
+    return dict(Profile.objects.filter(identity__in=identities).values_list("identity", "id"))
 
 
 def _json(value: Any) -> str:
@@ -330,8 +325,7 @@ def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
                 inserted = set(Event.objects.filter(pk__in=keyed).values_list("pk", flat=True))
                 for index, event in list(built.items()):
                     if event.unique_id and event.id not in inserted:
-                        # Ignored: a concurrent request stored the key first, or MySQL's
-                        # collation sees it as equal to an earlier key (`K1` and `k1`).
+                        # Ignored: a concurrent request stored the key first.
                         earlier[event.unique_id] = Event.objects.get(unique_id=event.unique_id)
                         del built[index]
             if built:
