@@ -3,16 +3,17 @@
 import json
 import logging
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
-from django.db import IntegrityError, OperationalError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models.constants import OnConflict
 from django.dispatch import Signal
 from django.utils import timezone
 
+from core.db import run_retrying_deadlocks
 from events.models import Event, Profile, SyncStatus
 
 # Sent inside the transaction with the ids of the events a bulk ingest created; bulk inserts
@@ -20,11 +21,6 @@ from events.models import Event, Profile, SyncStatus
 events_bulk_created = Signal()
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
-# MySQL/MariaDB "Deadlock found": InnoDB rolled the whole transaction back, so it can run again.
-# An ingest takes its profile rows in identity order, the sync marks them sent in id order.
-DEADLOCK_ERROR = 1213
-DEADLOCK_ATTEMPTS = 3
 
 
 @dataclass(frozen=True)
@@ -237,20 +233,6 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
     return inserted
 
 
-def _retrying_deadlocks(transaction_run: Callable[[], T]) -> T:
-    """Runs one whole transaction, again when the database picked it as a deadlock victim;
-    not inside an outer transaction, which the deadlock rolled back too."""
-    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
-        try:
-            return transaction_run()
-        except OperationalError as error:
-            retry = error.args and error.args[0] == DEADLOCK_ERROR
-            if not retry or attempt == DEADLOCK_ATTEMPTS or connection.in_atomic_block:
-                raise
-            logger.warning("Ingest chosen as a deadlock victim, running it again (%s)", attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
 def _identity_of(data: dict[str, Any]) -> str:
     return profile_identity(
         email=data.get("email"), profile_attributes=data.get("profile_attributes") or {}
@@ -277,7 +259,7 @@ def event_ingest(*, data: dict[str, Any]) -> IngestResult:
         return event
 
     try:
-        event = _retrying_deadlocks(store)
+        event = run_retrying_deadlocks(store, what="Ingest")
     except IntegrityError:
         earlier = Event.objects.filter(unique_id=unique_id).first() if unique_id else None
         if earlier is None:
@@ -332,7 +314,7 @@ def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
                 events_bulk_created.send(sender=Event, event_ids=[e.id for e in built.values()])
         return built
 
-    built = _retrying_deadlocks(store)
+    built = run_retrying_deadlocks(store, what="Ingest")
     results: list[IngestResult] = []
     for index, item in enumerate(items):
         if index in built:

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.db import run_retrying_deadlocks
 from events.models import Event, Profile, SyncStatus
 from klaviyo_sync import mapping
 from klaviyo_sync.client import (
@@ -160,11 +161,18 @@ def _record(
         # Only profiles unchanged since we read them (newer attributes are still to be sent),
         # and not already recorded as sent in this state (synced_at: when their current
         # attributes reached Klaviyo), which spares most rows an update during a backlog.
-        Profile.objects.filter(id__in=sent_profiles, updated_at__lte=profiles_read_at).filter(
+        profiles = Profile.objects.filter(
+            id__in=sent_profiles, updated_at__lte=profiles_read_at
+        ).filter(
             ~Q(sync_status=SyncStatus.SENT)
             | Q(synced_at__isnull=True)
             | Q(synced_at__lt=F("updated_at"))
-        ).update(sync_status=SyncStatus.SENT, synced_at=now, last_error="")
+        )
+        # Locks profiles in id order while an ingest may hold them in identity order.
+        run_retrying_deadlocks(
+            lambda: profiles.update(sync_status=SyncStatus.SENT, synced_at=now, last_error=""),
+            what="Marking profiles sent",
+        )
     gave_up: dict[UUID, tuple[str, str | None]] = {}
     retry_groups: dict[int, list[UUID]] = defaultdict(list)
     for event_id, error in results.retry.items():

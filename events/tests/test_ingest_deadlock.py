@@ -12,8 +12,8 @@ from contextlib import contextmanager
 import pytest
 from django.db import OperationalError, connection
 
+from core.db import DEADLOCK_ATTEMPTS
 from events.models import Event, Profile
-from events.services import DEADLOCK_ATTEMPTS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
