@@ -255,6 +255,9 @@ def profile_klaviyo_store(
     rows = Profile.objects.filter(pk=profile.pk, updated_at=profile.updated_at)
     if "attributes" in changes:
         rows = rows.exclude(sync_status=SyncStatus.PENDING)
-    updated = rows.update(**changes, updated_at=timezone.now())
+        # Only attributes move updated_at: the sync marks a profile sent only if it hasn't
+        # changed since read, and Klaviyo's id alone would leave it pending for good.
+        changes["updated_at"] = timezone.now()
+    updated = rows.update(**changes)
     if updated:
         logger.info("Profile %s updated from Klaviyo: %s", profile.pk, sorted(changes))

@@ -452,6 +452,23 @@ def test_it_keeps_local_attributes_still_pending_for_klaviyo(api_client, stub):
     assert profile.sync_status == SyncStatus.PENDING
 
 
+def test_recording_the_klaviyo_id_leaves_the_profile_update_time_to_the_sync(api_client, stub):
+    """The sync marks a profile sent only when it hasn't changed since it was read: a read that
+    records Klaviyo's id meanwhile must not look like a change (found by bench/load.py)."""
+    changed_at = at("2025-09-15T10:00:00")
+    profile = ProfileFactory(email="john@x.com", attributes={"plan": "pro"}, updated_at=changed_at)
+    stub.get(PROFILES_URL, json=profile_body("john@x.com", properties={"plan": "pro"}))
+    stub.get(EVENTS_URL, json={"data": [], "links": {"next": None}})
+
+    for path in ("attributes", "metrics"):
+        assert api_client.get(f"/events/profiles/john@x.com/{path}").status_code == 200
+
+    profile.refresh_from_db()
+    assert profile.klaviyo_id == PROFILE_ID
+    assert profile.updated_at == changed_at
+    assert profile.sync_status == SyncStatus.PENDING
+
+
 def test_a_profile_only_in_klaviyo_is_answered_from_klaviyo(api_client, stub):
     stub.get(PROFILES_URL, json=profile_body("new@x.com", last_name="Lee"))
 
