@@ -7,9 +7,10 @@
 Needs MariaDB (`--database-url`, default ks_load: created if missing, migrated, events and
 profiles emptied) and Redis (`--broker`, default db 12, flushed first). This process runs the
 emulator (Klaviyo's published rate limits ON, one request in `--validate-sample` checked against
-the OpenAPI document) and the load generator (threads with keep-alive sessions); it starts
+the OpenAPI document) and the load generator (threads, one requests.Session each); it starts
 gunicorn and one `celery worker`, both on production settings (DEBUG off, no API throttle, the
-emulator's key, default retry delays).
+emulator's key, default retry delays). The reads ask the emulator first, as they would ask
+Klaviyo; its CPU is this machine's too (`--local-reads`: gunicorn without the key).
 
 Before the clock: `--expired` events created past the retention period (already sent) on
 profiles of their own, so that the purge has real work. Then for `--seconds`, at fixed rates
@@ -23,8 +24,9 @@ accepted) and ONE synchronous purge (POST /cleanup/manual) half way. Events are 
 Prints: CPUs and load average, an idle baseline from the same run (GET /health and a raw SQL
 round trip), throughput (requests/s, events accepted/s), per endpoint count and p50/p95/p99
 latency, errors (non-2xx by status), what the purge deleted, the emulator's requests and 429s
-per endpoint, and, once the backlog has drained: accepted events missing from the emulator,
-events stored there twice, rows not `sent`, and CPU seconds per process group.
+per endpoint, InnoDB deadlocks, and, once the backlog has drained: accepted events missing from
+the emulator, events stored there twice, rows not `sent`, profiles not marked sent, the
+worker's logged warnings and task retries, and CPU seconds per process group.
 Exit 0 when there is no error, nothing missing, nothing stored twice and every row is `sent`.
 """
 
@@ -32,6 +34,7 @@ import argparse
 import json
 import os
 import random
+import re
 import sys
 import threading
 import time
@@ -425,7 +428,7 @@ def main() -> int:
     )
     from django.db.models import Count
 
-    from events.models import Event, SyncStatus
+    from events.models import Event, Profile, SyncStatus
     from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
     from tests.procs import broker_flush, start_worker, worker_env
 
@@ -482,6 +485,11 @@ def main() -> int:
         drain = time.monotonic() - drain_started
         cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(groups).items()}
         deadlocks = innodb_deadlocks() - deadlocks_before
+        worker_problems = [
+            line[:300]
+            for line in worker.log().splitlines()
+            if re.search(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback|Retry in", line)
+        ]
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -571,6 +579,11 @@ def main() -> int:
         f"{counters['redundant_sends']})"
     )
     print(f"rows not sent: {sum(not_sent.values())} {not_sent or ''}")
+    profiles_pending = Profile.objects.exclude(sync_status=SyncStatus.SENT).count()
+    print(f"profiles not marked sent (for information): {profiles_pending}")
+    print(f"worker log warnings, errors and task retries: {len(worker_problems)}")
+    for line in worker_problems[:3]:
+        print(f"  {line}")
     print(
         "CPU seconds (load + drain): "
         + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
