@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from core.db import run_retrying_deadlocks
@@ -91,14 +91,13 @@ def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
     if client is None:
         return _events_skip(ids)
     now = timezone.now()
-    claimed = (
-        Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_TOLERANCE))
-        .update(
-            attempts=F("attempts") + 1,
-            last_attempt_at=now,
-            next_attempt_at=now + timedelta(seconds=settings.KLAVIYO_SEND_LEASE_SECONDS),
-        )
+    claimed = _update(
+        Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING).filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_TOLERANCE)
+        ),
+        attempts=F("attempts") + 1,
+        last_attempt_at=now,
+        next_attempt_at=now + timedelta(seconds=settings.KLAVIYO_SEND_LEASE_SECONDS),
     )
     if not claimed:
         return SyncOutcome()
@@ -127,6 +126,14 @@ def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
     return _record(results, claimed_at=now, profiles_read_at=profiles_read_at)
 
 
+def _update(rows: QuerySet[Any], **changes: Any) -> int:
+    """One UPDATE of the sync's bookkeeping, run again when InnoDB picks it as a deadlock
+    victim: a claim that walks the status index can lock rows another task is recording,
+    and marking profiles sent locks them in id order while an ingest takes identity order.
+    Each statement is whole or nothing, so running it again counts nothing twice."""
+    return run_retrying_deadlocks(lambda: rows.update(**changes), what="A sync status update")
+
+
 def _events_skip(ids: list[UUID]) -> SyncOutcome:
     now = timezone.now()
     pending = Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING)
@@ -150,7 +157,8 @@ def _record(
     outcome = SyncOutcome()
     claim = Event.objects.filter(sync_status=SyncStatus.PENDING, last_attempt_at=claimed_at)
     if results.sent:
-        outcome.sent = claim.filter(id__in=results.sent).update(
+        outcome.sent = _update(
+            claim.filter(id__in=results.sent),
             sync_status=SyncStatus.SENT,
             klaviyo_response=mapping.SENT_MESSAGE,
             last_error="",
@@ -168,11 +176,7 @@ def _record(
             | Q(synced_at__isnull=True)
             | Q(synced_at__lt=F("updated_at"))
         )
-        # Locks profiles in id order while an ingest may hold them in identity order.
-        run_retrying_deadlocks(
-            lambda: profiles.update(sync_status=SyncStatus.SENT, synced_at=now, last_error=""),
-            what="Marking profiles sent",
-        )
+        _update(profiles, sync_status=SyncStatus.SENT, synced_at=now, last_error="")
     gave_up: dict[UUID, tuple[str, str | None]] = {}
     retry_groups: dict[int, list[UUID]] = defaultdict(list)
     for event_id, error in results.retry.items():
@@ -186,7 +190,8 @@ def _record(
     for event_id, texts in {**results.failed, **gave_up}.items():
         failures[texts].append(event_id)
     for (last_error, response), event_ids in failures.items():
-        outcome.failed += claim.filter(id__in=event_ids).update(
+        outcome.failed += _update(
+            claim.filter(id__in=event_ids),
             sync_status=SyncStatus.FAILED,
             last_error=last_error[:5000],
             klaviyo_response=response[:5000] if response else None,
@@ -195,7 +200,8 @@ def _record(
     for attempts, event_ids in retry_groups.items():
         first = results.retry[event_ids[0]]
         delay = retry_delay(attempt=attempts, retry_after=first.retry_after)
-        outcome.retrying += claim.filter(id__in=event_ids).update(
+        outcome.retrying += _update(
+            claim.filter(id__in=event_ids),
             last_error=first.summary[:5000],
             klaviyo_response=first.summary[:5000] if first.status else None,
             next_attempt_at=now + timedelta(seconds=delay),
@@ -206,8 +212,10 @@ def _record(
         deferred[round(seconds, 1)].append(event_id)
     for seconds, event_ids in deferred.items():
         # Never attempted: the claim's attempt is given back.
-        outcome.retrying += claim.filter(id__in=event_ids).update(
-            attempts=F("attempts") - 1, next_attempt_at=now + timedelta(seconds=seconds)
+        outcome.retrying += _update(
+            claim.filter(id__in=event_ids),
+            attempts=F("attempts") - 1,
+            next_attempt_at=now + timedelta(seconds=seconds),
         )
         outcome.retries.append(RetryPlan([str(i) for i in event_ids], seconds))
     if results.bad_profiles:
@@ -215,8 +223,10 @@ def _record(
         for profile_id, text in results.bad_profiles.items():
             by_error[text].append(profile_id)
         for text, profile_ids in by_error.items():
-            Profile.objects.filter(id__in=profile_ids).update(
-                sync_status=SyncStatus.FAILED, last_error=text[:5000]
+            _update(
+                Profile.objects.filter(id__in=profile_ids),
+                sync_status=SyncStatus.FAILED,
+                last_error=text[:5000],
             )
     return outcome
 
