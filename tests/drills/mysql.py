@@ -28,15 +28,20 @@ def connection_ids(pid: int) -> list[int]:
 
 def in_transaction(connection_ids: list[int]) -> list[int]:
     """Those of the connections that are inside a transaction now."""
+    return [row[0] for row in transactions(connection_ids)]
+
+
+def transactions(connection_ids: list[int]) -> list[tuple[int, str, str | None]]:
+    """(connection id, state, statement) of the open transactions of these connections."""
     if not connection_ids:
         return []
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT trx_mysql_thread_id FROM information_schema.INNODB_TRX "
+            "SELECT trx_mysql_thread_id, trx_state, trx_query FROM information_schema.INNODB_TRX "
             f"WHERE trx_mysql_thread_id IN ({', '.join(['%s'] * len(connection_ids))})",
             connection_ids,
         )
-        return [row[0] for row in cursor.fetchall()]
+        return list(cursor.fetchall())
 
 
 def kill(connection_ids: list[int]) -> None:

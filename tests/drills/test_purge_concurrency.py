@@ -29,8 +29,8 @@ from tests.stack import assert_all_sent_exactly_once
 pytestmark = pytest.mark.e2e
 
 EXPIRED = 2000
-# Small batches: the purge takes a few hundred transactions, long enough to catch it running.
-PURGE = [sys.executable, "manage.py", "purge_old_data", "--batch-size", "10"]
+# Small batches: the purge takes a thousand transactions, long enough to catch it running.
+PURGE = [sys.executable, "manage.py", "purge_old_data", "--batch-size", "2"]
 EXIT_ALREADY_RUNNING = 3
 
 
@@ -56,13 +56,21 @@ def holds_a_transaction(process: Process) -> bool:
 
 def pause_between_transactions(process: Process) -> None:
     """SIGSTOP, at a moment the process is not inside a transaction (it would hold locks)."""
-    for attempt in range(200):
+    deadline = time.monotonic() + 15  # a lock wait of the purge's may last seconds
+    attempt = 0
+    while time.monotonic() < deadline:
         os.kill(process.pid, signal.SIGSTOP)
         if not holds_a_transaction(process):
             return
         os.kill(process.pid, signal.SIGCONT)
+        attempt += 1
         time.sleep(0.001 * (1 + attempt % 7))  # let it go on, a varying while
-    raise AssertionError("the purge was always inside a transaction")
+    doing = (
+        mysql.transactions(mysql.connection_ids(process.pid))
+        if connection.vendor == "mysql"
+        else ""
+    )
+    raise AssertionError(f"the purge was always inside a transaction: {doing}")
 
 
 def test_it_runs_one_of_two_purges_during_an_ingest_and_deletes_only_expired_rows(
@@ -80,15 +88,13 @@ def test_it_runs_one_of_two_purges_during_an_ingest_and_deletes_only_expired_row
     Event.objects.update(created_at=long_ago)
     Profile.objects.update(created_at=long_ago, updated_at=long_ago)
 
+    assert not PurgeRun.objects.exists()
     first = spawn("purge-1", PURGE, stack.env)
-    wait_until(
-        lambda: PurgeRun.objects.filter(outcome=PurgeOutcome.RUNNING).exists(),
-        timeout=30,
-        interval=0.01,
-        what="the first purge runs",
-    )
+    running = PurgeRun.objects.filter(outcome=PurgeOutcome.RUNNING)
+    wait_until(running.exists, timeout=30, interval=0.01, what="the first purge runs")
     pause_between_transactions(first)
     try:
+        assert first.alive() and running.exists(), "the first purge ended before its pause"
         second = spawn("purge-2", PURGE, stack.env)
         assert second.popen.wait(timeout=60) == EXIT_ALREADY_RUNNING, second.log()
         assert "Another purge is running" in second.log()
