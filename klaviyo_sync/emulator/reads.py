@@ -101,6 +101,16 @@ def _event_value(event: StoredEvent, field: str) -> Any:
     return {"metric_id": event.metric_id, "profile_id": event.profile_id}.get(field)
 
 
+def _candidates(ctx: HandlerContext, checks: list[tuple[str, str, Any]]) -> list[StoredEvent]:
+    """The stored events a filter can match: those of its metric or profile when it names one."""
+    for operator, field, value in checks:
+        if operator == "equals" and field == "metric_id":
+            return ctx.store.events_by_metric.get(value, [])
+        if operator == "equals" and field == "profile_id":
+            return ctx.store.events_by_profile.get(value, [])
+    return ctx.store.events
+
+
 def get_events(ctx: HandlerContext) -> Response:
     conditions = filter_parse(ctx.request.args.get("filter"), allowed=EVENT_FILTERS)
     checks: list[tuple[str, str, Any]] = []
@@ -119,7 +129,7 @@ def get_events(ctx: HandlerContext) -> Response:
     with ctx.store.lock:
         events = [
             event
-            for event in ctx.store.events
+            for event in _candidates(ctx, checks)
             if all(compare(op, _event_value(event, field), v) for op, field, v in checks)
         ]
     events.sort(key=lambda e: e.time, reverse=sort.startswith("-"))
@@ -261,7 +271,7 @@ def query_metric_aggregates(ctx: HandlerContext) -> Response:
     sums = [0.0] * len(dates)
     uniques: list[set[str]] = [set() for _ in dates]
     with ctx.store.lock:
-        events = [e for e in ctx.store.events if e.metric_id == metric.id and start <= e.time < end]
+        events = [e for e in ctx.store.events_by_metric.get(metric.id, []) if start <= e.time < end]
     for event in events:
         index = _bucket_index(dates, event.time)
         counts[index] += 1
