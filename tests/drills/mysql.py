@@ -26,13 +26,27 @@ def connection_ids(pid: int) -> list[int]:
         return [row_id for row_id, host in cursor.fetchall() if host.rsplit(":", 1)[-1] in ports]
 
 
-def in_transaction(connection_ids: list[int]) -> list[int]:
-    """Those of the connections that are inside a transaction now."""
-    return [row[0] for row in transactions(connection_ids)]
+# InnoDB answers information_schema.INNODB_TRX from a cache it refreshes only when the last
+# read is older than 0.1 s: polled faster, it shows the same old moment for ever.
+TRX_CACHE_SECONDS = 0.1
+
+
+def statements(connection_ids: list[int]) -> dict[int, str]:
+    """What each of these connections is executing now (processlist: never cached)."""
+    if not connection_ids:
+        return {}
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT ID, INFO FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' "
+            f"AND ID IN ({', '.join(['%s'] * len(connection_ids))})",
+            connection_ids,
+        )
+        return {row_id: info or "" for row_id, info in cursor.fetchall()}
 
 
 def transactions(connection_ids: list[int]) -> list[tuple[int, str, str | None]]:
-    """(connection id, state, statement) of the open transactions of these connections."""
+    """(connection id, state, statement) of the open transactions of these connections, as
+    of up to TRX_CACHE_SECONDS ago: wait that long after the moment of interest."""
     if not connection_ids:
         return []
     with connection.cursor() as cursor:
