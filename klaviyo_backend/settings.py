@@ -291,6 +291,18 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis re-delivers an unacknowledged task after this; every retry delay stays well below it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    # A Redis that does not answer (host down, packets dropped) must cost a request about a
+    # second, not the system's two-minute connect timeout: the event is stored all the same,
+    # and the sweeper queues it once Redis is back.
+    "socket_connect_timeout": 1.0,
+}
+# Queueing a task tries a second time at once (a pooled connection Redis dropped), not four
+# times over 0.6 s as by default: while Redis is down, every request that queues pays this.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.2,
 }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"

@@ -194,6 +194,33 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@contextlib.contextmanager
+def unanswered_port() -> Iterator[int]:
+    """A local port where a connection is never answered, like a host that is down or a
+    firewall dropping packets (not refused: that would be quick): a listener that never
+    accepts, its backlog filled, so that the kernel drops the next connections' SYNs."""
+    sockets = [socket.socket()]
+    listener = sockets[0]
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    try:
+        for _ in range(10):
+            probe = socket.socket()
+            probe.settimeout(0.2)
+            sockets.append(probe)
+            try:
+                probe.connect(("127.0.0.1", port))  # taken into the backlog
+            except TimeoutError:
+                break  # the backlog is full: connections now hang
+        else:
+            raise ProcessError("could not fill the backlog of a listening socket")
+        yield port
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def start_redis(port: int, *, timeout: float = 10) -> Process:
     """A private, memory-only `redis-server` on `port` (to stop and start again in a drill)."""
     args = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]

@@ -1,9 +1,11 @@
 """Drill 4: Redis is down while events are posted. The API still accepts and stores them
 (quickly, logging why they were not queued); once Redis is back, the sweeper queues them and
-the worker, reconnected, sends each once.
+the worker sends each once.
 
-The broker is a private `redis-server` (memory only) that the drill stops and starts again:
-the API process (this one) and the worker both lose it, and it comes back empty."""
+Two ways of being down: a private `redis-server` (memory only) that the drill stops and
+starts again (connections refused; the API process, this one, and the worker both lose it and
+it comes back empty); and a Redis that does not answer at all (a host down, packets dropped),
+which used to hold each request for the system's connect timeout, about two minutes."""
 
 import time
 
@@ -13,14 +15,14 @@ from django.utils import timezone
 from events.models import Event, SyncStatus
 from klaviyo_sync.tasks import requeue_stale_pending_events
 from tests.drills.payloads import bulk_events, single_event
-from tests.procs import free_port, producer_on, start_redis
+from tests.procs import free_port, producer_on, start_redis, unanswered_port
 from tests.stack import assert_all_sent_exactly_once
 
 pytestmark = pytest.mark.e2e
 
 STALE_SECONDS = 1  # SYNC_STALE_PENDING_SECONDS for the sweeper (600 in production)
-# Far above what a refused connection costs (Celery's publish retries: well under a second
-# per request); it only tells "answered" from "hung on the broker" (minutes).
+# Far above what a refused connection costs (milliseconds) or an unanswered one (two connect
+# attempts of 1 s); it only tells "answered" from "hung on the broker" (minutes).
 NO_HANG_SECONDS = 10
 
 
@@ -65,11 +67,41 @@ def test_it_stores_events_while_redis_is_down_and_the_sweeper_sends_them_once_it
         restart_redis()
         stack.wait_for_broker_consumer()
         settings.SYNC_STALE_PENDING_SECONDS = STALE_SECONDS
-        newest = Event.objects.latest("created_at").created_at
-        time.sleep(max(0.0, (newest - timezone.now()).total_seconds() + STALE_SECONDS + 0.1))
-        assert requeue_stale_pending_events() == 103  # one task of 103: the bulk batch size
+        assert sweep_when_stale() == 103  # in one task: up to the bulk batch size
         stack.wait_until_settled()
 
     stored = assert_all_sent_exactly_once(stack)
     assert len(stored) == 103
     assert set(Event.objects.values_list("attempts", flat=True)) == {1}
+
+
+def sweep_when_stale() -> int:
+    """Runs the sweeper (in this process) once every event is older than STALE_SECONDS."""
+    newest = Event.objects.latest("created_at").created_at
+    time.sleep(max(0.0, (newest - timezone.now()).total_seconds() + STALE_SECONDS + 0.1))
+    return requeue_stale_pending_events()
+
+
+def test_it_answers_within_seconds_while_redis_does_not_answer_and_the_sweeper_sends_later(
+    start_stack, api_client, settings, caplog
+):
+    stack = start_stack()
+    with unanswered_port() as port, producer_on(f"redis://127.0.0.1:{port}/0"):
+        started = time.monotonic()
+        events = bulk_events("unanswered", 50)
+        response = api_client.post("/events/bulk", {"events": events}, format="json")
+        took = time.monotonic() - started
+
+    assert response.status_code == 201
+    assert took < NO_HANG_SECONDS
+    assert set(Event.objects.values_list("sync_status", flat=True)) == {SyncStatus.PENDING}
+    [not_queued] = [r for r in caplog.records if "Could not queue the Klaviyo sync" in r.message]
+    assert "Timeout connecting" in not_queued.message
+
+    # Redis answers again (this process's producer back on the stack's broker).
+    settings.SYNC_STALE_PENDING_SECONDS = STALE_SECONDS
+    assert sweep_when_stale() == 50
+    stack.wait_until_settled()
+
+    stored = assert_all_sent_exactly_once(stack)
+    assert len(stored) == 50

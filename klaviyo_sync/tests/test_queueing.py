@@ -1,0 +1,28 @@
+"""Queueing a sync task while the broker does not answer: the caller (an API request that has
+stored its events) gets False within seconds and a logged reason, never a hang of minutes."""
+
+import logging
+import time
+from uuid import uuid4
+
+from klaviyo_sync.tasks import queue_event_sync
+from tests.procs import producer_on, unanswered_port
+
+# Two connection attempts of 1 s (CELERY_BROKER_TRANSPORT_OPTIONS, publish retry policy),
+# with room for a slow machine. Without the connect timeout, each attempt waited for the
+# system's own (about 130 s on Linux): a bound that tells a hang from an answer.
+NO_HANG_SECONDS = 10
+
+
+def test_it_gives_up_within_seconds_when_the_broker_does_not_answer(caplog):
+    caplog.set_level(logging.WARNING, logger="klaviyo_sync.tasks")
+    with unanswered_port() as port, producer_on(f"redis://127.0.0.1:{port}/0"):
+        started = time.monotonic()
+        queued = queue_event_sync([str(uuid4())])
+        took = time.monotonic() - started
+
+    assert queued is False
+    assert took < NO_HANG_SECONDS
+    [record] = caplog.records
+    assert record.getMessage().startswith("Could not queue the Klaviyo sync of 1 events")
+    assert "Timeout connecting" in record.getMessage()
