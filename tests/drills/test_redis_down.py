@@ -39,6 +39,13 @@ def private_redis():
         server.stop()
 
 
+def sweep_when_stale() -> int:
+    """Runs the sweeper (in this process) once every event is older than STALE_SECONDS."""
+    newest = Event.objects.latest("created_at").created_at
+    time.sleep(max(0.0, (newest - timezone.now()).total_seconds() + STALE_SECONDS + 0.1))
+    return requeue_stale_pending_events()
+
+
 def test_it_stores_events_while_redis_is_down_and_the_sweeper_sends_them_once_it_is_back(
     start_stack, api_client, private_redis, settings, caplog
 ):
@@ -73,13 +80,6 @@ def test_it_stores_events_while_redis_is_down_and_the_sweeper_sends_them_once_it
     stored = assert_all_sent_exactly_once(stack)
     assert len(stored) == 103
     assert set(Event.objects.values_list("attempts", flat=True)) == {1}
-
-
-def sweep_when_stale() -> int:
-    """Runs the sweeper (in this process) once every event is older than STALE_SECONDS."""
-    newest = Event.objects.latest("created_at").created_at
-    time.sleep(max(0.0, (newest - timezone.now()).total_seconds() + STALE_SECONDS + 0.1))
-    return requeue_stale_pending_events()
 
 
 def test_it_answers_within_seconds_while_redis_does_not_answer_and_the_sweeper_sends_later(
