@@ -9,8 +9,8 @@ import pytest
 
 from events.models import Event, SyncStatus
 from klaviyo_sync.emulator.ratelimit import FixedWindowLimiter
-from klaviyo_sync.mapping import SENT_MESSAGE
 from tests.procs import wait_until
+from tests.stack import assert_all_sent_exactly_once
 
 pytestmark = pytest.mark.e2e
 
@@ -35,20 +35,6 @@ def bulk_events(prefix: str, count: int, *, profiles: int = 3) -> list[dict]:
 def post_bulk(api_client, events: list[dict]) -> None:
     response = api_client.post("/events/bulk", {"events": events}, format="json")
     assert response.status_code in (200, 201), response.content
-
-
-def assert_all_sent_exactly_once(stack, *, received: int = 1) -> dict:
-    """Every row `sent`, and in Klaviyo once each (received `received` times each)."""
-    rows = list(Event.objects.all())
-    assert rows
-    assert {row.sync_status for row in rows} == {SyncStatus.SENT}
-    assert {row.klaviyo_response for row in rows} == {SENT_MESSAGE}
-    assert all(row.synced_at is not None and row.last_error == "" for row in rows)
-    stored = stack.stored_by_unique_id()
-    assert set(stored) == {row.klaviyo_unique_id for row in rows}
-    counts = stack.emulator.store.received_by_unique_id
-    assert {counts[row.klaviyo_unique_id] for row in rows} == {received}
-    return stored
 
 
 def test_posted_events_reach_klaviyo_once_each_with_their_fields(sync_stack, api_client):
