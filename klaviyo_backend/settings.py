@@ -295,6 +295,10 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # second, not the system's two-minute connect timeout: the event is stored all the same,
     # and the sweeper queues it once Redis is back.
     "socket_connect_timeout": 1.0,
+    # The same bound on an open connection that goes silent (no reply to a command): without
+    # it a publish waits for TCP to give up, a quarter of an hour. Above the worker's 1 s
+    # BRPOP poll, so an idle worker never times out.
+    "socket_timeout": 5.0,
 }
 # Queueing a task tries a second time at once (a pooled connection Redis dropped), not four
 # times over 0.6 s as by default: while Redis is down, every request that queues pays this.

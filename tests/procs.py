@@ -195,6 +195,20 @@ def free_port() -> int:
 
 
 @contextlib.contextmanager
+def silent_port() -> Iterator[int]:
+    """A local port that takes connections and never answers on them, like a server that
+    hangs or a connection a middlebox stopped forwarding: a listener that never accepts,
+    with room in its backlog, so the kernel completes each handshake and reads go unanswered."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(64)
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        listener.close()
+
+
+@contextlib.contextmanager
 def unanswered_port() -> Iterator[int]:
     """A local port where a connection is never answered, like a host that is down or a
     firewall dropping packets (not refused: that would be quick): a listener that never

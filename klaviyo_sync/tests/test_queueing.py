@@ -6,7 +6,7 @@ import time
 from uuid import uuid4
 
 from klaviyo_sync.tasks import queue_event_sync
-from tests.procs import producer_on, unanswered_port
+from tests.procs import producer_on, silent_port, unanswered_port
 
 # Two connection attempts of 1 s (CELERY_BROKER_TRANSPORT_OPTIONS, publish retry policy),
 # with room for a slow machine. Without the connect timeout, each attempt waited for the
@@ -26,3 +26,19 @@ def test_it_gives_up_within_seconds_when_the_broker_does_not_answer(caplog):
     [record] = caplog.records
     assert record.getMessage().startswith("Could not queue the Klaviyo sync of 1 events")
     assert "Timeout connecting" in record.getMessage()
+
+
+def test_it_gives_up_within_seconds_when_an_open_connection_goes_silent(caplog):
+    # Connected, but no reply ever comes: without a read timeout, a quarter of an hour.
+    caplog.set_level(logging.WARNING, logger="klaviyo_sync.tasks")
+    with silent_port() as port, producer_on(f"redis://127.0.0.1:{port}/0"):
+        started = time.monotonic()
+        queued = queue_event_sync([str(uuid4())])
+        took = time.monotonic() - started
+
+    assert queued is False
+    # At most two replies awaited 5 s each (socket_timeout), with the same room.
+    assert took < 2 * NO_HANG_SECONDS
+    [record] = caplog.records
+    assert record.getMessage().startswith("Could not queue the Klaviyo sync of 1 events")
+    assert "Timeout" in record.getMessage()
