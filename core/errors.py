@@ -8,11 +8,12 @@ from http import HTTPStatus
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, RequestDataTooBig
-from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from core.db import database_unavailable
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
-    elif isinstance(exc, OperationalError | InterfaceError):
+    elif database_unavailable(exc):
         # Down, restarting, a dropped connection, a lock wait or deadlock: transient, and the
         # request's transaction was rolled back, so the client should retry, not give up.
         logger.warning("Database unavailable in %s: %s", context.get("view"), exc)

@@ -7,6 +7,7 @@ import pytest
 from django.db import OperationalError
 
 import events.services
+from core.tests.log_capture import captured_log_lines
 from events.models import Event, Profile
 
 pytestmark = pytest.mark.django_db
@@ -163,3 +164,25 @@ def test_a_database_failure_mid_request_gets_503_with_retry_after_and_stores_not
     assert "database is unavailable" in response.json()["message"][0]
     assert not Event.objects.exists()
     assert not Profile.objects.exists()
+
+
+def test_a_database_error_that_is_a_bug_stays_a_500_with_its_traceback(api_client, monkeypatch):
+    # A missing migration is no outage: retrying would not help, and the traceback must show.
+    def unknown_column(**kwargs):
+        raise OperationalError(1054, "Unknown column 'events_event.new_field' in 'field list'")
+
+    monkeypatch.setattr(events.services, "_events_insert", unknown_column)
+
+    with captured_log_lines() as lines:
+        response = api_client.post("/events/bulk", {"events": [EVENT]}, format="json")
+
+    assert response.status_code == 500
+    assert response.json() == {
+        "statusCode": 500,
+        "message": ["Internal server error"],
+        "error": "Internal Server Error",
+    }
+    assert "Retry-After" not in response
+    [logged] = [entry for entry in lines.entries() if entry["logger"] == "core.errors"]
+    assert logged["level"] == "ERROR" and "Unknown column" in logged["exception"]
+    assert not Event.objects.exists()
