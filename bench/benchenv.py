@@ -2,6 +2,7 @@
 
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,3 +27,24 @@ def django_setup(*, database_url: str, **overrides: str) -> None:
     import django
 
     django.setup()
+
+
+def database_prepare(database_url: str) -> None:
+    """Creates the benchmark's MySQL/MariaDB database if missing (SQLite makes its file) and
+    migrates it; call after django_setup."""
+    from django.core.management import call_command
+
+    url = urllib.parse.urlparse(database_url)
+    if url.scheme == "mysql":
+        import MySQLdb
+
+        server = MySQLdb.connect(
+            host=url.hostname or "127.0.0.1",
+            port=url.port or 3306,
+            user=urllib.parse.unquote(url.username or "root"),
+            password=urllib.parse.unquote(url.password or ""),
+        )
+        name = url.path.lstrip("/")
+        server.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
+        server.close()
+    call_command("migrate", interactive=False, verbosity=0)

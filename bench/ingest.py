@@ -37,7 +37,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchenv import django_setup
+from benchenv import database_prepare, django_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-api-key"
@@ -64,24 +64,6 @@ def parse_args() -> argparse.Namespace:
 def configure_django(args: argparse.Namespace) -> None:
     """This process talks to the same database as the server: for migrate, raw and profile."""
     django_setup(database_url=args.database_url, CELERY_BROKER_URL=args.broker, API_KEYS=BENCH_KEY)
-
-
-def prepare_database(database_url: str) -> None:
-    import MySQLdb
-    from django.core.management import call_command
-
-    url = urllib.parse.urlparse(database_url)
-    server = MySQLdb.connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 3306,
-        user=urllib.parse.unquote(url.username or "root"),
-        password=urllib.parse.unquote(url.password or ""),
-    )
-    server.cursor().execute(
-        f"CREATE DATABASE IF NOT EXISTS `{url.path.lstrip('/')}` CHARACTER SET utf8mb4"
-    )
-    server.close()
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 def empty_tables() -> None:
@@ -334,7 +316,7 @@ def main() -> None:
     args = parse_args()
     profiles = args.profiles or max(1, args.events // 10)
     configure_django(args)
-    prepare_database(args.database_url)
+    database_prepare(args.database_url)
     events = make_events(args.events, profiles)
     bodies = [json.dumps({"events": batch}).encode() for batch in batches(events, args.batch)]
     print(

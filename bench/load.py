@@ -47,8 +47,8 @@ from typing import Any
 
 import psutil
 import requests
-from benchenv import django_setup
-from ingest import empty_tables, prepare_database, start_server
+from benchenv import database_prepare, django_setup
+from ingest import empty_tables, start_server
 from sync import cpu_seconds
 
 BENCH_KEY = "bench-load-key"
@@ -433,7 +433,7 @@ def main() -> int:
     from tests.procs import broker_flush, start_worker, worker_env
 
     load_before = os.getloadavg()
-    prepare_database(args.database_url)
+    database_prepare(args.database_url)
     empty_tables()
     broker_flush(args.broker)
     emulator = Emulator(port=0, config=EmulatorConfig(validate_sample=args.validate_sample))

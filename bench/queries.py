@@ -28,7 +28,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from benchenv import django_setup
+from benchenv import database_prepare, django_setup
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-api-key"
@@ -73,16 +73,6 @@ def server_connection(database_url: str, **options):
         charset="utf8mb4",
         **options,
     )
-
-
-def prepare_database(database_url: str) -> None:
-    from django.core.management import call_command
-
-    server = server_connection(database_url)
-    name = urllib.parse.urlparse(database_url).path.lstrip("/")
-    server.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
-    server.close()
-    call_command("migrate", interactive=False, verbosity=0)
 
 
 def metric_names(count: int) -> list[str]:
@@ -249,7 +239,7 @@ def time_raw(statements: list[str]) -> list[float]:
 def main() -> None:
     args = parse_args()
     configure_django(args)
-    prepare_database(args.database_url)
+    database_prepare(args.database_url)
     present = event_count()
     if args.reload or present != args.events:
         print(f"Loading {args.events:,} events ({args.metrics} metrics, {args.emails:,} emails)")

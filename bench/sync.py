@@ -26,12 +26,12 @@ import math
 import os
 import sys
 import time
-import urllib.parse
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
+from benchenv import database_prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST_PER_SECOND = 10  # POST /api/event-bulk-create-jobs, x-klaviyo-ratelimit
@@ -77,25 +77,9 @@ def configure_django(args: argparse.Namespace) -> None:
 
 
 def prepare_database(database_url: str) -> None:
-    from django.core.management import call_command
-
     from events.models import Event, Profile
 
-    url = urllib.parse.urlparse(database_url)
-    if url.scheme == "mysql":
-        import MySQLdb
-
-        server = MySQLdb.connect(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or 3306,
-            user=urllib.parse.unquote(url.username or "root"),
-            password=urllib.parse.unquote(url.password or ""),
-        )
-        server.cursor().execute(
-            f"CREATE DATABASE IF NOT EXISTS `{url.path.lstrip('/')}` CHARACTER SET utf8mb4"
-        )
-        server.close()
-    call_command("migrate", interactive=False, verbosity=0)
+    database_prepare(database_url)
     Event.objects.all().delete()
     Profile.objects.all().delete()
 
