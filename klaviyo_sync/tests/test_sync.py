@@ -3,6 +3,8 @@ row says what happened; retries, partial bulk failures, idempotence."""
 
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -86,20 +88,29 @@ def test_a_new_event_is_sent_once_with_its_own_time_and_unique_id(klaviyo, post,
     assert profile.sync_status == SyncStatus.SENT and profile.synced_at is not None
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_deadlock_while_marking_profiles_sent_is_run_again(klaviyo, post, caplog):
-    # InnoDB's answer when an ingest holds the profile rows in the other order (bench/load.py).
-    klaviyo.post(EVENTS_URL, status=202)
+@contextmanager
+def deadlock_once(statement_start: str) -> Iterator[list[str]]:
+    """The first statement starting so ends as InnoDB's deadlock victim; yields every such
+    statement tried."""
     tried: list[str] = []
 
-    def deadlock_once(run, sql, params, many, context):
-        if sql.startswith(f"UPDATE {connection.ops.quote_name(Profile._meta.db_table)}"):
+    def execute(run, sql, params, many, context):
+        if sql.startswith(statement_start):
             tried.append(sql)
             if len(tried) == 1:
                 raise DatabaseOperationalError(1213, "Deadlock found when trying to get lock")
         return run(sql, params, many, context)
 
-    with connection.execute_wrapper(deadlock_once):
+    with connection.execute_wrapper(execute):
+        yield tried
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deadlock_while_marking_profiles_sent_is_run_again(klaviyo, post, caplog):
+    # InnoDB's answer when an ingest holds the profile rows in the other order (bench/load.py).
+    klaviyo.post(EVENTS_URL, status=202)
+
+    with deadlock_once(f"UPDATE {connection.ops.quote_name(Profile._meta.db_table)}") as tried:
         created = post("/events", PURCHASE)
 
     event = Event.objects.get(pk=created["id"])
@@ -114,17 +125,9 @@ def test_a_deadlock_while_marking_events_sent_is_run_again(klaviyo, post):
     # A claim walking the status index can hold rows another task is marking (bench/load.py);
     # without a second run the event stays pending under its lease after reaching Klaviyo.
     klaviyo.post(EVENTS_URL, status=202)
-    tried: list[str] = []
+    quote = connection.ops.quote_name
 
-    def deadlock_once(run, sql, params, many, context):
-        table = connection.ops.quote_name(Event._meta.db_table)
-        if sql.startswith(f"UPDATE {table} SET {connection.ops.quote_name('sync_status')}"):
-            tried.append(sql)
-            if len(tried) == 1:
-                raise DatabaseOperationalError(1213, "Deadlock found when trying to get lock")
-        return run(sql, params, many, context)
-
-    with connection.execute_wrapper(deadlock_once):
+    with deadlock_once(f"UPDATE {quote(Event._meta.db_table)} SET {quote('sync_status')}") as tried:
         created = post("/events", PURCHASE)
 
     event = Event.objects.get(pk=created["id"])
