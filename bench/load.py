@@ -49,7 +49,7 @@ import psutil
 import requests
 from benchenv import database_prepare, django_setup
 from ingest import empty_tables, start_server
-from sync import cpu_seconds
+from sync import cpu_seconds, start_emulator_worker
 
 BENCH_KEY = "bench-load-key"
 EVENT_NAMES = ("Purchase", "Page View", "Add to Cart", "Viewed Product")
@@ -430,7 +430,7 @@ def main() -> int:
 
     from events.models import Event, Profile, SyncStatus
     from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
-    from tests.procs import broker_flush, start_worker, worker_env
+    from tests.procs import broker_flush
 
     load_before = os.getloadavg()
     database_prepare(args.database_url)
@@ -448,14 +448,10 @@ def main() -> int:
 
     traffic = Traffic(profiles=args.profiles)
     expired_profiles = seed_expired(args.expired, traffic.run)
-    worker = start_worker(
-        env=worker_env(
-            broker=args.broker,
-            database=args.database_url,
-            KLAVIYO_API_KEY=DEFAULT_API_KEY,
-            KLAVIYO_BASE_URL=emulator.api_url,
-            LOG_LEVEL="WARNING",
-        ),
+    worker = start_emulator_worker(
+        broker=args.broker,
+        database_url=args.database_url,
+        api_url=emulator.api_url,
         concurrency=args.concurrency,
     )
     server, url = start_server(args.workers)

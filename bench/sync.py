@@ -156,6 +156,21 @@ def cpu_groups(worker_pid: int, *, database_url: str) -> dict[str, list[psutil.P
     return groups
 
 
+def start_emulator_worker(*, broker: str, database_url: str, api_url: str, concurrency: int):
+    """ONE celery worker on the benchmark's broker and database, sending to the emulator."""
+    from klaviyo_sync.emulator import DEFAULT_API_KEY
+    from tests.procs import start_worker, worker_env
+
+    env = worker_env(
+        broker=broker,
+        database=database_url,
+        KLAVIYO_API_KEY=DEFAULT_API_KEY,
+        KLAVIYO_BASE_URL=api_url,
+        LOG_LEVEL="WARNING",
+    )
+    return start_worker(env=env, concurrency=concurrency)
+
+
 def drained(pending) -> bool:
     # What the emulator stored stays alive for the whole run: freezing it keeps the garbage
     # collector from walking 100,000 events again and again inside its request threads.
@@ -174,9 +189,9 @@ def main() -> int:
     args = parse_args()
     configure_django(args)
     from events.models import Event, SyncStatus
-    from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
+    from klaviyo_sync.emulator import Emulator, EmulatorConfig
     from klaviyo_sync.tasks import queue_events_in_batches
-    from tests.procs import broker_flush, start_worker, wait_until, worker_env
+    from tests.procs import broker_flush, wait_until
 
     prepare_database(args.database_url)
     broker_flush(args.broker)
@@ -191,14 +206,10 @@ def main() -> int:
     ids = insert_pending_events(args.events)
     print(f"inserted {len(ids):,} pending events in {time.perf_counter() - started:.1f} s")
 
-    worker = start_worker(
-        env=worker_env(
-            broker=args.broker,
-            database=args.database_url,
-            KLAVIYO_API_KEY=DEFAULT_API_KEY,
-            KLAVIYO_BASE_URL=emulator.api_url,
-            LOG_LEVEL="WARNING",
-        ),
+    worker = start_emulator_worker(
+        broker=args.broker,
+        database_url=args.database_url,
+        api_url=emulator.api_url,
         concurrency=args.concurrency,
     )
     print(f"worker ready (concurrency {args.concurrency}); draining...")

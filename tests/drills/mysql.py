@@ -7,6 +7,10 @@ import psutil
 from django.db import connection
 
 
+def _placeholders(values: list[int]) -> str:
+    return ", ".join(["%s"] * len(values))
+
+
 def connection_ids(pid: int) -> list[int]:
     """Ids (information_schema.processlist) of the connections `pid` and its children hold to
     this test's database, matched by the client's TCP port."""
@@ -38,7 +42,7 @@ def statements(connection_ids: list[int]) -> dict[int, str]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT ID, INFO FROM information_schema.PROCESSLIST WHERE COMMAND = 'Query' "
-            f"AND ID IN ({', '.join(['%s'] * len(connection_ids))})",
+            f"AND ID IN ({_placeholders(connection_ids)})",
             connection_ids,
         )
         return {row_id: info or "" for row_id, info in cursor.fetchall()}
@@ -52,7 +56,7 @@ def transactions(connection_ids: list[int]) -> list[tuple[int, str, str | None]]
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT trx_mysql_thread_id, trx_state, trx_query FROM information_schema.INNODB_TRX "
-            f"WHERE trx_mysql_thread_id IN ({', '.join(['%s'] * len(connection_ids))})",
+            f"WHERE trx_mysql_thread_id IN ({_placeholders(connection_ids)})",
             connection_ids,
         )
         return list(cursor.fetchall())
@@ -70,7 +74,7 @@ def alive(connection_ids: list[int]) -> list[int]:
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT ID FROM information_schema.PROCESSLIST "
-            f"WHERE ID IN ({', '.join(['%s'] * len(connection_ids))})",
+            f"WHERE ID IN ({_placeholders(connection_ids)})",
             connection_ids,
         )
         return [row[0] for row in cursor.fetchall()]
