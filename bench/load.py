@@ -429,7 +429,7 @@ def main() -> int:
     from django.db.models import Count
 
     from events.models import Event, Profile, SyncStatus
-    from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
+    from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
     from tests.procs import broker_flush
 
     load_before = os.getloadavg()

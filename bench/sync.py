@@ -158,7 +158,7 @@ def cpu_groups(worker_pid: int, *, database_url: str) -> dict[str, list[psutil.P
 
 def start_emulator_worker(*, broker: str, database_url: str, api_url: str, concurrency: int):
     """ONE celery worker on the benchmark's broker and database, sending to the emulator."""
-    from klaviyo_sync.emulator import DEFAULT_API_KEY
+    from klaviyo_emulator import DEFAULT_API_KEY
     from tests.procs import start_worker, worker_env
 
     env = worker_env(
@@ -189,7 +189,7 @@ def main() -> int:
     args = parse_args()
     configure_django(args)
     from events.models import Event, SyncStatus
-    from klaviyo_sync.emulator import Emulator, EmulatorConfig
+    from klaviyo_emulator import Emulator, EmulatorConfig
     from klaviyo_sync.tasks import queue_events_in_batches
     from tests.procs import broker_flush, wait_until
 

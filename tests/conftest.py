@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from klaviyo_sync.emulator import Emulator, EmulatorConfig
+from klaviyo_emulator import Emulator, EmulatorConfig
 from tests.procs import broker_reachable, broker_url, producer_on
 
 

@@ -293,10 +293,10 @@ def start_worker(*, env: Mapping[str, str], concurrency: int = 1, timeout: float
 def start_emulator_process(
     *extra_args: str, env: Mapping[str, str] | None = None, timeout: float = 30
 ) -> tuple[Process, str]:
-    """`manage.py klaviyo_emulator --port 0` in its own process; returns it and its API URL."""
+    """`python -m klaviyo_emulator --port 0` in its own process; returns it and its API URL."""
     emulator = start_process(
         "klaviyo-emulator",
-        [sys.executable, "manage.py", "klaviyo_emulator", "--port", "0", *extra_args],
+        [sys.executable, "-m", "klaviyo_emulator", "--port", "0", *extra_args],
         env=env if env is not None else os.environ,
     )
     try:

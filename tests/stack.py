@@ -22,7 +22,7 @@ from typing import Any
 import redis
 
 from events.models import Event, SyncStatus
-from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator
+from klaviyo_emulator import DEFAULT_API_KEY, Emulator
 from klaviyo_sync.mapping import SENT_MESSAGE
 from tests.procs import Process, broker_flush, database_url, start_worker, wait_until, worker_env
 

@@ -9,7 +9,7 @@ import pytest
 from django.utils import timezone
 
 from events.models import Event, Profile
-from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator
+from klaviyo_emulator import DEFAULT_API_KEY, Emulator
 
 pytestmark = pytest.mark.django_db
 

@@ -7,8 +7,8 @@ import pytest
 from django.core.cache import cache
 
 from events.models import Event, SyncStatus
-from klaviyo_sync.emulator.app import EmulatorConfig
-from klaviyo_sync.emulator.server import Emulator
+from klaviyo_emulator.app import EmulatorConfig
+from klaviyo_emulator.server import Emulator
 
 pytestmark = pytest.mark.django_db
 

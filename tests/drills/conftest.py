@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator, Mapping
 
 import pytest
 
-from klaviyo_sync.emulator import Emulator
+from klaviyo_emulator import Emulator
 from tests.procs import Process, start_process
 from tests.stack import SyncStack
 

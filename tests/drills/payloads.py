@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from klaviyo_sync.emulator import Emulator
+from klaviyo_emulator import Emulator
 
 EVENT_TIME = (datetime.now(UTC) - timedelta(hours=1)).replace(microsecond=0)
 

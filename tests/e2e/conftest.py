@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from klaviyo_sync.emulator import Emulator
+from klaviyo_emulator import Emulator
 from tests.stack import SyncStack
 
 

@@ -8,7 +8,7 @@ import psutil
 import pytest
 
 from events.models import Event, SyncStatus
-from klaviyo_sync.emulator.ratelimit import FixedWindowLimiter
+from klaviyo_emulator.ratelimit import FixedWindowLimiter
 from tests.procs import wait_until
 from tests.stack import assert_all_sent_exactly_once
 

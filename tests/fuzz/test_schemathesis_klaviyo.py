@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from conftest import TEST_API_KEY
-from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
+from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
 from tests.fuzz.checks import (
     CONFORMANCE,
     DERANDOMIZE,

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from klaviyo_sync.tests.emulator.conftest import bulk_body, bulk_event, event_body, pointers
+from klaviyo_emulator.tests.conftest import bulk_body, bulk_event, event_body, pointers
 
 BULK = "/api/event-bulk-create-jobs/"
 

@@ -1,5 +1,5 @@
 """Running the emulator: in a thread of the current process (tests) or in the foreground
-(`manage.py klaviyo_emulator`); `EmulatorControl` drives one from another process."""
+(`python -m klaviyo_emulator`); `EmulatorControl` drives one from another process."""
 
 import logging
 import threading
@@ -8,8 +8,8 @@ from typing import Any
 import requests
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from klaviyo_sync.emulator.app import EmulatorApp, EmulatorConfig
-from klaviyo_sync.emulator.faults import Faults
+from klaviyo_emulator.app import EmulatorApp, EmulatorConfig
+from klaviyo_emulator.faults import Faults
 
 logger = logging.getLogger(__name__)
 

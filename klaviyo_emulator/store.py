@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from klaviyo_sync.emulator import ids
+from klaviyo_emulator import ids
 
 PROFILE_IDENTIFIERS = ("email", "phone_number", "external_id", "_kx", "anonymous_id")
 MERGED_OBJECTS = ("location", "properties")

@@ -1,13 +1,14 @@
 """The emulator as a real HTTP server: in a thread, driven over its control API, and as
-`manage.py klaviyo_emulator` in its own process."""
+`python -m klaviyo_emulator` in its own process."""
 
 import json
 
 import pytest
 import requests
 
-from klaviyo_sync.emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig, EmulatorControl
-from klaviyo_sync.tests.emulator.conftest import event_body
+from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig, EmulatorControl
+from klaviyo_emulator.__main__ import main as emulator_main
+from klaviyo_emulator.tests.conftest import event_body
 from tests.procs import start_emulator_process
 
 HEADERS = {
@@ -108,7 +109,7 @@ def test_the_control_api_refuses_what_it_does_not_understand(emulator):
     assert unknown_path.status_code == 404
 
 
-def test_the_management_command_serves_with_its_start_up_faults():
+def test_python_m_klaviyo_emulator_serves_with_its_start_up_faults():
     process, api_url = start_emulator_process(
         "--fail-status", "503", "--fail-count", "1", "--no-rate-limits"
     )
@@ -124,3 +125,19 @@ def test_the_management_command_serves_with_its_start_up_faults():
     assert state["events_stored"] == 1
     assert state["config"]["rate_limits"] is False
     assert process.popen.returncode == 0  # SIGTERM ends it cleanly
+
+
+@pytest.mark.parametrize(
+    ("argv", "named"),
+    [
+        (["--rate-limit-scale", "0"], "rate_limit_scale"),
+        (["--fail-status", "200"], "status"),
+        (["--port", "eighty"], "--port"),
+    ],
+)
+def test_python_m_klaviyo_emulator_refuses_a_bad_option_naming_it(argv, named, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        emulator_main(argv)
+
+    assert exit_info.value.code == 2
+    assert named in capsys.readouterr().err

@@ -5,10 +5,10 @@ import json
 
 import pytest
 
-from klaviyo_sync.emulator import EmulatorApp, EmulatorConfig
-from klaviyo_sync.emulator.ratelimit import OPERATION_LIMITS, FixedWindowLimiter
-from klaviyo_sync.emulator.validation import SPEC_PATH
-from klaviyo_sync.tests.emulator.conftest import KlaviyoTestClient, event_body
+from klaviyo_emulator import EmulatorApp, EmulatorConfig
+from klaviyo_emulator.ratelimit import OPERATION_LIMITS, FixedWindowLimiter
+from klaviyo_emulator.tests.conftest import KlaviyoTestClient, event_body
+from klaviyo_emulator.validation import SPEC_PATH
 
 
 class FakeClock:
@@ -184,7 +184,7 @@ def test_a_fault_can_target_one_path(klaviyo):
 
 def test_a_timed_fault_lasts_its_seconds(klaviyo, monkeypatch):
     now = [500.0]
-    monkeypatch.setattr("klaviyo_sync.emulator.faults.time.monotonic", lambda: now[0])
+    monkeypatch.setattr("klaviyo_emulator.faults.time.monotonic", lambda: now[0])
     klaviyo.app.faults.configure({"status": 503, "seconds": 120})
 
     during = [klaviyo.get("/api/metrics").status_code for _ in range(3)]
@@ -207,7 +207,7 @@ def test_an_after_processing_fault_stores_the_event_but_answers_failure(klaviyo)
 
 def test_latency_is_added_to_every_answer(klaviyo, monkeypatch):
     slept = []
-    monkeypatch.setattr("klaviyo_sync.emulator.app.time.sleep", slept.append)
+    monkeypatch.setattr("klaviyo_emulator.app.time.sleep", slept.append)
     klaviyo.app.faults.configure({"latency_ms": 250})
 
     klaviyo.get("/api/metrics")

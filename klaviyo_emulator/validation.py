@@ -18,10 +18,11 @@ from openapi_core.validation.request.exceptions import (
 )
 from werkzeug.wrappers import Request
 
-from klaviyo_sync.emulator.jsonapi import error_item
+from klaviyo_emulator.jsonapi import error_item
 
-# Beside the project: ../shared/klaviyo-openapi/stable.json (see SOURCE.md there).
-SPEC_PATH = Path(__file__).resolve().parents[3] / "shared" / "klaviyo-openapi" / "stable.json"
+# Klaviyo's own document, revision 2026-07-15, copied beside this module (origin, licence:
+# openapi/SOURCE.md).
+SPEC_PATH = Path(__file__).resolve().parent / "openapi" / "stable.json"
 SPEC_HOST = "https://a.klaviyo.com"
 MAX_DETAIL = 500
 
@@ -30,6 +31,8 @@ _specs: dict[Path, OpenAPI] = {}
 
 
 def spec_load(path: Path = SPEC_PATH) -> OpenAPI:
+    """Klaviyo's OpenAPI document, parsed once per process and path: the emulator's checks and
+    the tests of our own requests both read it here."""
     with _spec_lock:
         if path not in _specs:
             if not path.exists():

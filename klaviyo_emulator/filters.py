@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from klaviyo_sync.emulator.jsonapi import ApiError
+from klaviyo_emulator.jsonapi import ApiError
 
 
 @dataclass(frozen=True)

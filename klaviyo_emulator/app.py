@@ -21,14 +21,14 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from klaviyo_sync.emulator import reads, writes
-from klaviyo_sync.emulator.context import HandlerContext
-from klaviyo_sync.emulator.control import control_response
-from klaviyo_sync.emulator.faults import FaultedStatus, Faults
-from klaviyo_sync.emulator.jsonapi import JSON_API, ApiError, errors_document
-from klaviyo_sync.emulator.ratelimit import Decision, FixedWindowLimiter
-from klaviyo_sync.emulator.store import Store
-from klaviyo_sync.emulator.validation import SPEC_PATH, request_errors, spec_load
+from klaviyo_emulator import reads, writes
+from klaviyo_emulator.context import HandlerContext
+from klaviyo_emulator.control import control_response
+from klaviyo_emulator.faults import FaultedStatus, Faults
+from klaviyo_emulator.jsonapi import JSON_API, ApiError, errors_document
+from klaviyo_emulator.ratelimit import Decision, FixedWindowLimiter
+from klaviyo_emulator.store import Store
+from klaviyo_emulator.validation import SPEC_PATH, request_errors, spec_load
 
 DEFAULT_API_KEY = "pk_emulator"
 REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$")

@@ -4,7 +4,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from klaviyo_sync.tests.emulator.conftest import bulk_body, bulk_event, event_body
+from klaviyo_emulator.tests.conftest import bulk_body, bulk_event, event_body
 
 
 @pytest.fixture

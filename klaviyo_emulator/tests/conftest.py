@@ -9,8 +9,8 @@ from openapi_core.contrib.werkzeug import WerkzeugOpenAPIResponse
 from werkzeug.test import Client, EnvironBuilder, TestResponse
 from werkzeug.wrappers import Request
 
-from klaviyo_sync.emulator import DEFAULT_API_KEY, EmulatorApp, EmulatorConfig
-from klaviyo_sync.emulator.validation import _KlaviyoHostRequest
+from klaviyo_emulator import DEFAULT_API_KEY, EmulatorApp, EmulatorConfig
+from klaviyo_emulator.validation import _KlaviyoHostRequest
 
 KLAVIYO_HEADERS = {
     "Authorization": f"Klaviyo-API-Key {DEFAULT_API_KEY}",

@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from werkzeug.wrappers import Response
 
-from klaviyo_sync.emulator.context import HandlerContext
-from klaviyo_sync.emulator.filters import as_aware, compare, filter_parse
-from klaviyo_sync.emulator.jsonapi import (
+from klaviyo_emulator.context import HandlerContext
+from klaviyo_emulator.filters import as_aware, compare, filter_parse
+from klaviyo_emulator.jsonapi import (
     ApiError,
     collection_links,
     decode_cursor,
@@ -18,15 +18,15 @@ from klaviyo_sync.emulator.jsonapi import (
     error_item,
     page_size,
 )
-from klaviyo_sync.emulator.resources import (
+from klaviyo_emulator.resources import (
     account_resource,
     event_resource,
     import_job_resource,
     metric_resource,
     profile_resource,
 )
-from klaviyo_sync.emulator.store import API_INTEGRATION, StoredEvent, StoredProfile
-from klaviyo_sync.emulator.writes import job_not_found
+from klaviyo_emulator.store import API_INTEGRATION, StoredEvent, StoredProfile
+from klaviyo_emulator.writes import job_not_found
 
 RANGE = {"greater-or-equal", "greater-than", "less-or-equal", "less-than"}
 EVENT_FILTERS = {

@@ -5,8 +5,8 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from klaviyo_sync.emulator.faults import Faults
-from klaviyo_sync.emulator.store import Store
+from klaviyo_emulator.faults import Faults
+from klaviyo_emulator.store import Store
 
 
 @dataclass

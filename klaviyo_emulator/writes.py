@@ -4,17 +4,17 @@ from typing import Any
 
 from werkzeug.wrappers import Response
 
-from klaviyo_sync.emulator import ids
-from klaviyo_sync.emulator.context import HandlerContext
-from klaviyo_sync.emulator.jsonapi import ApiError, document, empty, error_item
-from klaviyo_sync.emulator.resources import import_job_resource, profile_resource
-from klaviyo_sync.emulator.rules import (
+from klaviyo_emulator import ids
+from klaviyo_emulator.context import HandlerContext
+from klaviyo_emulator.jsonapi import ApiError, document, empty, error_item
+from klaviyo_emulator.resources import import_job_resource, profile_resource
+from klaviyo_emulator.rules import (
     MAX_BULK_EVENTS,
     bulk_duplicate_errors,
     event_errors,
     profile_errors,
 )
-from klaviyo_sync.emulator.store import ImportJob, now_utc
+from klaviyo_emulator.store import ImportJob, now_utc
 
 MAX_BULK_PROFILES = 10_000
 BULK_POINTER = "/data/attributes/events-bulk-create/data"

@@ -5,9 +5,9 @@ from typing import Any
 
 from werkzeug.wrappers import Request
 
-from klaviyo_sync.emulator import ids
-from klaviyo_sync.emulator.jsonapi import resource_url
-from klaviyo_sync.emulator.store import (
+from klaviyo_emulator import ids
+from klaviyo_emulator.jsonapi import resource_url
+from klaviyo_emulator.store import (
     API_INTEGRATION,
     ImportJob,
     StoredEvent,

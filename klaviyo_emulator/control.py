@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from klaviyo_sync.emulator.faults import FaultSpecError
+from klaviyo_emulator.faults import FaultSpecError
 
 if TYPE_CHECKING:
-    from klaviyo_sync.emulator.app import EmulatorApp
+    from klaviyo_emulator.app import EmulatorApp
 
 
 def _json(payload: Any, status: int = 200) -> Response:

@@ -6,9 +6,9 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from klaviyo_sync.emulator.faults import Faults
-from klaviyo_sync.emulator.jsonapi import error_item
-from klaviyo_sync.emulator.store import parse_time
+from klaviyo_emulator.faults import Faults
+from klaviyo_emulator.jsonapi import error_item
+from klaviyo_emulator.store import parse_time
 
 EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST_EVENT_AHEAD = timedelta(days=365)
