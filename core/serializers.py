@@ -18,7 +18,3 @@ class ErrorSerializer(serializers.Serializer):
     statusCode = serializers.IntegerField()
     message = serializers.ListField(child=serializers.CharField())
     error = serializers.CharField()
-
-
-# For @extend_schema(responses=...): the error answers every protected endpoint can give.
-AUTH_ERRORS = {401: ErrorSerializer, 429: ErrorSerializer}

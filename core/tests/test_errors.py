@@ -7,6 +7,7 @@ import pytest
 from django.db import OperationalError
 
 import events.services
+from core.errors import error_body
 from core.tests.log_capture import captured_log_lines
 from events.models import Event, Profile
 
@@ -129,6 +130,26 @@ def test_the_schema_declares_the_key_header_and_the_error_shape(anonymous_client
         assert content["schema"] == {"$ref": "#/components/schemas/Error"}
     assert "examples" in operation["requestBody"]["content"]["application/json"]
     assert "examples" in operation["responses"]["201"]["content"]["application/json"]
+
+
+def test_every_error_example_in_the_schema_has_the_error_shape_of_its_status(anonymous_client):
+    schema = json.loads(anonymous_client.get("/api/schema?format=json").content)
+
+    examples = [
+        (int(status), example["value"])
+        for item in schema["paths"].values()
+        for operation in item.values()
+        for status, response in operation.get("responses", {}).items()
+        if int(status) >= 400
+        for example in response.get("content", {})
+        .get("application/json", {})
+        .get("examples", {})
+        .values()
+    ]
+    assert len(examples) >= 8  # 400, 404, 409, 502 and 503 examples across the three apps
+    for status, value in examples:
+        assert value == error_body(status, value["message"])
+        assert value["message"] and all(isinstance(m, str) for m in value["message"])
 
 
 @pytest.mark.parametrize("path", ["/health", "/health/"])

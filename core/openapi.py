@@ -1,0 +1,19 @@
+"""What every app's OpenAPI declarations share: the error answers and their examples."""
+
+from drf_spectacular.utils import OpenApiExample
+
+from core.errors import error_body
+from core.serializers import ErrorSerializer
+
+# For @extend_schema(responses=...): the error answers every protected endpoint can give.
+AUTH_ERRORS = {401: ErrorSerializer, 429: ErrorSerializer}
+
+
+def error_example(name: str, status_code: int, message: str) -> OpenApiExample:
+    """An example of an error answer, in the one error shape (core.errors.error_body)."""
+    return OpenApiExample(
+        name,
+        value=error_body(status_code, [message]),
+        response_only=True,
+        status_codes=[str(status_code)],
+    )
