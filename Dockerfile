@@ -12,6 +12,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends libmariadb3 \
 COPY --from=build /venv /venv
 ENV PATH=/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 PORT=3000
 WORKDIR /app
+# .dockerignore keeps the tests, the benchmarks and the Klaviyo emulator out of the image.
 COPY --chown=app:app . .
 # collectstatic needs settings to load; the real secret comes from the environment at run time.
 RUN DEBUG=false SECRET_KEY=build-only python manage.py collectstatic --noinput

@@ -25,9 +25,6 @@ import http.client
 import json
 import os
 import pstats
-import socket
-import subprocess
-import sys
 import threading
 import time
 import urllib.parse
@@ -105,37 +102,6 @@ def batches(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 
 # --- Phase 1: the API ------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(workers: int) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    gunicorn = Path(sys.executable).parent / "gunicorn"
-    server = subprocess.Popen(
-        [
-            *(str(gunicorn), "klaviyo_backend.wsgi", "--bind", f"127.0.0.1:{port}"),
-            *("--workers", str(workers), "--log-level", "warning"),
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/health")
-            if connection.getresponse().status == 200:
-                return server, url
-        except OSError:
-            time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("gunicorn did not answer /health within 30 s")
 
 
 def post_all(url: str, api_key: str, bodies: list[bytes], clients: int) -> float:
@@ -335,15 +301,16 @@ def main() -> None:
     server = None
     url, api_key = args.url, args.api_key
     if not url:
-        server, url = start_server(args.workers)
+        from testkit.procs import start_api_server
+
+        server, url = start_api_server(env=os.environ, workers=args.workers)
         api_key = BENCH_KEY
         print(f"gunicorn: {args.workers} workers on {url}")
     try:
         api_seconds = post_all(url, api_key, bodies, args.clients)
     finally:
         if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
+            server.stop(timeout=30)
 
     from events.models import Event, Profile
 

@@ -48,7 +48,7 @@ from typing import Any
 import psutil
 import requests
 from benchenv import database_prepare, django_setup
-from ingest import empty_tables, start_server
+from ingest import empty_tables
 from sync import cpu_seconds, start_emulator_worker
 
 BENCH_KEY = "bench-load-key"
@@ -430,7 +430,7 @@ def main() -> int:
 
     from events.models import Event, Profile, SyncStatus
     from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
-    from tests.procs import broker_flush
+    from testkit.procs import broker_flush, start_api_server
 
     load_before = os.getloadavg()
     database_prepare(args.database_url)
@@ -454,7 +454,7 @@ def main() -> int:
         api_url=emulator.api_url,
         concurrency=args.concurrency,
     )
-    server, url = start_server(args.workers)
+    server, url = start_api_server(env=os.environ, workers=args.workers)
     pending = Event.objects.filter(sync_status=SyncStatus.PENDING)
     try:
         health_idle, sql_idle = idle_baseline(url)
@@ -487,8 +487,7 @@ def main() -> int:
             if re.search(r"\b(WARNING|ERROR|CRITICAL)\b|Traceback|Retry in", line)
         ]
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        server.stop(timeout=30)
         worker.stop()
         emulator.stop()
     load_after = os.getloadavg()

@@ -322,16 +322,11 @@ def latency_line(name: str, latencies: list[float], failures: list[str]) -> str:
     return line
 
 
-def broker_empty(args: argparse.Namespace) -> None:
-    import redis
-
-    redis.Redis.from_url(args.broker_url).flushdb()
-
-
 def main(args: argparse.Namespace) -> None:
     from django.db import connection
 
     from events.models import Event
+    from testkit.procs import broker_flush
 
     print(f"Database {args.database_url}: {args.expired:,} expired + {args.fresh:,} fresh events")
     database_create(args)
@@ -359,7 +354,7 @@ def main(args: argparse.Namespace) -> None:
     raw_seconds = time.perf_counter() - started
     raw.close()
     raw_latencies, _, raw_failures = inserter.stop()
-    broker_empty(args)
+    broker_flush(args.broker_url)  # the sync tasks the inserts queued: no worker runs them
 
     purge_rate = purge["events_deleted"] / purge["events_seconds"]
     raw_rate = raw_deleted / raw_seconds

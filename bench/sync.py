@@ -159,7 +159,7 @@ def cpu_groups(worker_pid: int, *, database_url: str) -> dict[str, list[psutil.P
 def start_emulator_worker(*, broker: str, database_url: str, api_url: str, concurrency: int):
     """ONE celery worker on the benchmark's broker and database, sending to the emulator."""
     from klaviyo_emulator import DEFAULT_API_KEY
-    from tests.procs import start_worker, worker_env
+    from testkit.procs import start_worker, worker_env
 
     env = worker_env(
         broker=broker,
@@ -191,7 +191,7 @@ def main() -> int:
     from events.models import Event, SyncStatus
     from klaviyo_emulator import Emulator, EmulatorConfig
     from klaviyo_sync.tasks import queue_events_in_batches
-    from tests.procs import broker_flush, wait_until
+    from testkit.procs import broker_flush, wait_until
 
     prepare_database(args.database_url)
     broker_flush(args.broker)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from klaviyo_emulator import Emulator, EmulatorConfig
-from tests.procs import broker_reachable, broker_url, producer_on
+from testkit.procs import broker_reachable, broker_url, producer_on
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import requests
 from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig, EmulatorControl
 from klaviyo_emulator.__main__ import main as emulator_main
 from klaviyo_emulator.tests.conftest import event_body
-from tests.procs import start_emulator_process
+from testkit.procs import start_emulator_process
 
 HEADERS = {
     "Authorization": f"Klaviyo-API-Key {DEFAULT_API_KEY}",

@@ -6,7 +6,7 @@ import time
 from uuid import uuid4
 
 from klaviyo_sync.tasks import queue_event_sync
-from tests.procs import producer_on, silent_port, unanswered_port
+from testkit.procs import producer_on, silent_port, unanswered_port
 
 # Two connection attempts of 1 s (CELERY_BROKER_TRANSPORT_OPTIONS, publish retry policy),
 # with room for a slow machine. Without the connect timeout, each attempt waited for the

@@ -8,8 +8,8 @@ from collections.abc import Callable, Iterator, Mapping
 import pytest
 
 from klaviyo_emulator import Emulator
-from tests.procs import Process, start_process
-from tests.stack import SyncStack
+from testkit.procs import Process, start_process
+from testkit.stack import SyncStack
 
 StartStack = Callable[..., SyncStack]
 Spawn = Callable[[str, list[str], Mapping[str, str]], Process]
@@ -37,7 +37,7 @@ def start_stack(
 
 @pytest.fixture
 def spawn() -> Iterator[Spawn]:
-    """`spawn(name, args, env)`: tests.procs.start_process, stopped after the test (let go
+    """`spawn(name, args, env)`: testkit.procs.start_process, stopped after the test (let go
     first if the drill had paused it)."""
     started: list[Process] = []
 

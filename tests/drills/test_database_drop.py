@@ -16,10 +16,10 @@ import requests
 from django.conf import settings
 
 from events.models import Event
+from testkit.procs import start_api_server, wait_until
+from testkit.stack import assert_all_sent_exactly_once
 from tests.drills import mysql
 from tests.drills.payloads import bulk_events
-from tests.procs import start_api_server, wait_until
-from tests.stack import assert_all_sent_exactly_once
 
 pytestmark = pytest.mark.e2e
 

@@ -6,8 +6,8 @@ import time
 import pytest
 
 from events.models import Event
+from testkit.stack import assert_all_sent_exactly_once
 from tests.drills.payloads import AnswerLog, bulk_events, single_event
-from tests.stack import assert_all_sent_exactly_once
 
 pytestmark = pytest.mark.e2e
 

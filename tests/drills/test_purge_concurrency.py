@@ -21,10 +21,10 @@ from django.utils import timezone
 
 from cleanup.models import PurgeOutcome, PurgeRun
 from events.models import Event, Profile
+from testkit.procs import Process, wait_until
+from testkit.stack import assert_all_sent_exactly_once
 from tests.drills import mysql
 from tests.drills.payloads import bulk_events
-from tests.procs import Process, wait_until
-from tests.stack import assert_all_sent_exactly_once
 
 pytestmark = pytest.mark.e2e
 

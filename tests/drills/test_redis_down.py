@@ -14,9 +14,9 @@ from django.utils import timezone
 
 from events.models import Event, SyncStatus
 from klaviyo_sync.tasks import requeue_stale_pending_events
+from testkit.procs import free_port, producer_on, start_redis, unanswered_port
+from testkit.stack import assert_all_sent_exactly_once
 from tests.drills.payloads import bulk_events, single_event
-from tests.procs import free_port, producer_on, start_redis, unanswered_port
-from tests.stack import assert_all_sent_exactly_once
 
 pytestmark = pytest.mark.e2e
 

@@ -6,9 +6,9 @@ from collections import Counter
 import pytest
 
 from events.models import Event, SyncStatus
+from testkit.procs import wait_until
+from testkit.stack import assert_all_sent_exactly_once
 from tests.drills.payloads import bulk_events
-from tests.procs import wait_until
-from tests.stack import assert_all_sent_exactly_once
 
 pytestmark = pytest.mark.e2e
 

@@ -1,4 +1,4 @@
-"""Fixtures of the end-to-end tests: the sync stack of tests/stack.py (a real worker on this
+"""Fixtures of the end-to-end tests: the sync stack of testkit/stack.py (a real worker on this
 test's database); the broker, producer and emulator fixtures are in tests/conftest.py."""
 
 from collections.abc import Iterator
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 import pytest
 
 from klaviyo_emulator import Emulator
-from tests.stack import SyncStack
+from testkit.stack import SyncStack
 
 
 @pytest.fixture

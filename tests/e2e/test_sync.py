@@ -9,8 +9,8 @@ import pytest
 
 from events.models import Event, SyncStatus
 from klaviyo_emulator.ratelimit import FixedWindowLimiter
-from tests.procs import wait_until
-from tests.stack import assert_all_sent_exactly_once
+from testkit.procs import wait_until
+from testkit.stack import assert_all_sent_exactly_once
 
 pytestmark = pytest.mark.e2e
 

@@ -24,7 +24,7 @@ import redis
 from events.models import Event, SyncStatus
 from klaviyo_emulator import DEFAULT_API_KEY, Emulator
 from klaviyo_sync.mapping import SENT_MESSAGE
-from tests.procs import Process, broker_flush, database_url, start_worker, wait_until, worker_env
+from testkit.procs import Process, broker_flush, database_url, start_worker, wait_until, worker_env
 
 # Seconds, through the worker's settings: fast retries, and a killed worker's task comes back
 # (Redis visibility timeout) and its claim on the rows expires (send lease) within seconds.

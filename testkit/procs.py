@@ -247,12 +247,15 @@ def start_redis(port: int, *, timeout: float = 10) -> Process:
     return server
 
 
-def start_api_server(*, env: Mapping[str, str], timeout: float = 30) -> tuple[Process, str]:
-    """The API on gunicorn (one sync worker, as in production but smaller); returns it and its
-    base URL once /health answers."""
+def start_api_server(
+    *, env: Mapping[str, str], workers: int = 1, timeout: float = 30
+) -> tuple[Process, str]:
+    """The API on gunicorn (`workers` sync workers, as in production; one in tests); returns it
+    and its base URL once /health answers."""
     port = free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    args = [gunicorn, "klaviyo_backend.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    args = [gunicorn, "klaviyo_backend.wsgi", "--bind", f"127.0.0.1:{port}"]
+    args += ["--workers", str(workers)]
     server = start_process("gunicorn", args, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
