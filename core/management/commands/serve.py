@@ -25,6 +25,11 @@ class Command(BaseCommand):
             help="gunicorn worker processes (env WEB_CONCURRENCY)",
         )
         parser.add_argument("--no-migrate", action="store_true", help="skip `migrate`")
+        parser.add_argument(
+            "--app",
+            default="klaviyo_backend.wsgi",
+            help="WSGI application to serve (bench/single.py serves its floor on these settings)",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not options["no_migrate"]:
@@ -35,7 +40,7 @@ class Command(BaseCommand):
         # No gunicorn access log: the app writes one JSON line per request (core.middleware).
         argv = [
             gunicorn,
-            "klaviyo_backend.wsgi",
+            options["app"],
             "--bind",
             f"{options['bind']}:{options['port']}",
             "--workers",

@@ -1,0 +1,388 @@
+"""Single-event benchmark: POST /events one event at a time, against a floor and today's code.
+
+    .venv/bin/python bench/single.py                    # 2,000 events per phase, 1 and 8 clients
+    .venv/bin/python bench/single.py --baseline ../old --rounds 2   # and another checkout
+    .venv/bin/python bench/single.py --url http://127.0.0.1:3000 --api-key KEY  # a running server
+
+Each target is served the production way: `manage.py serve` (gunicorn with the project's settings,
+DEBUG off, JSON request logs), on MariaDB, with tasks queued on Redis (`--broker`) and no Klaviyo
+key, so nothing leaves the machine. Targets:
+- service: this checkout (or `--url`: a server already running; its database is left as it is);
+- baseline: `--baseline DIR`, another checkout (say today's main), with DIR/.venv's Python;
+- floor: a bare WSGI app (bench/single_floor.py) served by this checkout's `manage.py serve`, so on
+  the same gunicorn settings, doing only what one event must cost: parse the JSON, upsert the
+  profile, insert the event, commit, one broker publish.
+
+Phases are interleaved (for each round, for 1 then 8 clients, every target in turn), so that the
+ratios compare figures taken under the same machine load. Each phase posts `--requests` events, one
+per request, from that many client threads over keep-alive connections (they reconnect when the
+server closes), bodies encoded before the clock; the tables are emptied before each phase. Printed
+per phase: events/s, latency p50/p95/p99, and CPU milliseconds per event of the server's processes
+and of MariaDB (from /proc; MariaDB's include what other users of the machine make it do). Then,
+per round, for 8 clients: service / baseline rate (target 2.5), the service's p95 (target < 30 ms)
+and service / floor rate (target 0.5).
+
+Databases: `single_bench_<target>` on `--mysql` (created, migrated, dropped at the end unless
+`--keep`); the broker's queues this run filled are deleted at the end.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import MySQLdb
+import redis
+from single_floor import FLOOR_QUEUE
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_KEY = "bench-single-api-key"
+TICKS = os.sysconf("SC_CLK_TCK")
+TARGET_SPEEDUP, TARGET_P95_MS, TARGET_FLOOR_SHARE = 2.5, 30.0, 0.5
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--requests", type=int, default=2000, help="events per phase (2,000)")
+    parser.add_argument("--clients", default="1,8", help="client threads per phase (1,8)")
+    parser.add_argument("--rounds", type=int, default=1, help="times every phase runs (1)")
+    parser.add_argument("--profiles", type=int, default=1000, help="distinct emails (1,000)")
+    parser.add_argument("--baseline", default="", help="another checkout to compare with")
+    parser.add_argument("--no-floor", action="store_true", help="leave the floor out")
+    parser.add_argument("--url", default="", help="a running server instead of this checkout")
+    parser.add_argument("--api-key", default=BENCH_KEY, help="X-API-Key for --url")
+    parser.add_argument("--mysql", default="mysql://root@127.0.0.1:3306", help="MariaDB server")
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/7", help="Redis for tasks")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment of every served target (say WEB_CONCURRENCY=3); repeatable",
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the databases")
+    return parser.parse_args()
+
+
+# --- Processes and their CPU ------------------------------------------------------------------
+
+
+def _listening_inodes(port: int) -> set[str]:
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
+                inodes.add(fields[9])
+    return inodes
+
+
+def server_pids(port: int) -> list[int]:
+    """Every process holding the listening socket: gunicorn's master and its workers."""
+    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def mariadb_pids() -> list[int]:
+    pids = []
+    for proc in Path("/proc").iterdir():
+        try:
+            name = (proc / "comm").read_text().strip() if proc.name.isdigit() else ""
+            if name in ("mariadbd", "mysqld"):
+                pids.append(int(proc.name))
+        except OSError:
+            continue
+    return pids
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICKS
+
+
+# --- Targets ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    name: str
+    url: str
+    api_key: str = BENCH_KEY
+    database: str = ""  # emptied before each phase; "" for --url
+    process: subprocess.Popen | None = None
+    results: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
+
+
+def mysql_connect(mysql: str, database: str | None = None) -> Any:
+    url = urllib.parse.urlparse(mysql)
+    return MySQLdb.connect(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 3306,
+        user=urllib.parse.unquote(url.username or "root"),
+        password=urllib.parse.unquote(url.password or ""),
+        **({"database": database} if database else {}),
+    )
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(name: str, folder: Path, args: argparse.Namespace, tmp: str, app: str = "") -> Target:
+    """Creates and migrates the target's database, then starts `manage.py serve` in `folder`."""
+    database = f"single_bench_{name}"
+    server = mysql_connect(args.mysql)
+    server.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
+    server.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
+    server.close()
+    python = folder / ".venv" / "bin" / "python"
+    python = python if python.exists() else Path(sys.executable)
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"{args.mysql}/{database}",
+        "CELERY_BROKER_URL": args.broker,
+        "API_KEYS": BENCH_KEY,
+        "KLAVIYO_API_KEY": "",
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-single-secret-key",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "INFO",  # the production default: one JSON line per request
+        "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(dir=tmp),
+        **dict(pair.split("=", 1) for pair in args.env),
+    }
+    env.pop("PYTHONPATH", None)
+    subprocess.run([str(python), "manage.py", "migrate", "-v0"], cwd=folder, env=env, check=True)
+    port = free_port()
+    argv = [str(python), "manage.py", "serve", "--no-migrate", "--bind", "127.0.0.1"]
+    argv += ["--port", str(port), *(("--app", app) if app else ())]
+    with open(f"{tmp}/{name}.err", "w") as errors:  # the child keeps its own descriptor
+        process = subprocess.Popen(
+            argv, cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=errors
+        )
+    target = Target(name=name, url=f"http://127.0.0.1:{port}", database=database, process=process)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"{name} exited: {Path(tmp, name + '.err').read_text()[-2000:]}")
+        if len(server_pids(port)) > 1:  # master and at least a worker
+            return target
+        time.sleep(0.3)
+    raise SystemExit(f"{name} did not start within 60 s")
+
+
+# --- Load -------------------------------------------------------------------------------------
+
+
+def make_bodies(count: int, profiles: int) -> list[bytes]:
+    """Events as a shop's apps send them, one per request, each with its own uniqueId."""
+    run, start = uuid.uuid4().hex[:8], datetime.now(UTC) - timedelta(hours=1)
+    return [
+        json.dumps(
+            {
+                "eventName": ("Placed Order", "Viewed Product", "Added to Cart")[index % 3],
+                "email": f"shopper{index % profiles}@example.com",
+                "eventAttributes": {"sku": f"SKU-{index % 97}", "price": 19.99, "currency": "USD"},
+                "profileAttributes": {"firstName": f"First{index % profiles}", "plan": "vip"},
+                "time": (start + timedelta(milliseconds=index)).isoformat().replace("+00:00", "Z"),
+                "value": 19.99,
+                "uniqueId": f"single-{run}-{index}",
+            }
+        ).encode()
+        for index in range(count)
+    ]
+
+
+def post_all(target: Target, bodies: list[bytes], clients: int) -> tuple[float, list[float]]:
+    """Posts every body from `clients` threads; returns the elapsed seconds and latencies."""
+    address = urllib.parse.urlparse(target.url)
+    headers = {"Content-Type": "application/json", "X-API-Key": target.api_key}
+    next_index, lock = iter(range(len(bodies))), threading.Lock()
+    latencies: list[list[float]] = [[] for _ in range(clients)]
+    failures: list[str] = []
+    ready = threading.Barrier(clients + 1)
+
+    def client(mine: list[float]) -> None:
+        connection = http.client.HTTPConnection(address.hostname, address.port, timeout=60)
+        ready.wait()
+        while not failures:
+            with lock:
+                index = next(next_index, None)
+            if index is None:
+                break
+            started = time.perf_counter()
+            try:
+                connection.request("POST", "/events", body=bodies[index], headers=headers)
+                response = connection.getresponse()
+                answer = response.read()
+            except (OSError, http.client.HTTPException) as error:
+                failures.append(f"{type(error).__name__}: {error}")
+                break
+            mine.append(time.perf_counter() - started)
+            if response.status != 201:
+                failures.append(f"{response.status} {answer[:300]!r}")
+        connection.close()
+
+    threads = [threading.Thread(target=client, args=(mine,)) for mine in latencies]
+    for thread in threads:
+        thread.start()
+    ready.wait()
+    started = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit(f"{target.name}: {len(failures)} failures, first: {failures[0]}")
+    return elapsed, [value for mine in latencies for value in mine]
+
+
+def empty_tables(args: argparse.Namespace, target: Target) -> None:
+    if not target.database:
+        return
+    database = mysql_connect(args.mysql, target.database)
+    cursor = database.cursor()
+    cursor.execute("SET FOREIGN_KEY_CHECKS = 0")
+    for table in ("events_event", "events_profile"):
+        cursor.execute(f"TRUNCATE TABLE {table}")
+    database.close()
+
+
+def percentile(ordered: list[float], q: float) -> float:
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def phase(args: argparse.Namespace, target: Target, clients: int) -> dict[str, float]:
+    empty_tables(args, target)
+    port = urllib.parse.urlparse(target.url).port
+    warmup = make_bodies(max(20, 4 * clients), args.profiles)
+    post_all(target, warmup, clients)  # connections, imports, first queries: not timed
+    bodies = make_bodies(args.requests, args.profiles)
+    web, db = server_pids(port), mariadb_pids()
+    web_before, db_before = cpu_seconds(web), cpu_seconds(db)
+    elapsed, latencies = post_all(target, bodies, clients)
+    web_cpu, db_cpu = cpu_seconds(web) - web_before, cpu_seconds(db) - db_before
+    ordered = sorted(latencies)
+    return {
+        "rate": len(bodies) / elapsed,
+        "p50": percentile(ordered, 0.5) * 1000,
+        "p95": percentile(ordered, 0.95) * 1000,
+        "p99": percentile(ordered, 0.99) * 1000,
+        "web_cpu": web_cpu * 1000 / len(bodies),
+        "db_cpu": db_cpu * 1000 / len(bodies),
+    }
+
+
+def report(targets: list[Target], args: argparse.Namespace, clients: list[int]) -> None:
+    service = targets[0]
+    others = {target.name: target for target in targets[1:]}
+    for round_ in range(args.rounds):
+        if 8 not in clients:
+            break
+        figures = service.results[(round_, 8)]
+        line = [f"round {round_ + 1}, 8 clients: service p95 {figures['p95']:.1f} ms"]
+        line[0] += " (ok)" if figures["p95"] < TARGET_P95_MS else f" (target < {TARGET_P95_MS})"
+        for name, target, goal in (
+            ("baseline", "baseline", TARGET_SPEEDUP),
+            ("floor", "floor", TARGET_FLOOR_SHARE),
+        ):
+            if target in others:
+                ratio = figures["rate"] / others[target].results[(round_, 8)]["rate"]
+                verdict = "ok" if ratio >= goal else f"target {goal}"
+                line.append(f"service/{name} {ratio:.2f}x ({verdict})")
+        print("  " + ", ".join(line))
+    for count in clients:
+        medians = {
+            target.name: statistics.median(
+                target.results[(r, count)]["rate"] for r in range(args.rounds)
+            )
+            for target in targets
+        }
+        print(
+            f"  median rate, {count} client(s): "
+            + ", ".join(f"{name} {rate:,.0f}/s" for name, rate in medians.items())
+        )
+
+
+def main() -> None:
+    args = parse_args()
+    clients = [int(value) for value in args.clients.split(",")]
+    tmp = tempfile.mkdtemp(prefix="bench-single-")
+    targets: list[Target] = []
+    try:
+        if args.url:
+            targets.append(Target(name="service", url=args.url.rstrip("/"), api_key=args.api_key))
+        else:
+            targets.append(serve("service", ROOT, args, tmp))
+        if args.baseline:
+            targets.append(serve("baseline", Path(args.baseline).resolve(), args, tmp))
+        if not args.no_floor:
+            targets.append(serve("floor", ROOT, args, tmp, app="bench.single_floor:application"))
+        load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+        print(
+            f"POST /events: {args.requests} events per phase, {args.rounds} round(s), "
+            f"{len(targets)} targets; {os.cpu_count()} CPUs, load average {load}"
+        )
+        print(
+            f"{'target':<9}{'clients':>8}{'events/s':>10}{'p50 ms':>9}{'p95 ms':>9}"
+            f"{'p99 ms':>9}{'web CPU-ms/ev':>15}{'db CPU-ms/ev':>14}"
+        )
+        for round_ in range(args.rounds):
+            for count in clients:
+                for target in targets:
+                    figures = phase(args, target, count)
+                    target.results[(round_, count)] = figures
+                    print(
+                        f"{target.name:<9}{count:>8}{figures['rate']:>10,.0f}"
+                        f"{figures['p50']:>9.1f}{figures['p95']:>9.1f}{figures['p99']:>9.1f}"
+                        f"{figures['web_cpu']:>15.2f}{figures['db_cpu']:>14.2f}",
+                        flush=True,
+                    )
+        report(targets, args, clients)
+    finally:
+        for target in targets:
+            if target.process is not None:
+                target.process.terminate()
+                target.process.wait(timeout=30)
+        broker = redis.Redis.from_url(args.broker)
+        broker.delete(FLOOR_QUEUE, "celery")
+        if not args.keep:
+            server = mysql_connect(args.mysql)
+            for target in targets:
+                if target.database:
+                    server.cursor().execute(f"DROP DATABASE IF EXISTS `{target.database}`")
+            server.close()
+        subprocess.run(["rm", "-rf", tmp], check=False)
+
+
+if __name__ == "__main__":
+    main()
