@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from cleanup.services import MAX_DAYS
 from core.serializers import IsoDateTimeField
+from core.strict_input import StrictInputSerializer
 from events.models import SyncStatus
 
 
@@ -31,7 +32,7 @@ class StrictBooleanField(serializers.BooleanField):
         return data
 
 
-class ManualPurgeInputSerializer(serializers.Serializer):
+class ManualPurgeInputSerializer(StrictInputSerializer):
     days = StrictIntegerField(
         required=False,
         min_value=1,
@@ -59,14 +60,6 @@ class ManualPurgeInputSerializer(serializers.Serializer):
             help_text="Queue the purge on the worker and answer 202 at once.",
         )
         return fields
-
-    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        unknown = sorted(set(self.initial_data) - set(self.fields))
-        if unknown:
-            raise serializers.ValidationError(
-                {key: "is not a known field (days, dryRun, async)" for key in unknown}
-            )
-        return attrs
 
     def to_internal_value(self, data: Any) -> dict[str, Any]:
         if not isinstance(data, dict):

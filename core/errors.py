@@ -77,6 +77,9 @@ def _message(path: str, detail: Any) -> str:
     if not path:
         # A predicate about the whole body ("must be a JSON object") needs its subject.
         return f"request body {text}" if text.startswith("must ") else text
+    # An unknown property of an item reads as NestJS wrote it: `events.3.property x should...`.
+    if text.startswith("property "):
+        return f"{path}.{text}"
     # A message already written as a predicate wins over the stock rewording of its code.
     if text.startswith(("must ", "is ", "should ")):
         return f"{path} {text}"

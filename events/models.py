@@ -65,8 +65,11 @@ class Event(models.Model):
     profile_attributes = models.JSONField(default=dict, blank=True)
     time = models.DateTimeField(default=timezone.now)
     value = models.FloatField(null=True, blank=True)
-    # The client's idempotency key: a second POST with it returns the first event.
-    unique_id = models.CharField(max_length=255, unique=True, null=True, blank=True)
+    # The client's idempotency key, as Klaviyo's unique_id: one event per profile, metric and
+    # key (event_profile_name_unique_id below); a repeat returns the first event.
+    unique_id = models.CharField(max_length=255, null=True, blank=True, db_index=True)
+    # ISO 4217 code of `value` (Klaviyo's value_currency); None: the account's currency.
+    value_currency = models.CharField(max_length=3, null=True, blank=True)
     sync_status = models.CharField(
         max_length=16, choices=SyncStatus.choices, default=SyncStatus.PENDING
     )
@@ -88,6 +91,15 @@ class Event(models.Model):
             models.Index(fields=["email", "event_name", "time"], name="event_email_name_time"),
             models.Index(fields=["created_at"], name="event_created_at"),
             models.Index(fields=["sync_status", "created_at"], name="event_status_created"),
+        ]
+        constraints = [
+            # Klaviyo: "If the unique_id is repeated for the same profile and metric, only the
+            # first processed event will be recorded" (spec, EventCreateQueryV2). An order id
+            # reused for Placed then Fulfilled Order, or by another customer, is a new event.
+            models.UniqueConstraint(
+                fields=["profile", "event_name", "unique_id"],
+                name="event_profile_name_unique_id",
+            ),
         ]
 
     def __str__(self) -> str:

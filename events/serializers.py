@@ -28,6 +28,8 @@ from rest_framework import serializers
 from rest_framework.settings import api_settings
 
 from core.serializers import IsoDateTimeField
+from core.strict_input import StrictInputSerializer, unknown_property_errors
+from events.currencies import is_currency_code
 from events.models import Event
 from klaviyo_sync.mapping import (
     E164,
@@ -222,11 +224,12 @@ def _profile_attributes(value: Any) -> tuple[dict[str, Any], int]:
         phone = attributes.get(key)
         if phone is not None and (not isinstance(phone, str) or not E164.match(phone)):
             errors[key] = ["must be in E.164 format, like +15005550006"]
-    external_id = attributes.get("externalId")
-    if external_id is not None and (
-        not isinstance(external_id, str) or not external_id.strip() or len(external_id) > 255
-    ):
-        errors["externalId"] = ["must be a non-empty string of at most 255 characters"]
+    for key in ("externalId", "anonymousId"):
+        identifier = attributes.get(key)
+        if identifier is not None and (
+            not isinstance(identifier, str) or not identifier.strip() or len(identifier) > 255
+        ):
+            errors[key] = ["must be a non-empty string of at most 255 characters"]
     for key, problem in _profile_text_problems(attributes).items():
         errors.setdefault(key, problem)
     if isinstance(attributes.get("location"), dict):
@@ -291,6 +294,14 @@ def _unique_id(value: Any) -> str | None:
     return _text(value, max_length=255)
 
 
+def _value_currency(value: Any) -> str | None:
+    if value is MISSING or value is None:
+        return None
+    if not is_currency_code(value):
+        raise FieldError("must be an ISO 4217 currency code, like USD")
+    return value
+
+
 # (wire name, service name, check): a check returns the clean value or raises FieldError.
 EVENT_FIELDS = (
     ("eventName", "event_name", _event_name),
@@ -300,13 +311,16 @@ EVENT_FIELDS = (
     ("time", "time", _time),
     ("value", "value", _value),
     ("uniqueId", "unique_id", _unique_id),
+    ("valueCurrency", "value_currency", _value_currency),
 )
+EVENT_PROPERTIES = frozenset(name for name, _, _ in EVENT_FIELDS)
 
 
 def event_input_validate(data: Any) -> dict[str, Any]:
     """One event as a client sent it -> every service key (snake_case), None when not sent.
 
-    Raises ValidationError with every problem, keyed by wire name; unknown keys are ignored.
+    Raises ValidationError with every problem, keyed by wire name; a property of the event
+    that is not one of EVENT_FIELDS is a problem (`property unique_id should not exist`).
     """
     if not isinstance(data, dict):
         raise serializers.ValidationError(
@@ -319,16 +333,30 @@ def event_input_validate(data: Any) -> dict[str, Any]:
             clean[source] = check(data.get(name, MISSING))
         except FieldError as error:
             errors[name] = [error.detail] if isinstance(error.detail, str) else error.detail
+    if unknown := unknown_property_errors(data, EVENT_PROPERTIES):
+        errors[api_settings.NON_FIELD_ERRORS_KEY] = unknown
     if not errors:
         (events, events_bound), (profile, profile_bound) = (
             clean["event_attributes"],
             clean["profile_attributes"],
         )
         clean["event_attributes"], clean["profile_attributes"] = events, profile
-        if not (clean["email"] or profile.get("phoneNumber") or profile.get("externalId")):
+        # When absent, a valid `currency` among the event's attributes says what `value` is in.
+        if (
+            clean["value_currency"] is None
+            and clean["value"] is not None
+            and is_currency_code(events.get("currency"))
+        ):
+            clean["value_currency"] = events["currency"]
+        if not (
+            clean["email"]
+            or profile.get("phoneNumber")
+            or profile.get("externalId")
+            or profile.get("anonymousId")
+        ):
             errors[api_settings.NON_FIELD_ERRORS_KEY] = [
-                "an event needs email, profileAttributes.phoneNumber "
-                "or profileAttributes.externalId"
+                "an event needs email, profileAttributes.phoneNumber, "
+                "profileAttributes.externalId or profileAttributes.anonymousId"
             ]
         # Klaviyo takes at most 5 MB per event, its profile included. Measured only when the
         # cheap bound says it could be over: a megabyte of JSON takes milliseconds to encode.
@@ -371,9 +399,10 @@ class EventInputSerializer(serializers.Serializer):
     profileAttributes = AttributesField(
         source="profile_attributes",
         required=False,
-        help_text="Merged over the profile's attributes (null removes a key). phoneNumber "
-        "(E.164) or externalId identify a profile that has no email. Klaviyo's standard "
-        "attributes (firstName, city, ...) are strings or numbers; strings at most 100 KB.",
+        help_text="Merged over the profile's attributes (null removes a key, here and in "
+        "Klaviyo). phoneNumber (E.164), externalId or anonymousId (a visitor not yet known) "
+        "identify a profile that has no email. Klaviyo's standard attributes (firstName, "
+        "locale, city, ...) are strings or numbers; strings at most 100 KB.",
     )
     time = serializers.DateTimeField(
         required=False,
@@ -386,7 +415,17 @@ class EventInputSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         max_length=255,
-        help_text="Idempotency key: an event with a uniqueId already stored is not stored again.",
+        help_text="Idempotency key, as Klaviyo's unique_id: an event with the profile, eventName "
+        "and uniqueId of a stored one is not stored again (200 with the first event).",
+    )
+    valueCurrency = serializers.CharField(
+        source="value_currency",
+        required=False,
+        allow_null=True,
+        min_length=3,
+        max_length=3,
+        help_text="ISO 4217 code of value (USD, EUR, ...), Klaviyo's value_currency; default: "
+        "eventAttributes.currency when value is given and that is a valid code.",
     )
 
     def run_validation(self, data: Any = serializers.empty) -> dict[str, Any]:
@@ -425,7 +464,7 @@ class EventListField(serializers.ListField):
         return items
 
 
-class BulkEventsInputSerializer(serializers.Serializer):
+class BulkEventsInputSerializer(StrictInputSerializer):
     default_error_messages = {"invalid": "must be a JSON object"}
 
     events = EventListField()
@@ -437,6 +476,7 @@ class EventOutputSerializer(serializers.ModelSerializer):
     profileAttributes = serializers.JSONField(source="profile_attributes")
     time = IsoDateTimeField()
     uniqueId = serializers.CharField(source="unique_id", allow_null=True)
+    valueCurrency = serializers.CharField(source="value_currency", allow_null=True)
     sentToKlaviyo = serializers.BooleanField(source="sent_to_klaviyo")
     syncStatus = serializers.CharField(source="sync_status")
     attempts = serializers.IntegerField()
@@ -455,6 +495,7 @@ class EventOutputSerializer(serializers.ModelSerializer):
             "email",
             "time",
             "value",
+            "valueCurrency",
             "uniqueId",
             "sentToKlaviyo",
             "syncStatus",

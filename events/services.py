@@ -5,10 +5,11 @@ import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.db.models.constants import OnConflict
 from django.dispatch import Signal
 from django.utils import timezone
@@ -59,12 +60,16 @@ def _holds_null(patch: dict[str, Any]) -> bool:
 
 
 def profile_identity(*, email: str | None, profile_attributes: dict[str, Any]) -> str:
-    """The upsert key of a profile: its email, else its phone number, else its external id."""
+    """The upsert key of a profile: its email, else its phone number, else its external id,
+    else its anonymous id (a visitor not yet known, as Segment's and RudderStack's
+    destinations send Klaviyo `anonymous_id`)."""
     if email:
         return email
     if phone := profile_attributes.get("phoneNumber"):
         return f"phone:{phone}"
-    return f"external:{profile_attributes['externalId']}"
+    if external_id := profile_attributes.get("externalId"):
+        return f"external:{external_id}"
+    return f"anonymous:{profile_attributes['anonymousId']}"
 
 
 def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> dict[str, int]:
@@ -160,6 +165,7 @@ def _event_from(data: dict[str, Any], profile_id: int, now: datetime | None = No
         time=data.get("time") or now,
         value=data.get("value"),
         unique_id=data.get("unique_id"),
+        value_currency=data.get("value_currency"),
         created_at=now,
     )
 
@@ -175,16 +181,19 @@ EVENT_VARYING_FIELDS = (
     "time",
     "value",
     "unique_id",
+    "value_currency",
+    "created_at",
 )
 
 
 def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
     """INSERTs new events (built by `_event_from` for one batch) with one executemany; returns
-    how many rows went in. With `ignore_conflicts` a row whose unique_id is taken is skipped.
+    how many rows went in. With `ignore_conflicts` a row that repeats a stored event (profile,
+    event name, unique_id) is skipped.
 
     Not bulk_create: it adapts each value through its field and compiles a placeholder per
     value, which was half the time of a 1,000-event request. Here the varying values are
-    adapted directly, and the others (defaults, the batch's created_at) once per batch.
+    adapted directly, and the others (defaults) once per batch.
     """
     if not events:
         return 0
@@ -212,10 +221,12 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
             ops.adapt_datetimefield_value(event.time),
             event.value,
             event.unique_id,
+            event.value_currency,
+            ops.adapt_datetimefield_value(event.created_at),
             *constant_values,
         )
-        # By unique_id: concurrent batches take the unique index's locks in the same order.
-        for event in sorted(events, key=lambda event: event.unique_id or "")
+        # In the unique index's order: concurrent batches take its locks in the same order.
+        for event in sorted(events, key=_unique_index_order)
     ]
     columns = [fields[name].column for name in EVENT_VARYING_FIELDS] + [f.column for f in constant]
     insert = ops.insert_statement(on_conflict=OnConflict.IGNORE if ignore_conflicts else None)
@@ -233,20 +244,45 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
     return inserted
 
 
+def _unique_index_order(event: Event) -> tuple[int, str, str]:
+    return event.profile_id, event.event_name, event.unique_id or ""
+
+
 def _identity_of(data: dict[str, Any]) -> str:
     return profile_identity(
         email=data.get("email"), profile_attributes=data.get("profile_attributes") or {}
     )
 
 
+def _dedup_key(data: dict[str, Any]) -> tuple[str, str, str] | None:
+    """What makes two events one, as Klaviyo has it: the same profile, metric and unique_id."""
+    unique_id = data.get("unique_id")
+    return (_identity_of(data), data["event_name"], unique_id) if unique_id else None
+
+
+def _events_by_key(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str, str], Event]:
+    """Stored events with these (identity, event name, unique_id) keys."""
+    keys = set(keys)
+    if not keys:
+        return {}
+    found = Event.objects.filter(
+        unique_id__in={key[2] for key in keys},
+        event_name__in={key[1] for key in keys},
+        profile__identity__in={key[0] for key in keys},
+    ).annotate(identity=F("profile__identity"))
+    by_key = {(event.identity, event.event_name, event.unique_id): event for event in found}
+    return {key: event for key, event in by_key.items() if key in keys}
+
+
 def event_ingest(*, data: dict[str, Any]) -> IngestResult:
     """Stores one validated event and upserts its profile, in one transaction.
 
-    A repeated `unique_id` returns the first event and changes nothing: the unique index
-    decides, so two concurrent posts of the same key make one row.
+    An event with the profile, event name and `unique_id` of a stored one is a repeat: the
+    first event is returned and nothing changes. The unique index decides, so two concurrent
+    posts of the same event make one row.
     """
-    unique_id = data.get("unique_id")
-    if unique_id and (earlier := Event.objects.filter(unique_id=unique_id).first()):
+    key = _dedup_key(data)
+    if key and (earlier := _events_by_key([key]).get(key)):
         return IngestResult(event=earlier, created=False)
 
     def store() -> Event:
@@ -261,7 +297,7 @@ def event_ingest(*, data: dict[str, Any]) -> IngestResult:
     try:
         event = run_retrying_deadlocks(store, what="Ingest")
     except IntegrityError:
-        earlier = Event.objects.filter(unique_id=unique_id).first() if unique_id else None
+        earlier = _events_by_key([key]).get(key) if key else None
         if earlier is None:
             raise
         return IngestResult(event=earlier, created=False)
@@ -271,15 +307,14 @@ def event_ingest(*, data: dict[str, Any]) -> IngestResult:
 def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
     """Stores validated events with bulk statements, all or nothing; results in input order.
 
-    A `unique_id` seen earlier in the batch or in an earlier request makes no second row:
-    that item's result is the first event.
+    An event whose profile, event name and `unique_id` match one earlier in the batch or
+    stored by an earlier request makes no second row: that item's result is the first event.
     """
-    keys = [item["unique_id"] for item in items if item.get("unique_id")]
-    earlier = {e.unique_id: e for e in Event.objects.filter(unique_id__in=keys)} if keys else {}
+    keys = [_dedup_key(item) for item in items]
+    earlier = _events_by_key(key for key in keys if key)
     fresh: dict[int, dict[str, Any]] = {}
-    first_with_key: dict[str, int] = {}
-    for index, item in enumerate(items):
-        key = item.get("unique_id")
+    first_with_key: dict[tuple[str, str, str], int] = {}
+    for index, (item, key) in enumerate(zip(items, keys, strict=True)):
         if key and (key in earlier or key in first_with_key):
             continue
         if key:
@@ -295,32 +330,42 @@ def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
                 ]
             )
             built = {
-                index: _event_from(item, ids[_identity_of(item)], now)
+                index: _event_from(item, ids[_identity_of(item)], _in_order(now, index))
                 for index, item in fresh.items()
             }
-            # IGNORE is the guard against a concurrent request inserting the same unique_id.
+            # IGNORE is the guard against a concurrent request inserting the same event.
             inserted_count = _events_insert(
-                events=list(built.values()), ignore_conflicts=bool(keys)
+                events=list(built.values()), ignore_conflicts=bool(first_with_key)
             )
             if inserted_count < len(built):
                 keyed = [event.id for event in built.values() if event.unique_id]
                 inserted = set(Event.objects.filter(pk__in=keyed).values_list("pk", flat=True))
-                for index, event in list(built.items()):
-                    if event.unique_id and event.id not in inserted:
-                        # Ignored: a concurrent request stored the key first.
-                        earlier[event.unique_id] = Event.objects.get(unique_id=event.unique_id)
-                        del built[index]
+                ignored = {
+                    index: keys[index]
+                    for index, event in built.items()
+                    if event.unique_id and event.id not in inserted
+                }
+                # Ignored: a concurrent request stored the same event first.
+                earlier.update(_events_by_key(ignored.values()))
+                for index in ignored:
+                    del built[index]
             if built:
                 events_bulk_created.send(sender=Event, event_ids=[e.id for e in built.values()])
         return built
 
     built = run_retrying_deadlocks(store, what="Ingest")
     results: list[IngestResult] = []
-    for index, item in enumerate(items):
+    for index, key in enumerate(keys):
         if index in built:
             results.append(IngestResult(event=built[index], created=True))
             continue
-        key = item["unique_id"]
+        assert key is not None  # only keyed items are left out
         first = earlier.get(key) or built[first_with_key[key]]
         results.append(IngestResult(event=first, created=False))
     return results
+
+
+def _in_order(now: datetime, index: int) -> datetime:
+    """The created_at of a batch's `index`-th event: a microsecond apart, so that the sync
+    applies a profile's changes in the order the client sent them."""
+    return now + timedelta(microseconds=index)

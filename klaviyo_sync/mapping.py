@@ -45,6 +45,10 @@ LOCATION_ATTRIBUTES = {
     "ip",
 }
 NUMERIC_LOCATION = {"latitude", "longitude"}  # a string or a number
+# A visitor's id before they are known (Segment's and RudderStack's anonymousId): an identifier
+# of the profile in an event, as Klaviyo's EventProfileCreateQueryResourceObject has it.
+ANONYMOUS_ID_NAMES = {"anonymousId", "anonymous_id"}
+IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id")
 
 # Klaviyo's limits (spec descriptions, NOTES.md §8; the stricter value where sources differ).
 MAX_METRIC_NAME = 127  # "must be less than 128 characters"
@@ -107,15 +111,23 @@ def profile_attributes(
     phone_number: str | None,
     external_id: str | None,
     attributes: dict[str, Any],
+    in_event: bool = True,
 ) -> dict[str, Any]:
-    """Klaviyo profile `attributes` for our profile columns and its (camelCase) attributes."""
+    """Klaviyo profile `attributes` for our profile columns and its (camelCase) attributes.
+
+    `in_event`: the profile of an event, which may be identified by `anonymous_id` alone; the
+    profile-import payload has had no anonymous_id since revision 2026-01-15 (NOTES.md §4), so
+    there the visitor id stays ours."""
     mapped: dict[str, Any] = {}
     location: dict[str, Any] = {}
     properties: dict[str, Any] = {}
     for key, value in attributes.items():
         if value is None:
             continue  # our merged attributes hold no nulls; "no value" is not "erase it"
-        if key in STANDARD_ATTRIBUTES:
+        if key in ANONYMOUS_ID_NAMES:
+            if in_event:
+                mapped["anonymous_id"] = _text(value, key)
+        elif key in STANDARD_ATTRIBUTES:
             mapped[STANDARD_ATTRIBUTES[key]] = _text(value, key)
         elif key in LOCATION_ATTRIBUTES:
             location[key] = _location_value(key, value, key)
@@ -143,8 +155,11 @@ def profile_attributes(
     phone = mapped.get("phone_number")
     if phone is not None and not E164.match(phone):
         raise NotSendable("profileAttributes.phoneNumber must be in E.164 format (+15005550006)")
-    if not any(mapped.get(name) for name in ("email", "phone_number", "external_id")):
-        raise NotSendable("the profile has no email, phone number or external id")
+    if not any(mapped.get(name) for name in IDENTIFIERS):
+        raise NotSendable(
+            "the profile has no email, phone number, external id"
+            + (" or anonymous id" if in_event else " (an anonymous id is only for events)")
+        )
     if location:
         mapped["location"] = location
     if properties:
@@ -154,9 +169,9 @@ def profile_attributes(
     return mapped
 
 
-def profile_resource(*, profile_row: dict[str, Any]) -> dict[str, Any]:
+def profile_resource(*, profile_row: dict[str, Any], in_event: bool = True) -> dict[str, Any]:
     """A JSON:API profile resource from a Profile row's values (email, phone_number,
-    external_id, attributes)."""
+    external_id, attributes): for an event, or (`in_event=False`) for profile-import."""
     return {
         "type": "profile",
         "attributes": profile_attributes(
@@ -164,13 +179,15 @@ def profile_resource(*, profile_row: dict[str, Any]) -> dict[str, Any]:
             phone_number=profile_row.get("phone_number"),
             external_id=profile_row.get("external_id"),
             attributes=profile_row.get("attributes") or {},
+            in_event=in_event,
         ),
     }
 
 
 def event_attributes(*, event_row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:
     """The `attributes` of a Klaviyo event (without its profile) from an Event row's values
-    (event_name, event_attributes, time, value, unique_id, id). Raises NotSendable."""
+    (event_name, event_attributes, time, value, value_currency, unique_id, id). Raises
+    NotSendable."""
     name = event_row["event_name"]
     if not name or len(name) > MAX_METRIC_NAME:
         raise NotSendable(f"eventName must be 1 to {MAX_METRIC_NAME} characters for Klaviyo")
@@ -196,6 +213,8 @@ def event_attributes(*, event_row: dict[str, Any], now: datetime | None = None) 
         if not math.isfinite(value):
             raise NotSendable("value must be a finite number")
         attributes["value"] = value
+    if currency := event_row.get("value_currency"):
+        attributes["value_currency"] = currency  # ISO 4217, checked at ingest
     return attributes
 
 

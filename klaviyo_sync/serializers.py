@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField
+from core.strict_input import StrictInputSerializer
 
 MAX_PAGE_SIZE = 200  # Klaviyo returns at most 200 events per page
 
@@ -91,7 +92,7 @@ class KlaviyoEventsPageSerializer(serializers.Serializer):
     )
 
 
-class SyncTestInputSerializer(serializers.Serializer):
+class SyncTestInputSerializer(StrictInputSerializer):
     email = serializers.EmailField(
         required=False,
         default="klaviyo-sync-test@example.com",

@@ -44,9 +44,11 @@ EVENT_FIELDS = (
     "event_attributes",
     "time",
     "value",
+    "value_currency",
     "unique_id",
     "profile_id",
     "attempts",
+    "created_at",
 )
 
 
@@ -297,7 +299,7 @@ def profile_sync(*, profile_id: int) -> Profile:
     row = {name: getattr(profile, name) for name in PROFILE_FIELDS}
     changes: dict[str, Any]
     try:
-        resource = mapping.profile_resource(profile_row=row)
+        resource = mapping.profile_resource(profile_row=row, in_event=False)
         answer = client.profile_import(data=resource)
         changes = {
             "sync_status": SyncStatus.SENT,

@@ -30,6 +30,7 @@ RESPONSE_FIELDS = {
     "email",
     "time",
     "value",
+    "valueCurrency",
     "uniqueId",
     "sentToKlaviyo",
     "syncStatus",
@@ -216,7 +217,8 @@ def test_it_rejects_an_event_without_any_profile_identifier(api_client):
 
     assert response.status_code == 400
     assert response.json() == error(
-        "an event needs email, profileAttributes.phoneNumber or profileAttributes.externalId"
+        "an event needs email, profileAttributes.phoneNumber, profileAttributes.externalId "
+        "or profileAttributes.anonymousId"
     )
     assert_nothing_stored()
 
@@ -326,7 +328,7 @@ def test_a_repeated_unique_id_answers_200_with_the_first_event(api_client):
     first = api_client.post("/events", {**PURCHASE, "uniqueId": "order-1"}, format="json")
     changed = {
         **PURCHASE,
-        "eventName": "Refund",
+        "value": 5,
         "profileAttributes": {"firstName": "Jane"},
         "uniqueId": "order-1",
     }
@@ -335,8 +337,29 @@ def test_a_repeated_unique_id_answers_200_with_the_first_event(api_client):
 
     assert (first.status_code, second.status_code) == (201, 200)
     assert second.json() == first.json()
-    assert Event.objects.get().event_name == "Purchase"
+    assert Event.objects.get().value is None
     assert Profile.objects.get().attributes == {"firstName": "John", "lastName": "Doe"}
+
+
+def test_a_unique_id_reused_by_another_metric_or_customer_is_a_new_event(api_client):
+    # Shops reuse the order id across an order's life, as Klaviyo's unique_id allows: it is
+    # unique per profile and metric.
+    placed = {**PURCHASE, "eventName": "Placed Order", "uniqueId": "order-1001"}
+    fulfilled = {**placed, "eventName": "Fulfilled Order"}
+    other_customer = {**placed, "email": "jane@example.com"}
+
+    answers = [
+        api_client.post("/events", body, format="json")
+        for body in (placed, fulfilled, other_customer, placed)
+    ]
+
+    assert [a.status_code for a in answers] == [201, 201, 201, 200]
+    assert answers[3].json()["id"] == answers[0].json()["id"]
+    assert sorted(Event.objects.values_list("event_name", "email")) == [
+        ("Fulfilled Order", "john.doe@example.com"),
+        ("Placed Order", "jane@example.com"),
+        ("Placed Order", "john.doe@example.com"),
+    ]
 
 
 def test_events_without_unique_id_are_all_stored(api_client):

@@ -135,14 +135,18 @@ def test_a_bad_item_fails_the_whole_batch_naming_every_bad_index(api_client):
         "events.3.eventName is required",
         "events.3.time must be an ISO-8601 date-time, like 2025-09-15T10:00:00Z",
         "events.4 must be a JSON object",
-        "events.5: an event needs email, profileAttributes.phoneNumber "
-        "or profileAttributes.externalId",
+        "events.5: an event needs email, profileAttributes.phoneNumber, "
+        "profileAttributes.externalId or profileAttributes.anonymousId",
     ]
     assert_nothing_stored()
 
 
 def test_duplicate_unique_ids_inside_a_batch_make_one_row(api_client):
-    sent = [event(1, uniqueId="k1"), event(2, uniqueId="k1"), event(3, uniqueId="k2")]
+    sent = [
+        event(1, uniqueId="k1"),
+        event(1, uniqueId="k1", profileAttributes={"plan": "pro"}),
+        event(1, uniqueId="k2"),
+    ]
 
     body = post_bulk(api_client, sent).json()
 
@@ -151,16 +155,34 @@ def test_duplicate_unique_ids_inside_a_batch_make_one_row(api_client):
     assert repeat["id"] == first["id"]
     assert [first["duplicate"], repeat["duplicate"], other["duplicate"]] == [False, True, False]
     assert Event.objects.count() == 2
-    # The repeat changed nothing: its profile was not even created.
-    assert not Profile.objects.filter(email="user2@example.com").exists()
+    # The repeat changed nothing: its attributes were not merged.
+    assert Profile.objects.get().attributes == {}
+
+
+def test_a_unique_id_of_another_metric_or_profile_is_a_new_event(api_client):
+    sent = [
+        event(1, eventName="Placed Order", uniqueId="order-1001"),
+        event(1, eventName="Fulfilled Order", uniqueId="order-1001"),
+        event(2, eventName="Placed Order", uniqueId="order-1001"),
+    ]
+
+    body = post_bulk(api_client, sent).json()
+
+    assert (body["count"], body["created"]) == (3, 3)
+    assert len({item["id"] for item in body["events"]}) == 3
+    assert sorted(Event.objects.values_list("email", "event_name")) == [
+        ("user1@example.com", "Fulfilled Order"),
+        ("user1@example.com", "Placed Order"),
+        ("user2@example.com", "Placed Order"),
+    ]
 
 
 def test_unique_ids_stored_earlier_are_not_stored_again(api_client):
     single = api_client.post("/events", event(1, uniqueId="k1"), format="json").json()
-    first = post_bulk(api_client, [event(2, uniqueId="k2")]).json()
+    first = post_bulk(api_client, [event(1, uniqueId="k2")]).json()
 
-    second = post_bulk(api_client, [event(3, uniqueId="k1"), event(4, uniqueId="k2")]).json()
-    third = post_bulk(api_client, [event(5, uniqueId="k2"), event(6, uniqueId="k3")]).json()
+    second = post_bulk(api_client, [event(1, uniqueId="k1"), event(1, uniqueId="k2")]).json()
+    third = post_bulk(api_client, [event(1, uniqueId="k2"), event(1, uniqueId="k3")]).json()
 
     assert second["created"] == 0
     assert [item["id"] for item in second["events"]] == [single["id"], first["events"][0]["id"]]
@@ -199,7 +221,10 @@ def test_events_of_one_email_make_one_profile_with_merged_attributes(api_client)
 def test_a_batch_takes_a_small_constant_number_of_queries(
     api_client, django_assert_max_num_queries
 ):
-    EventFactory(unique_id="k0")  # one earlier key, so the duplicate path runs too
+    # One earlier event, so the duplicate path runs too.
+    EventFactory(
+        profile=ProfileFactory(email="user0@example.com"), event_name="Page View", unique_id="k0"
+    )
     sent = [event(i, uniqueId=f"k{i}", profileAttributes={"n": i}) for i in range(1000)]
 
     # Read earlier keys, upsert profiles, read their ids, insert events (+ savepoint, release).

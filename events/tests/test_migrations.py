@@ -1,9 +1,10 @@
-"""Migration 0003 (exact text keys): what it does to the columns, and that it reverses."""
+"""Migrations 0003 (exact text keys) and 0004 (uniqueId per profile and metric): what they do to
+the columns and the rows, and that they reverse."""
 
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from events.models import Event, Profile
@@ -14,12 +15,23 @@ EXACT_COLUMNS = {
     "events_profile": {"identity", "email", "external_id"},
 }
 BEFORE, AFTER = ("events", "0002_event_next_attempt_at"), ("events", "0003_exact_text_keys")
+PER_PROFILE = ("events", "0004_unique_id_per_profile_and_metric")
 
 
 def migrate_to(target: tuple[str, str]) -> None:
     executor = MigrationExecutor(connection)
     executor.loader.build_graph()
     executor.migrate([target])
+
+
+def migrate_to_latest() -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes("events"))
+
+
+def models_at(target: tuple[str, str]):
+    """The app registry as of a migration: models with that migration's columns."""
+    return MigrationExecutor(connection).loader.project_state(target).apps
 
 
 def columns() -> dict[tuple[str, str], tuple[str, ...]]:
@@ -54,10 +66,11 @@ def table_collation(table: str) -> str:
 def back_at_the_end(transactional_db) -> Iterator[None]:
     """DDL commits on MariaDB: whatever a test migrated to, the schema ends up current."""
     yield
-    migrate_to(AFTER)
+    migrate_to_latest()
 
 
 def test_it_makes_the_key_columns_binary_and_reverses_to_the_table_default(back_at_the_end):
+    migrate_to(AFTER)
     after = columns()
     migrate_to(BEFORE)
     before = columns()
@@ -83,8 +96,50 @@ def test_it_migrates_back_and_forth_with_rows_in_place(back_at_the_end):
     Event.objects.create(event_name="Purchase", profile=profile, unique_id="K1")
 
     migrate_to(BEFORE)
-    migrate_to(AFTER)
+    migrate_to_latest()
 
     Event.objects.create(event_name="Purchase", profile=profile, unique_id="k1")
     assert sorted(Event.objects.values_list("unique_id", flat=True)) == ["K1", "k1"]
     assert Profile.objects.get().identity == "external:ABC"
+
+
+def test_the_unique_id_index_moves_to_profile_and_metric_keeping_every_row(back_at_the_end):
+    migrate_to(AFTER)
+    old = models_at(AFTER)
+    OldProfile, OldEvent = old.get_model("events", "Profile"), old.get_model("events", "Event")
+    ann = OldProfile.objects.create(identity="ann@example.com", email="ann@example.com")
+    bob = OldProfile.objects.create(identity="bob@example.com", email="bob@example.com")
+    OldEvent.objects.create(event_name="Placed Order", profile=ann, unique_id="order-1")
+    OldEvent.objects.create(event_name="Placed Order", profile=bob, unique_id="order-2")
+    OldEvent.objects.create(event_name="Page View", profile=bob, unique_id=None)
+    OldEvent.objects.create(event_name="Page View", profile=bob, unique_id=None)
+    before = sorted(OldEvent.objects.values_list("id", "event_name", "profile_id", "unique_id"))
+
+    migrate_to(PER_PROFILE)
+
+    after = sorted(Event.objects.values_list("id", "event_name", "profile_id", "unique_id"))
+    assert after == before
+    # The same order id: another metric, another profile are new events; a repeat is refused.
+    Event.objects.create(event_name="Fulfilled Order", profile_id=ann.id, unique_id="order-1")
+    Event.objects.create(event_name="Placed Order", profile_id=bob.id, unique_id="order-1")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Event.objects.create(event_name="Placed Order", profile_id=ann.id, unique_id="order-1")
+    assert Event.objects.filter(unique_id="order-1").count() == 3
+    # MySQL: the key column kept the exact collation of 0003 (no MODIFY back to the default).
+    if connection.vendor == "mysql":
+        collation = columns()[("events_event", "unique_id")][0]
+        assert collation in {"utf8mb4_nopad_bin", "utf8mb4_0900_bin", "utf8mb4_bin"}
+
+
+def test_it_reverses_while_no_two_events_share_a_unique_id(back_at_the_end):
+    profile = Profile.objects.create(identity="ann@example.com", email="ann@example.com")
+    Event.objects.create(event_name="Placed Order", profile=profile, unique_id="order-1")
+    Event.objects.create(event_name="Page View", profile=profile, unique_id=None)
+
+    migrate_to(AFTER)
+    migrate_to_latest()
+
+    assert sorted(Event.objects.values_list("event_name", "unique_id")) == [
+        ("Page View", None),
+        ("Placed Order", "order-1"),
+    ]

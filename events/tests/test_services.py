@@ -17,7 +17,7 @@ from events.services import (
     profile_identity,
     profiles_upsert,
 )
-from events.tests.factories import EventFactory
+from events.tests.factories import EventFactory, ProfileFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -150,12 +150,58 @@ def test_event_ingest_saves_through_save_so_post_save_fires():
     assert Event.objects.get().time == datetime(2025, 9, 15, tzinfo=UTC)
 
 
+def ann_event(**fields) -> Event:
+    """A stored Purchase of ann@example.com, the profile `item()` names."""
+    profile = Profile.objects.filter(identity="ann@example.com").first() or ProfileFactory(
+        email="ann@example.com"
+    )
+    return EventFactory(profile=profile, **fields)
+
+
 def test_event_ingest_returns_the_earlier_event_for_a_known_unique_id():
-    earlier = EventFactory(unique_id="k1")
+    earlier = ann_event(unique_id="k1")
+
+    result = event_ingest(data=item(unique_id="k1", profile_attributes={"plan": "pro"}))
+
+    assert (result.created, result.event.pk) == (False, earlier.pk)
+    assert Event.objects.count() == 1
+    assert Profile.objects.get().attributes == {}  # a repeat changes nothing
+
+
+def test_event_ingest_stores_a_known_unique_id_of_another_metric_or_profile():
+    placed = ann_event(unique_id="order-1001", event_name="Placed Order")
+
+    fulfilled = event_ingest(data=item(unique_id="order-1001", event_name="Fulfilled Order"))
+    other = event_ingest(
+        data=item("bob@example.com", unique_id="order-1001", event_name="Placed Order")
+    )
+
+    assert fulfilled.created and other.created
+    assert fulfilled.event.pk != placed.pk and other.event.pk != placed.pk
+    assert sorted(Event.objects.values_list("event_name", "email")) == [
+        ("Fulfilled Order", "ann@example.com"),
+        ("Placed Order", "ann@example.com"),
+        ("Placed Order", "bob@example.com"),
+    ]
+
+
+def test_a_repeat_stored_concurrently_with_a_single_ingest_returns_the_first(monkeypatch):
+    # Another request stored the same event after this one looked: the unique index refuses
+    # the insert, and the first event is answered.
+    concurrent = ann_event(unique_id="k1")
+    real_lookup = services._events_by_key
+    lookups: list[int] = []
+
+    def lookup_missing_it_the_first_time(keys):
+        lookups.append(1)
+        return {} if len(lookups) == 1 else real_lookup(keys)
+
+    monkeypatch.setattr(services, "_events_by_key", lookup_missing_it_the_first_time)
 
     result = event_ingest(data=item(unique_id="k1"))
 
-    assert (result.created, result.event.pk) == (False, earlier.pk)
+    assert (result.created, result.event.pk) == (False, concurrent.pk)
+    assert len(lookups) == 2
     assert Event.objects.count() == 1
 
 
@@ -163,7 +209,7 @@ def test_event_ingest_returns_the_earlier_event_for_a_known_unique_id():
 
 
 def test_bulk_ingest_announces_the_new_events_inside_the_transaction():
-    EventFactory(unique_id="old")
+    ann_event(unique_id="old")
     announced: list[tuple[list, bool]] = []
 
     def receiver(sender, event_ids, **kwargs):
@@ -197,7 +243,7 @@ def test_a_unique_id_stored_concurrently_during_a_bulk_ingest_makes_no_second_ro
     concurrent: list[Event] = []
 
     def upsert_after_a_concurrent_insert(*, changes):
-        concurrent.append(EventFactory(unique_id="k1", event_name="Concurrent"))
+        concurrent.append(ann_event(unique_id="k1"))
         return real_upsert(changes=changes)
 
     monkeypatch.setattr(services, "profiles_upsert", upsert_after_a_concurrent_insert)
@@ -220,10 +266,36 @@ def test_a_unique_id_stored_concurrently_during_a_bulk_ingest_makes_no_second_ro
 
 
 def test_bulk_ingest_of_only_known_keys_inserts_nothing(django_assert_max_num_queries):
-    earlier = EventFactory(unique_id="k1")
+    earlier = ann_event(unique_id="k1")
 
     with django_assert_max_num_queries(3):
         results = events_ingest_bulk(items=[item(unique_id="k1"), item(unique_id="k1")])
 
     assert [(r.created, r.event.pk) for r in results] == [(False, earlier.pk)] * 2
     assert Event.objects.count() == 1
+
+
+def test_bulk_ingest_keys_repeats_by_profile_metric_and_unique_id():
+    placed = ann_event(unique_id="order-1", event_name="Placed Order")
+
+    results = events_ingest_bulk(
+        items=[
+            item(unique_id="order-1", event_name="Placed Order"),  # stored before
+            item(unique_id="order-1", event_name="Fulfilled Order"),
+            item("bob@example.com", unique_id="order-1", event_name="Placed Order"),
+            item(unique_id="order-1", event_name="Fulfilled Order"),  # repeats item 1
+        ]
+    )
+
+    assert [r.created for r in results] == [False, True, True, False]
+    assert results[0].event.pk == placed.pk
+    assert results[3].event.pk == results[1].event.pk
+    assert Event.objects.filter(unique_id="order-1").count() == 3
+
+
+def test_bulk_ingest_orders_a_batch_by_created_at_as_sent():
+    results = events_ingest_bulk(items=[item(unique_id=f"k{i}") for i in (3, 1, 2)])
+
+    stored = Event.objects.order_by("created_at").values_list("unique_id", flat=True)
+    assert list(stored) == ["k3", "k1", "k2"]
+    assert [r.event.unique_id for r in results] == ["k3", "k1", "k2"]

@@ -109,10 +109,40 @@ def test_it_rejects_profile_values_klaviyo_would_reject(attributes, reason):
 
 
 def test_a_profile_needs_an_identifier():
-    with pytest.raises(mapping.NotSendable, match="no email, phone number or external id"):
+    with pytest.raises(mapping.NotSendable, match="no email, phone number, external id"):
         mapping.profile_attributes(
             email=None, phone_number=None, external_id=None, attributes={"firstName": "A"}
         )
+
+
+def test_an_anonymous_id_identifies_the_profile_of_an_event():
+    mapped = mapping.profile_attributes(
+        email=None,
+        phone_number=None,
+        external_id=None,
+        attributes={"anonymousId": "anon-1", "locale": "fr-FR"},
+    )
+
+    assert mapped == {"anonymous_id": "anon-1", "locale": "fr-FR"}
+
+
+def test_profile_import_takes_no_anonymous_id_since_2026_01_15():
+    row = {"email": "ann@example.com", "attributes": {"anonymousId": "anon-1"}}
+
+    imported = mapping.profile_resource(profile_row=row, in_event=False)
+
+    assert imported["attributes"] == {"email": "ann@example.com"}
+    with pytest.raises(mapping.NotSendable, match="an anonymous id is only for events"):
+        mapping.profile_resource(
+            profile_row={"attributes": {"anonymousId": "anon-1"}}, in_event=False
+        )
+
+
+def test_an_event_sends_its_value_currency():
+    attributes = mapping.event_attributes(event_row=event_row(value=9.99, value_currency="EUR"))
+
+    assert (attributes["value"], attributes["value_currency"]) == (9.99, "EUR")
+    assert "value_currency" not in mapping.event_attributes(event_row=event_row(value=9.99))
 
 
 def test_it_maps_an_event_with_its_own_time_value_and_unique_id():
