@@ -18,6 +18,7 @@ EVENT_RESPONSE_EXAMPLE = {
     **PURCHASE_EXAMPLE,
     "time": "2025-09-15T10:00:00.000Z",
     "value": None,
+    "valueCurrency": None,
     "uniqueId": None,
     "sentToKlaviyo": False,
     "syncStatus": "pending",
@@ -45,8 +46,10 @@ event_create = extend_schema(
     operation_id="events_create",
     summary="Store one event",
     description=(
-        "Stores the event and upserts its profile, then queues it for Klaviyo. "
-        "A repeated `uniqueId` answers 200 with the first event and stores nothing."
+        "Stores the event and upserts its profile, then queues it for Klaviyo. An event with "
+        "the profile, `eventName` and `uniqueId` of a stored one (Klaviyo's idempotency) "
+        "answers 200 with the first event and stores nothing. A property the body does not "
+        "declare is refused: `property unique_id should not exist`."
     ),
     request=s.EventInputSerializer,
     responses={
@@ -62,6 +65,7 @@ event_create = extend_schema(
             "Stored", value=EVENT_RESPONSE_EXAMPLE, response_only=True, status_codes=["201"]
         ),
         error_example("Invalid email", 400, "email must be a valid email"),
+        error_example("Unknown property", 400, "property unique_id should not exist"),
     ],
 )
 
