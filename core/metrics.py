@@ -69,6 +69,20 @@ EVENTS_ACCEPTED = Counter(
 )
 
 
+# Methods a label may name; any other (clients may invent them: "FOO1", "X-1234") is "other",
+# so that anonymous traffic can't add series without bound. The same for routes: only URL
+# pattern names, never the path.
+KNOWN_METHODS = frozenset(
+    ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
+)
+
+
+def request_method(request: HttpRequest) -> str:
+    """A bounded label: the request's method if it is a standard one, else "other"."""
+    method = request.method or ""
+    return method if method in KNOWN_METHODS else "other"
+
+
 def request_route(request: HttpRequest) -> str:
     """A bounded label: the URL pattern's name, never the raw path (ids would explode it)."""
     match = getattr(request, "resolver_match", None)

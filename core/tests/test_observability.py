@@ -16,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from cleanup.models import PurgeOutcome, PurgeRun, PurgeTrigger
 from core.logging import JsonFormatter
-from core.metrics import metrics_multiprocess_dir_prepare
+from core.metrics import KNOWN_METHODS, metrics_multiprocess_dir_prepare
 from core.tests.log_capture import captured_log_lines
 from events.models import Event, SyncStatus
 from events.tests.factories import EventFactory
@@ -259,6 +259,30 @@ def test_metrics_label_unknown_paths_as_one_route(api_client):
     routes = {dict(labels).get("route") for name, labels in scrape(api_client)}
     assert "not_found" in routes
     assert not any(route and "456" in route for route in routes)
+
+
+def test_invented_methods_and_paths_add_no_series(api_client, anonymous_client):
+    """Anonymous traffic with made-up methods and paths must not grow /metrics: labels come
+    only from known methods and route names."""
+
+    def invent(round_: int) -> None:
+        for index in range(20):
+            anonymous_client.generic(f"X{round_}M{index}", f"/invented/{round_}/{index}")
+            anonymous_client.generic(f"PURGE{round_}{index}", "/events")
+            anonymous_client.get(f"/events/{round_}-{index}/x")
+            anonymous_client.post(f"/no-such-{round_}-{index}", {}, format="json")
+
+    invent(0)  # the first of each kind opens its (bounded) series
+    scrape(api_client)  # and so does the scrape itself
+    before = scrape(api_client)
+    invent(1)
+    after = scrape(api_client)
+
+    assert set(after) == set(before)
+    methods = {dict(labels).get("method") for _, labels in after} - {None}
+    assert methods <= KNOWN_METHODS | {"other"}
+    other = (("method", "other"), ("route", "not_found"), ("status", "404"))
+    assert after[("klaviyo_backend_http_requests_total", other)] >= 40
 
 
 def test_metrics_read_the_pipeline_state_from_the_database(api_client):
