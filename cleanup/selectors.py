@@ -8,11 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, Max, Min, OuterRef
+from django.db.models import Exists, Max, Min, OuterRef
 from django.utils import timezone
 
 from cleanup.models import PurgeOutcome, PurgeRun
 from events.models import Event, Profile, SyncStatus
+from events.selectors import event_counts_by_sync_status
 
 PURGE_TASK = "cleanup.tasks.purge_expired_data_task"
 UNSYNCED_STATUSES = [status for status in SyncStatus.values if status != SyncStatus.SENT]
@@ -43,13 +44,6 @@ def profiles_orphaned_count() -> int:
     """Profiles with no events at all."""
     events = Event.objects.filter(profile_id=OuterRef("pk"))
     return Profile.objects.filter(~Exists(events)).count()
-
-
-def event_counts_by_sync_status() -> dict[str, int]:
-    counts = dict.fromkeys(SyncStatus.values, 0)
-    rows = Event.objects.order_by().values_list("sync_status").annotate(n=Count("*"))
-    counts.update(dict(rows))
-    return counts
 
 
 @dataclass(frozen=True)

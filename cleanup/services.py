@@ -114,31 +114,14 @@ def purge_expired_data(
     return purge_run_execute(run_id=run.pk, now=now, on_progress=on_progress)
 
 
-def purge_run_queue(
-    *, trigger: PurgeTrigger, days: int | None = None, dry_run: bool = False
-) -> PurgeRun:
-    """Records a queued run and hands it to the worker once the transaction commits."""
-    # Imported here: the task module imports this one.
-    from cleanup.tasks import purge_expired_data_task
-
-    run = purge_run_create(trigger=trigger, days=days, dry_run=dry_run)
-
-    def send() -> None:
-        try:
-            purge_expired_data_task.delay(run_id=run.pk)
-        except Exception as error:  # the broker's errors have no common base class
-            logger.exception("Purge run #%s could not be queued", run.pk)
-            _run_finish(
-                run=run,
-                progress=PurgeProgress(phase="events"),
-                outcome=PurgeOutcome.FAILED,
-                error=f"Could not queue the purge: {_describe(error)}",
-            )
-            raise PurgeQueueUnavailable(run) from error
-
-    transaction.on_commit(send)
-    run.refresh_from_db()
-    return run
+def purge_run_queue_failed(*, run: PurgeRun, error: BaseException) -> None:
+    """Records a run the broker would not take as failed, saying why."""
+    _run_finish(
+        run=run,
+        progress=PurgeProgress(phase="events"),
+        outcome=PurgeOutcome.FAILED,
+        error=f"Could not queue the purge: {_describe(error)}",
+    )
 
 
 def purge_run_execute(

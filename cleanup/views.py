@@ -15,8 +15,8 @@ from cleanup.services import (
     PurgeFailed,
     PurgeQueueUnavailable,
     purge_expired_data,
-    purge_run_queue,
 )
+from cleanup.tasks import purge_run_queue
 from core.errors import Conflict, ServiceUnavailable
 
 RUN_ID = r"(?P<run_id>[0-9]{1,18})"

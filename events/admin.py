@@ -1,14 +1,14 @@
-"""Events and profiles in admin, with what happened when they were sent to Klaviyo.
+"""Events and profiles in admin, with what happened when they were sent to Klaviyo (the
+actions that send them again are klaviyo_sync's: klaviyo_sync/admin.py).
 
 Built for tables of millions of rows: no COUNT(*) of the whole table (the paginator counts at
 most COUNT_CAP rows), filters and search that use indexes, and the list's ordering is the
 created-at index.
 """
 
-from itertools import islice
 from typing import Any
 
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
@@ -16,15 +16,11 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from events.models import Event, Profile, SyncStatus
-from klaviyo_sync.services import events_retry_failed
-from klaviyo_sync.tasks import queue_event_sync, sync_profile
+from events.models import Event, Profile
 
 # Rows the list counts at most: enough pages to browse, bounded cost whatever the table size.
 COUNT_CAP = 10_000
 EVENT_NAME_CHOICES = 200
-# Failed events one "Retry sync" re-queues at most (run it again for more).
-RETRY_CAP = 100_000
 
 
 class CappedCountPaginator(Paginator):
@@ -80,7 +76,6 @@ class EventAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     list_per_page = 100
     ordering = ("-created_at",)
-    actions = ("retry_sync",)
     readonly_fields = [field.name for field in Event._meta.fields]
 
     def get_search_results(
@@ -120,29 +115,6 @@ class EventAdmin(admin.ModelAdmin):
     def short_error(self, event: Event) -> str:
         return Truncator(event.last_error).chars(80)
 
-    @admin.action(description="Retry sync of the selected failed events")
-    def retry_sync(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
-        failed = queryset.filter(sync_status=SyncStatus.FAILED).values_list("id", flat=True)
-        # Read first, then update: never change rows under an open cursor over them.
-        ids_left = iter(list(failed.order_by()[:RETRY_CAP]))
-        requeued = not_queued = 0
-        while chunk := list(islice(ids_left, 1000)):
-            ids = events_retry_failed(event_ids=chunk)
-            requeued += len(ids)
-            if not queue_event_sync(ids):
-                not_queued += len(ids)
-        if requeued:
-            self.message_user(request, f"{requeued} failed events re-queued for Klaviyo.")
-        else:
-            self.message_user(request, "None of the selected events had failed.", messages.WARNING)
-        if not_queued:
-            self.message_user(
-                request,
-                f"{not_queued} could not be queued (broker down): they are pending and the "
-                "sweeper will send them.",
-                messages.WARNING,
-            )
-
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
@@ -162,7 +134,6 @@ class ProfileAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     list_per_page = 100
     ordering = ("-id",)
-    actions = ("sync_now",)
     readonly_fields = [field.name for field in Profile._meta.fields]
 
     def get_search_results(
@@ -191,15 +162,3 @@ class ProfileAdmin(admin.ModelAdmin):
     @admin.display(description="last error")
     def short_error(self, profile: Profile) -> str:
         return Truncator(profile.last_error).chars(80)
-
-    @admin.action(description="Send the selected profiles to Klaviyo now")
-    def sync_now(self, request: HttpRequest, queryset: QuerySet[Profile]) -> None:
-        queued = 0
-        for profile_id in queryset.values_list("id", flat=True)[:1000]:
-            try:
-                sync_profile.delay(profile_id)
-            except Exception as error:  # broker down: say so, don't fail the page
-                self.message_user(request, f"Could not queue: {error}", messages.ERROR)
-                break
-            queued += 1
-        self.message_user(request, f"{queued} profiles queued for Klaviyo (at most 1,000).")

@@ -12,7 +12,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Min, QuerySet
 from django.db.models.functions import Collate
 
-from events.models import Event, Metric, Profile
+from events.models import Event, Metric, Profile, SyncStatus
 
 
 @dataclass(frozen=True)
@@ -124,3 +124,25 @@ def metric_names_by_klaviyo_id() -> dict[str, str]:
             "name", "klaviyo_id"
         )
     }
+
+
+# --- The sync's backlog (/health, /metrics, GET /cleanup/stats) ---------------------------------
+
+
+def event_counts_by_sync_status() -> dict[str, int]:
+    """Every sync status with its number of stored events (0 for a status none has)."""
+    counts = dict.fromkeys(SyncStatus.values, 0)
+    rows = Event.objects.order_by().values_list("sync_status").annotate(n=Count("*"))
+    counts.update(dict(rows))
+    return counts
+
+
+def event_pending_oldest_created_at() -> datetime | None:
+    """When the oldest event not yet sent was stored (the sync-status index); None if none is."""
+    return Event.objects.filter(sync_status=SyncStatus.PENDING).aggregate(
+        oldest=Min("created_at")
+    )["oldest"]
+
+
+def event_failed_count() -> int:
+    return Event.objects.filter(sync_status=SyncStatus.FAILED).count()

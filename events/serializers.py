@@ -8,7 +8,7 @@ declared serializer fields describe the same contract for the OpenAPI schema.
 What Klaviyo would reject for certain is refused here with a 400, not stored to fail at send
 time: a metric name of 128 characters or more, a string over 100 KB, an array over 4,000 items,
 a phone number not in E.164, a standard profile attribute that is not text, attributes over
-5 MB, a time out of Klaviyo's range. klaviyo_sync.mapping checks the same limits (they are its
+5 MB, a time out of Klaviyo's range. klaviyo_client.mapping checks the same limits (they are its
 constants) on what is sent, the merged profile included, as the last line of defence.
 """
 
@@ -31,7 +31,7 @@ from core.serializers import IsoDateTimeField
 from core.strict_input import StrictInputSerializer, unknown_property_errors
 from events.currencies import is_currency_code
 from events.models import Event
-from klaviyo_sync.mapping import (
+from klaviyo_client.mapping import (
     E164,
     LOCATION_ATTRIBUTES,
     MAX_ARRAY_ITEMS,
@@ -240,7 +240,7 @@ def _profile_attributes(value: Any) -> tuple[dict[str, Any], int]:
 
 
 def _json_bytes(value: dict[str, Any]) -> bytes:
-    """As klaviyo_sync.mapping encodes it for Klaviyo: compact, UTF-8."""
+    """As klaviyo_client.mapping encodes it for Klaviyo: compact, UTF-8."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 

@@ -12,7 +12,7 @@ from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from klaviyo_backend.cron import cron_fields
-from klaviyo_sync.ratelimit import parse_limits
+from klaviyo_client.ratelimit import parse_limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "events",
     "klaviyo_sync",
     "cleanup",
+    "klaviyo_backend.apps.ProjectConfig",
 ]
 
 MIDDLEWARE = [

@@ -4,9 +4,10 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from cleanup.views import CleanupViewSet
-from core.views import HealthView, metrics, not_found
+from core.views import metrics, not_found
 from events.views import EventViewSet
-from klaviyo_sync.views import KlaviyoViewSet
+from klaviyo_backend.health import HealthView
+from klaviyo_sync.views import EventReadViewSet, KlaviyoViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -21,6 +22,11 @@ router = OptionalSlashRouter()
 router.register("events", EventViewSet, basename="events")
 router.register("cleanup", CleanupViewSet, basename="cleanup")
 router.register("klaviyo", KlaviyoViewSet, basename="klaviyo")
+# The events' read endpoints are klaviyo_sync's (Klaviyo first): the same /events prefix and
+# route names (events-count, ...), from a router of their own since one router takes each
+# basename once.
+event_reads_router = OptionalSlashRouter()
+event_reads_router.register("events", EventReadViewSet, basename="events")
 
 handler400 = "core.errors.handler400"
 handler403 = "core.errors.handler403"
@@ -34,5 +40,6 @@ urlpatterns = [
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
     re_path(r"^metrics/?$", metrics, name="metrics"),
     path("", include(router.urls)),
+    path("", include(event_reads_router.urls)),
     re_path(r"^(?P<path>.*)$", not_found),
 ]

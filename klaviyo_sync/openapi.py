@@ -1,4 +1,5 @@
-"""The OpenAPI declarations of /klaviyo: one `extend_schema` per action, with its examples."""
+"""The OpenAPI declarations of /klaviyo and of the questions about events (/events/metrics,
+count, emails, profiles/...): one `extend_schema` per action, with its examples."""
 
 from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 
@@ -145,5 +146,148 @@ klaviyo_sync_test = extend_schema(
             response_only=True,
         ),
         NO_KEY_EXAMPLE,
+    ],
+)
+
+
+# --- The questions about events (GET /events/metrics, count, emails, profiles/...) -------------
+
+READS_DESCRIPTION = (
+    "Asks Klaviyo first, within READS_KLAVIYO_BUDGET_SECONDS, and answers from the local "
+    "database when there is no Klaviyo key or Klaviyo fails, rate-limits or is too slow; "
+    "`source` says which. Klaviyo counts the events that reached it; the local database counts "
+    "every stored event (pending ones too) within the retention period."
+)
+DATE_ERROR_EXAMPLE = error_example("Bad date", 400, "date must be a date in YYYY-MM-DD format")
+PROFILE_NOT_FOUND_EXAMPLE = error_example(
+    "Unknown profile", 404, "Profile nobody@example.com not found"
+)
+EMAIL_PATH_PARAMETER = OpenApiParameter(
+    "email", str, OpenApiParameter.PATH, description="The profile's email (case-insensitive)."
+)
+
+events_metrics = extend_schema(
+    operation_id="events_metrics",
+    summary="Every metric known, with Klaviyo's id and a local count",
+    description=READS_DESCRIPTION,
+    responses={200: s.MetricsOutputSerializer, **AUTH_ERRORS},
+    examples=[
+        OpenApiExample(
+            "Metrics",
+            value={
+                "metrics": [{"name": "Purchase", "klaviyoId": "RsWdcU", "localCount": 1520}],
+                "source": "klaviyo",
+            },
+            response_only=True,
+        )
+    ],
+)
+
+events_count = extend_schema(
+    operation_id="events_count",
+    summary="How many events of a metric happened on a day",
+    description=READS_DESCRIPTION,
+    parameters=[s.DayQuerySerializer],
+    responses={200: s.CountOutputSerializer, 400: ErrorSerializer, **AUTH_ERRORS},
+    examples=[
+        OpenApiExample(
+            "Count",
+            value={
+                "metric": "Purchase",
+                "date": "2025-09-15",
+                "count": 42,
+                "timezone": "America/New_York",
+                "start": "2025-09-15T04:00:00.000Z",
+                "end": "2025-09-16T04:00:00.000Z",
+                "klaviyoMetricId": "RsWdcU",
+                "source": "klaviyo",
+            },
+            response_only=True,
+            status_codes=["200"],
+        ),
+        DATE_ERROR_EXAMPLE,
+    ],
+)
+
+events_emails = extend_schema(
+    operation_id="events_emails",
+    summary="The distinct emails that did a metric on a day",
+    description=(
+        READS_DESCRIPTION + " Sorted by code point; pass `nextCursor` as `cursor` for the "
+        "next page."
+    ),
+    parameters=[s.EmailsQuerySerializer],
+    responses={200: s.EmailsOutputSerializer, 400: ErrorSerializer, **AUTH_ERRORS},
+    examples=[
+        OpenApiExample(
+            "Emails",
+            value={
+                "metric": "Purchase",
+                "date": "2025-09-15",
+                "emails": ["ann@example.com", "bob@example.com"],
+                "nextCursor": "Ym9iQGV4YW1wbGUuY29t",
+                "timezone": "UTC",
+                "start": "2025-09-15T00:00:00.000Z",
+                "end": "2025-09-16T00:00:00.000Z",
+                "klaviyoMetricId": "RsWdcU",
+                "source": "local",
+            },
+            response_only=True,
+            status_codes=["200"],
+        ),
+        DATE_ERROR_EXAMPLE,
+    ],
+)
+
+PROFILE_READ_RESPONSES = {400: ErrorSerializer, 404: ErrorSerializer, **AUTH_ERRORS}
+
+events_profile_attributes = extend_schema(
+    operation_id="events_profile_attributes",
+    summary="A profile's attributes",
+    description=READS_DESCRIPTION + " The email is case-insensitive.",
+    parameters=[EMAIL_PATH_PARAMETER],
+    responses={200: s.ProfileAttributesOutputSerializer, **PROFILE_READ_RESPONSES},
+    examples=[
+        OpenApiExample(
+            "Attributes",
+            value={
+                "email": "john.doe@example.com",
+                "attributes": {"firstName": "John", "lastName": "Doe", "plan": "pro"},
+                "klaviyoId": "01JD8W3Q6N5ZK2Y7R4T9V0X1AB",
+                "source": "klaviyo",
+            },
+            response_only=True,
+            status_codes=["200"],
+        ),
+        PROFILE_NOT_FOUND_EXAMPLE,
+    ],
+)
+
+events_profile_metrics = extend_schema(
+    operation_id="events_profile_metrics",
+    summary="The metrics a profile did: count, first and last time",
+    description=READS_DESCRIPTION + " The email is case-insensitive.",
+    parameters=[EMAIL_PATH_PARAMETER],
+    responses={200: s.ProfileMetricsOutputSerializer, **PROFILE_READ_RESPONSES},
+    examples=[
+        OpenApiExample(
+            "Metrics",
+            value={
+                "email": "john.doe@example.com",
+                "metrics": [
+                    {
+                        "metric": "Purchase",
+                        "count": 3,
+                        "firstTime": "2025-09-01T10:00:00.000Z",
+                        "lastTime": "2025-09-15T10:00:00.000Z",
+                    }
+                ],
+                "klaviyoId": None,
+                "source": "local",
+            },
+            response_only=True,
+            status_codes=["200"],
+        ),
+        PROFILE_NOT_FOUND_EXAMPLE,
     ],
 )

@@ -13,7 +13,7 @@ from typing import Any
 
 from django.conf import settings
 
-from klaviyo_sync.client import (
+from klaviyo_client.client import (
     KlaviyoClient,
     KlaviyoError,
     KlaviyoNotConfigured,

@@ -19,8 +19,8 @@ from uuid import UUID
 from django.conf import settings
 
 from events.models import Profile
-from klaviyo_sync import mapping
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError
+from klaviyo_client import mapping
+from klaviyo_client.client import KlaviyoClient, KlaviyoError
 
 logger = logging.getLogger(__name__)
 

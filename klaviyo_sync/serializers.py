@@ -1,4 +1,12 @@
-"""Input and output serializers of the /klaviyo endpoints (camelCase on the wire)."""
+"""Input and output serializers of the /klaviyo endpoints and of the events' read endpoints
+(GET /events/metrics, count, emails, profiles/{email}/...). camelCase on the wire; for the
+read endpoints, the old service's keys first, ours beside them."""
+
+import base64
+import binascii
+from functools import cache
+from typing import Any
+from zoneinfo import ZoneInfo, available_timezones
 
 from rest_framework import serializers
 
@@ -112,3 +120,174 @@ class SyncTestOutputSerializer(serializers.Serializer):
     email = serializers.EmailField()
     eventName = serializers.CharField(source="event_name")
     sentAt = IsoDateTimeField(source="sent_at")
+
+
+# --- The events' read endpoints -----------------------------------------------------------------
+
+SOURCE_HELP = (
+    "Where the answer came from. `klaviyo`: Klaviyo's data, which holds only the events that "
+    "reached it (not those still pending here) and may hold older ones (no retention). `local`: "
+    "this service's database, every stored event whatever its sync status, within the retention "
+    "period; used without a Klaviyo key or when Klaviyo failed or was too slow."
+)
+SOURCES = ["klaviyo", "local"]
+MAX_EMAILS_PAGE = 1000
+
+
+@cache
+def _time_zone_names() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
+def cursor_encode(email: str) -> str:
+    """The opaque cursor: the last email of a page, base64url without padding."""
+    return base64.urlsafe_b64encode(email.encode()).decode().rstrip("=")
+
+
+def cursor_decode(cursor: str) -> str:
+    padded = cursor + "=" * (-len(cursor) % 4)
+    email = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True).decode()
+    if not email:
+        raise ValueError("empty cursor")
+    return email
+
+
+# --- Input --------------------------------------------------------------------------------------
+
+
+class DayQuerySerializer(serializers.Serializer):
+    metric = serializers.CharField(
+        max_length=255,
+        help_text="The metric (event name), e.g. Purchase.",
+        error_messages={"blank": "must not be empty", "max_length": "must be at most 255 long"},
+    )
+    date = serializers.DateField(
+        input_formats=["%Y-%m-%d"],
+        help_text="The day, YYYY-MM-DD, in `tz`.",
+        error_messages={"invalid": "must be a date in YYYY-MM-DD format"},
+    )
+    tz = serializers.CharField(
+        required=False,
+        default="UTC",
+        help_text=(
+            "IANA time zone whose day it is (default UTC); the day runs from local midnight to "
+            "the next, 23 or 25 hours on DST days."
+        ),
+        error_messages={"blank": "must not be empty"},
+    )
+
+    def validate_tz(self, value: str) -> ZoneInfo:
+        if value not in _time_zone_names():
+            raise serializers.ValidationError("must be an IANA time zone, like America/New_York")
+        return ZoneInfo(value)
+
+
+class EmailsQuerySerializer(DayQuerySerializer):
+    limit = serializers.IntegerField(
+        required=False,
+        default=100,
+        min_value=1,
+        max_value=MAX_EMAILS_PAGE,
+        help_text=f"Emails per page, 1 to {MAX_EMAILS_PAGE} (default 100).",
+        error_messages={
+            "invalid": "must be an integer",
+            "min_value": "must be at least 1",
+            "max_value": f"must be at most {MAX_EMAILS_PAGE}",
+        },
+    )
+    cursor = serializers.CharField(
+        required=False,
+        help_text="`nextCursor` of the previous page.",
+        error_messages={"blank": "must not be empty"},
+    )
+
+    def validate_cursor(self, value: str) -> str:
+        try:
+            return cursor_decode(value)
+        except (binascii.Error, UnicodeError, ValueError) as error:
+            raise serializers.ValidationError(
+                "must be the nextCursor of a previous answer"
+            ) from error
+
+
+class ProfileEmailSerializer(serializers.Serializer):
+    """The `{email}` of the profile paths; case-insensitive."""
+
+    email = serializers.EmailField(
+        max_length=254, error_messages={"invalid": "must be a valid email"}
+    )
+
+    def validate_email(self, value: str) -> str:
+        return value.strip().lower()
+
+
+# --- Output -------------------------------------------------------------------------------------
+
+
+class SourceField(serializers.ChoiceField):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(choices=SOURCES, help_text=SOURCE_HELP, **kwargs)
+
+
+class MetricItemSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    klaviyoId = serializers.CharField(
+        source="klaviyo_id", allow_null=True, help_text="Klaviyo's metric id, when known."
+    )
+    localCount = serializers.IntegerField(
+        source="local_count", help_text="Events of this metric stored here (any sync status)."
+    )
+
+
+class MetricsOutputSerializer(serializers.Serializer):
+    metrics = MetricItemSerializer(many=True)
+    source = SourceField()
+
+
+class DayAnswerSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    date = serializers.DateField()
+    timezone = serializers.CharField(help_text="The IANA zone of the day.")
+    start = IsoDateTimeField(help_text="The day's first instant, UTC.")
+    end = IsoDateTimeField(help_text="The next day's first instant (excluded), UTC.")
+    klaviyoMetricId = serializers.CharField(
+        source="klaviyo_metric_id", allow_null=True, help_text="Klaviyo's metric id, when known."
+    )
+
+
+class CountOutputSerializer(DayAnswerSerializer):
+    count = serializers.IntegerField()
+    source = SourceField()
+
+
+class EmailsOutputSerializer(DayAnswerSerializer):
+    emails = serializers.ListField(child=serializers.CharField(), help_text="Distinct, sorted.")
+    nextCursor = serializers.CharField(
+        source="next_cursor", allow_null=True, help_text="Pass as `cursor`; null on the last page."
+    )
+    source = SourceField()
+
+
+class ProfileAttributesOutputSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    attributes = serializers.JSONField(help_text="camelCase keys, as clients sent them.")
+    klaviyoId = serializers.CharField(
+        source="klaviyo_id", allow_null=True, help_text="Klaviyo's profile id, when known."
+    )
+    source = SourceField()
+
+
+class ProfileMetricItemSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    count = serializers.IntegerField()
+    firstTime = IsoDateTimeField(source="first_time")
+    lastTime = IsoDateTimeField(source="last_time")
+
+
+class ProfileMetricsOutputSerializer(serializers.Serializer):
+    email = serializers.CharField()
+    metrics = ProfileMetricItemSerializer(many=True)
+    klaviyoId = serializers.CharField(
+        source="klaviyo_id", allow_null=True, help_text="Klaviyo's profile id, when known."
+    )
+    source = SourceField()

@@ -25,8 +25,8 @@ from django.utils import timezone
 
 from core.db import run_retrying_deadlocks
 from events.models import Event, Profile, SyncStatus
-from klaviyo_sync import mapping
-from klaviyo_sync.client import (
+from klaviyo_client import mapping
+from klaviyo_client.client import (
     KlaviyoError,
     KlaviyoNotConfigured,
     klaviyo_client,

@@ -1,6 +1,7 @@
 """/klaviyo: the connection check, Klaviyo's own data (metrics, a profile, events) and a test
-send. Klaviyo failing answers 502, no key configured 503, both in the error shape.
-OpenAPI declarations: klaviyo_sync/openapi.py."""
+send. Klaviyo failing answers 502, no key configured 503, both in the error shape. And the
+questions about events (/events/metrics, count, emails, profiles/...): Klaviyo first, the local
+database when Klaviyo fails or is too slow. OpenAPI declarations: klaviyo_sync/openapi.py."""
 
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -13,9 +14,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import BadGateway, ServiceUnavailable
-from klaviyo_sync import openapi
+from klaviyo_client.client import KlaviyoError, KlaviyoNotConfigured
+from klaviyo_sync import answers, openapi
 from klaviyo_sync import serializers as s
-from klaviyo_sync.client import KlaviyoError, KlaviyoNotConfigured
 from klaviyo_sync.selectors import (
     klaviyo_connection_check,
     klaviyo_events_page,
@@ -100,3 +101,74 @@ class KlaviyoViewSet(viewsets.ViewSet):
         result = from_klaviyo(lambda: klaviyo_sync_test(email=email, event_name=event_name))
         answer = {**result.__dict__, "email": email, "event_name": event_name, "sent_at": sent_at}
         return Response(s.SyncTestOutputSerializer(answer).data)
+
+
+class EventReadViewSet(viewsets.ViewSet):
+    """Questions about the events: Klaviyo first, the local database when Klaviyo fails or is
+    too slow. Routed under /events beside the ingest (events.views.EventViewSet)."""
+
+    @openapi.events_metrics
+    @action(detail=False, methods=["get"])
+    def metrics(self, request: Request) -> Response:
+        answer = answers.metrics_read()
+        return Response(s.MetricsOutputSerializer(answer).data)
+
+    @openapi.events_count
+    @action(detail=False, methods=["get"])
+    def count(self, request: Request) -> Response:
+        query = s.DayQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        answer = answers.metric_day_count_read(
+            metric=query.validated_data["metric"],
+            day=query.validated_data["date"],
+            tz=query.validated_data["tz"],
+        )
+        return Response(s.CountOutputSerializer(answer).data)
+
+    @openapi.events_emails
+    @action(detail=False, methods=["get"])
+    def emails(self, request: Request) -> Response:
+        query = s.EmailsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        answer = answers.metric_day_emails_read(
+            metric=query.validated_data["metric"],
+            day=query.validated_data["date"],
+            tz=query.validated_data["tz"],
+            after=query.validated_data.get("cursor"),
+            limit=query.validated_data["limit"],
+        )
+        return Response(s.EmailsOutputSerializer(answer).data)
+
+    @openapi.events_profile_attributes
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"profiles/(?P<email>[^/]+)/attributes",
+        url_name="profile-attributes",
+    )
+    def profile_attributes(self, request: Request, email: str) -> Response:
+        address = _profile_email(email)
+        answer = answers.profile_attributes_read(email=address)
+        if answer is None:
+            raise NotFound(f"Profile {address} not found")
+        return Response(s.ProfileAttributesOutputSerializer(answer).data)
+
+    @openapi.events_profile_metrics
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path=r"profiles/(?P<email>[^/]+)/metrics",
+        url_name="profile-metrics",
+    )
+    def profile_metrics(self, request: Request, email: str) -> Response:
+        address = _profile_email(email)
+        answer = answers.profile_metrics_read(email=address)
+        if answer is None:
+            raise NotFound(f"Profile {address} not found")
+        return Response(s.ProfileMetricsOutputSerializer(answer).data)
+
+
+def _profile_email(raw: str) -> str:
+    path = s.ProfileEmailSerializer(data={"email": raw})
+    path.is_valid(raise_exception=True)
+    return path.validated_data["email"]

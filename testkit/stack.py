@@ -22,8 +22,8 @@ from typing import Any
 import redis
 
 from events.models import Event, SyncStatus
+from klaviyo_client.mapping import SENT_MESSAGE
 from klaviyo_emulator import DEFAULT_API_KEY, Emulator
-from klaviyo_sync.mapping import SENT_MESSAGE
 from testkit.procs import Process, broker_flush, database_url, start_worker, wait_until, worker_env
 
 # Seconds, through the worker's settings: fast retries, and a killed worker's task comes back

@@ -191,12 +191,12 @@ def test_health_answers_503_when_the_broker_is_down(anonymous_client, settings):
 
 def test_health_answers_503_when_the_database_is_down(anonymous_client, settings, monkeypatch):
     settings.CELERY_BROKER_URL = ""
-    import core.views
+    import core.health
 
     def refuse() -> None:
         raise OperationalError("(2002) Can't connect to server")
 
-    monkeypatch.setattr(core.views.connection, "cursor", refuse)
+    monkeypatch.setattr(core.health.connection, "cursor", refuse)
 
     response = anonymous_client.get("/health")
 

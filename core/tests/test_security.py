@@ -196,7 +196,7 @@ def test_the_klaviyo_key_stays_hidden_even_when_klaviyo_echoes_it(
 
 
 def test_every_log_line_is_redacted_message_arguments_extras_and_traceback(klaviyo_key):
-    logger = logging.getLogger("klaviyo_sync.client")
+    logger = logging.getLogger("klaviyo_client.client")
     with captured_log_lines() as logs:
         logger.warning("sending with %s", klaviyo_key)
         logger.info("call", extra={"headers": {"Authorization": f"Klaviyo-API-Key {klaviyo_key}"}})

@@ -4,7 +4,7 @@ stored and fail at send time), and what they accept at the limits Klaviyo's mapp
 import pytest
 
 from events.models import Event, Profile
-from klaviyo_sync import mapping
+from klaviyo_client import mapping
 
 pytestmark = pytest.mark.django_db
 

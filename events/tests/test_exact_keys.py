@@ -5,10 +5,10 @@ import pytest
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 
-from events.klaviyo_reads import metric_ids_store
 from events.models import Event, Metric, Profile
 from events.selectors import metric_klaviyo_id
 from events.services import profiles_upsert
+from klaviyo_sync.klaviyo_first import metric_ids_store
 
 pytestmark = pytest.mark.django_db
 

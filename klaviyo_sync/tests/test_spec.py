@@ -15,9 +15,10 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest
 from openapi_core.validation.request.exceptions import InvalidRequestBody
 
 from events.tests.factories import EventFactory, ProfileFactory
+from klaviyo_client import mapping
+from klaviyo_client.client import KlaviyoClient
 from klaviyo_emulator.validation import spec_load
-from klaviyo_sync import mapping, tasks
-from klaviyo_sync.client import KlaviyoClient
+from klaviyo_sync import tasks
 from klaviyo_sync.services import klaviyo_sync_test
 
 BASE = "https://a.klaviyo.com/api"

@@ -17,8 +17,8 @@ from kombu.exceptions import OperationalError
 from events.models import Event, Profile, SyncStatus
 from events.serializers import EventOutputSerializer
 from events.tests.factories import EventFactory, ProfileFactory
+from klaviyo_client.ratelimit import parse_limits
 from klaviyo_sync import tasks
-from klaviyo_sync.ratelimit import parse_limits
 from klaviyo_sync.services import retry_delay
 from klaviyo_sync.tests.conftest import BASE
 
@@ -215,7 +215,7 @@ def test_a_400_fails_at_once_with_klaviyos_detail(klaviyo, post):
 @pytest.mark.parametrize("status", [401, 403])
 def test_an_auth_error_fails_at_once_and_logs_a_configuration_error(klaviyo, post, caplog, status):
     klaviyo.post(EVENTS_URL, status=status, json=klaviyo_error(status, "Bad key."))
-    caplog.set_level(logging.ERROR, logger="klaviyo_sync.client")
+    caplog.set_level(logging.ERROR, logger="klaviyo_client.client")
 
     created = post("/events", PURCHASE)
 

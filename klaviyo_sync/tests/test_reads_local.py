@@ -6,8 +6,8 @@ import pytest
 from django.core.cache import cache
 
 from events.models import Metric, Profile, SyncStatus
-from events.read_serializers import cursor_encode
 from events.tests.factories import EventFactory, ProfileFactory
+from klaviyo_sync.serializers import cursor_encode
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from klaviyo_sync import mapping
+from klaviyo_client import mapping
 
 
 def profile(**attributes):

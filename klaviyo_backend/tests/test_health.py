@@ -7,7 +7,7 @@ import pytest
 from django.db import connection
 from django.db.utils import load_backend
 
-import core.views
+import core.health
 
 pytestmark = pytest.mark.django_db
 
@@ -25,7 +25,7 @@ def unreachable_database(monkeypatch, tmp_path, settings):
             probe.bind(("127.0.0.1", 0))
             settings_dict["HOST"], settings_dict["PORT"] = "127.0.0.1", probe.getsockname()[1]
     broken = load_backend(settings_dict["ENGINE"]).DatabaseWrapper(settings_dict, "unreachable")
-    monkeypatch.setattr(core.views, "connection", broken)
+    monkeypatch.setattr(core.health, "connection", broken)
     yield
     broken.close()
 

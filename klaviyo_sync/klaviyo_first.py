@@ -1,4 +1,4 @@
-"""Klaviyo first, within a time budget: the mechanism under the read endpoints (events/reads.py).
+"""Klaviyo first, within a time budget: the mechanism under the read endpoints (answers.py).
 
 A read's Klaviyo part runs in a worker thread (HTTP only, no database), bounded as a whole by
 READS_KLAVIYO_BUDGET_SECONDS; then, in the request's thread, what Klaviyo adds is written back
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from events.models import Metric, Profile, SyncStatus
 from events.services import json_merge_patch
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError, klaviyo_client
+from klaviyo_client.client import KlaviyoClient, KlaviyoError, klaviyo_client
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ import pytest
 import requests
 import responses
 
-from klaviyo_sync.client import KlaviyoClient, KlaviyoError, klaviyo_client
-from klaviyo_sync.ratelimit import LocalRateLimiter, parse_limits
+from klaviyo_client.client import KlaviyoClient, KlaviyoError, klaviyo_client
+from klaviyo_client.ratelimit import LocalRateLimiter, parse_limits
 
 BASE = "https://a.klaviyo.test/api"
 KEY = "pk_secret_key_123"
@@ -249,7 +249,7 @@ def test_the_key_never_appears_in_errors_or_logs(client, caplog):
         status=401,
         json={"errors": [{"title": "Bad key", "detail": f"Key {KEY} is invalid"}]},
     )
-    caplog.set_level(logging.DEBUG, logger="klaviyo_sync.client")
+    caplog.set_level(logging.DEBUG, logger="klaviyo_client.client")
 
     with pytest.raises(KlaviyoError) as raised:
         client.account_check()
@@ -263,11 +263,11 @@ def test_the_key_never_appears_in_errors_or_logs(client, caplog):
 @responses.activate
 def test_it_logs_one_line_per_call_with_endpoint_status_duration_and_attempt(client, caplog):
     responses.post(f"{BASE}/events", status=202)
-    caplog.set_level(logging.INFO, logger="klaviyo_sync.client")
+    caplog.set_level(logging.INFO, logger="klaviyo_client.client")
 
     client.event_create(data={"type": "event", "attributes": {}}, attempt=3)
 
-    records = [r for r in caplog.records if r.name == "klaviyo_sync.client"]
+    records = [r for r in caplog.records if r.name == "klaviyo_client.client"]
     assert len(records) == 1
     record = records[0]
     assert record.endpoint == "POST /api/events"

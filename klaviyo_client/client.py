@@ -1,6 +1,6 @@
 """The only code that speaks HTTP to Klaviyo: one pooled `requests` session per process, the
 auth and revision headers, JSON:API bodies, filters, cursors, errors, the client-side rate
-limiter and one log line per call (logger `klaviyo_sync.client`, fields in `extra`).
+limiter and one log line per call (logger `klaviyo_client.client`, fields in `extra`).
 
 Paths: `KLAVIYO_BASE_URL` already ends in `/api` (`https://a.klaviyo.com/api`), so the spec's
 `/api/events` is `<base>/events` here.
@@ -26,9 +26,9 @@ import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
-from klaviyo_sync.ratelimit import RateLimiter, RateLimitExceeded, rate_limiter
+from klaviyo_client.ratelimit import RateLimiter, RateLimitExceeded, rate_limiter
 
-logger = logging.getLogger("klaviyo_sync.client")
+logger = logging.getLogger("klaviyo_client.client")
 
 JSON_API = "application/vnd.api+json"
 # Statuses worth another try later: throttling and Klaviyo's own failures.

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from klaviyo_sync.ratelimit import (
+from klaviyo_client.ratelimit import (
     Limit,
     LocalRateLimiter,
     RateLimitExceeded,

@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from events import selectors
-from events.klaviyo_reads import (
+from klaviyo_client.client import KlaviyoClient
+from klaviyo_sync.klaviyo_first import (
     Deadline,
     NotInKlaviyo,
     cache_get,
@@ -28,8 +29,7 @@ from events.klaviyo_reads import (
     related_id,
     resources_by_id,
 )
-from events.read_serializers import cursor_encode
-from klaviyo_sync.client import KlaviyoClient
+from klaviyo_sync.serializers import cursor_encode
 
 Source = Literal["klaviyo", "local"]
 

@@ -11,11 +11,11 @@ import requests
 import responses
 from django.core.cache import cache
 
-from events import reads
 from events.models import Metric, Profile, SyncStatus
-from events.read_serializers import cursor_encode
 from events.tests.factories import EventFactory, ProfileFactory
-from klaviyo_sync.ratelimit import parse_limits
+from klaviyo_client.ratelimit import parse_limits
+from klaviyo_sync import answers
+from klaviyo_sync.serializers import cursor_encode
 
 pytestmark = pytest.mark.django_db
 
@@ -202,7 +202,7 @@ def test_it_counts_locally_a_metric_klaviyo_does_not_have(api_client, stub, capl
     stub.get(METRICS_URL, json=metrics_body(Other="Abc123"))
     EventFactory(time=at("2025-09-15T12:00:00"))
 
-    with caplog.at_level(logging.INFO, logger="events.klaviyo_reads"):
+    with caplog.at_level(logging.INFO, logger="klaviyo_sync.klaviyo_first"):
         body = api_client.get("/events/count", count_query()).json()
 
     assert (body["count"], body["source"], body["klaviyoMetricId"]) == (1, "local", None)
@@ -241,7 +241,7 @@ def test_a_failing_klaviyo_count_falls_back_to_the_local_count(api_client, stub,
     EventFactory(time=at("2025-09-15T12:00:00"))
     EventFactory(time=at("2025-09-15T13:00:00"), sync_status=SyncStatus.FAILED)
 
-    with caplog.at_level(logging.WARNING, logger="events.klaviyo_reads"):
+    with caplog.at_level(logging.WARNING, logger="klaviyo_sync.klaviyo_first"):
         response = api_client.get("/events/count", count_query())
 
     assert response.status_code == 200
@@ -285,7 +285,7 @@ def test_a_klaviyo_slower_than_the_budget_falls_back(api_client, stub, settings,
 
     stub.add_callback(responses.POST, AGGREGATES_URL, callback=slow)
 
-    with caplog.at_level(logging.WARNING, logger="events.klaviyo_reads"):
+    with caplog.at_level(logging.WARNING, logger="klaviyo_sync.klaviyo_first"):
         body = api_client.get("/events/count", count_query()).json()
 
     assert (body["count"], body["source"]) == (0, "local")
@@ -296,7 +296,7 @@ def test_a_malformed_klaviyo_answer_falls_back(api_client, stub, caplog):
     Metric.objects.create(name="Purchase", klaviyo_id="RsWdcU")
     stub.post(AGGREGATES_URL, json={"data": {"attributes": {"data": [{"nothing": 1}]}}})
 
-    with caplog.at_level(logging.WARNING, logger="events.klaviyo_reads"):
+    with caplog.at_level(logging.WARNING, logger="klaviyo_sync.klaviyo_first"):
         body = api_client.get("/events/count", count_query()).json()
 
     assert body["source"] == "local"
@@ -365,7 +365,7 @@ def test_it_continues_klaviyos_emails_after_the_cursor(api_client, stub):
 
 
 def test_a_day_with_too_many_klaviyo_events_is_answered_locally(api_client, stub, monkeypatch):
-    monkeypatch.setattr(reads, "MAX_EVENT_PAGES", 1)
+    monkeypatch.setattr(answers, "MAX_EVENT_PAGES", 1)
     Metric.objects.create(name="Purchase", klaviyo_id="RsWdcU")
     stub.get(
         EVENTS_URL,
@@ -590,7 +590,7 @@ def test_a_read_the_client_side_rate_limiter_holds_back_is_answered_locally(
     Metric.objects.create(name="Purchase", klaviyo_id="RsWdcU")
     stub.post(AGGREGATES_URL, json=aggregate_body(5))
 
-    with caplog.at_level(logging.WARNING, logger="events.klaviyo_reads"):
+    with caplog.at_level(logging.WARNING, logger="klaviyo_sync.klaviyo_first"):
         first = api_client.get("/events/count", count_query()).json()
         second = api_client.get("/events/count", count_query()).json()
 

@@ -1,0 +1,96 @@
+"""The events' Prometheus metrics: events accepted (counted in the process that stored them) and,
+read from the database at each scrape, events per sync status, the pending backlog's oldest age
+and the sync latency. Registered with core.metrics by EventsConfig.ready."""
+
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import post_save
+from django.dispatch import receiver
+from django.utils import timezone
+from prometheus_client import Counter
+from prometheus_client.core import GaugeMetricFamily, Metric
+
+from core.metrics import PREFIX
+from events import selectors
+from events.models import Event, SyncStatus
+from events.services import events_bulk_created
+
+# Sync latency is measured over the events sent in this window before the scrape.
+SYNC_LATENCY_WINDOW = timedelta(minutes=15)
+# Only events created this long before the scrape are looked at (an index range, not a scan).
+SYNC_LATENCY_LOOKBACK = timedelta(hours=6)
+SYNC_LATENCY_SAMPLE = 10_000
+SYNC_LATENCY_QUANTILES = (0.5, 0.95, 0.99)
+
+EVENTS_ACCEPTED = Counter(
+    f"{PREFIX}_events_accepted",
+    "Events stored by the API (committed; repeated uniqueIds not counted).",
+)
+
+
+def events_accepted_count(*, count: int) -> None:
+    # After commit: a rolled-back ingest accepted nothing.
+    transaction.on_commit(lambda: EVENTS_ACCEPTED.inc(count))
+
+
+@receiver(post_save, sender=Event, dispatch_uid="metrics_event_accepted")
+def _on_event_saved(sender: type[Event], instance: Event, created: bool, **kwargs: Any) -> None:
+    if created:
+        events_accepted_count(count=1)
+
+
+@receiver(events_bulk_created, dispatch_uid="metrics_events_bulk_accepted")
+def _on_events_bulk_created(sender: type[Event], event_ids: list[Any], **kwargs: Any) -> None:
+    events_accepted_count(count=len(event_ids))
+
+
+def _quantile(ordered: list[float], q: float) -> float:
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def event_state_families() -> Iterator[Metric]:
+    now = timezone.now()
+    by_status = selectors.event_counts_by_sync_status()
+    events = GaugeMetricFamily(
+        f"{PREFIX}_events",
+        "Stored events by sync status (pending: the backlog; purged events leave).",
+        labels=["sync_status"],
+    )
+    for status in SyncStatus.values:
+        events.add_metric([status], by_status.get(status, 0))
+    yield events
+
+    oldest = selectors.event_pending_oldest_created_at()
+    yield GaugeMetricFamily(
+        f"{PREFIX}_events_pending_oldest_age_seconds",
+        "Age of the oldest event not yet sent (0 when none is pending).",
+        value=(now - oldest).total_seconds() if oldest else 0,
+    )
+    yield from _sync_latency(now)
+
+
+def _sync_latency(now: datetime) -> Iterator[Metric]:
+    rows = Event.objects.filter(
+        sync_status=SyncStatus.SENT,
+        created_at__gte=now - SYNC_LATENCY_LOOKBACK,
+        synced_at__gte=now - SYNC_LATENCY_WINDOW,
+    ).values_list("created_at", "synced_at")[:SYNC_LATENCY_SAMPLE]
+    latencies = sorted(max(0.0, (synced - created).total_seconds()) for created, synced in rows)
+    quantiles = GaugeMetricFamily(
+        f"{PREFIX}_sync_latency_seconds",
+        "Seconds from an event's storage to Klaviyo's acceptance, over the events sent in "
+        f"the last {int(SYNC_LATENCY_WINDOW.total_seconds())} s (absent when none was sent).",
+        labels=["quantile"],
+    )
+    for q in SYNC_LATENCY_QUANTILES if latencies else ():
+        quantiles.add_metric([str(q)], _quantile(latencies, q))
+    yield quantiles
+    yield GaugeMetricFamily(
+        f"{PREFIX}_sync_latency_window_events",
+        "Events the sync latency quantiles are computed from.",
+        value=len(latencies),
+    )
