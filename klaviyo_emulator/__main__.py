@@ -37,11 +37,17 @@ def parser_build() -> argparse.ArgumentParser:
     parser.add_argument(
         "--rate-limit-scale", type=float, default=1.0, help="Multiplies every rate limit."
     )
-    parser.add_argument("--fail-status", type=int, help="Answer this status (5xx or 429)...")
+    parser.add_argument("--fail-status", type=int, help="Answer this status (any 4xx or 5xx)...")
     parser.add_argument("--fail-count", type=int, help="...for the next N requests...")
     parser.add_argument("--fail-seconds", type=float, help="...or for this many seconds.")
     parser.add_argument("--retry-after", type=int, default=1, help="Retry-After of a 429.")
     parser.add_argument("--latency-ms", type=int, default=0, help="Delay every answer.")
+    parser.add_argument(
+        "--read-lag-ms",
+        type=int,
+        default=0,
+        help="Show what was written in reads only this long after (Klaviyo is asynchronous).",
+    )
     parser.add_argument(
         "--reject-email", action="append", default=[], help="Refuse this email (repeatable)."
     )
@@ -96,6 +102,8 @@ def _fault_spec(options: argparse.Namespace) -> dict[str, Any]:
             spec["seconds"] = options.fail_seconds
     if options.latency_ms:
         spec["latency_ms"] = options.latency_ms
+    if options.read_lag_ms:
+        spec["read_lag_ms"] = options.read_lag_ms
     if options.reject_email:
         spec["reject_email"] = options.reject_email
     return spec

@@ -2,9 +2,10 @@
 /_emulator.
 
 Each /api request goes through what Klaviyo checks, in order: route, `Authorization`
-(401), `revision` (400), JSON:API content type (415), body size (413), rate limit (429 +
-Retry-After), injected faults, JSON parsing and the OpenAPI document (400), then the endpoint's
-own rules. Answers other than 429 carry RateLimit-Limit/Remaining/Reset.
+(401), `revision` (400: malformed, or not a revision Klaviyo serves), JSON:API content type
+(415), body size (413), rate limit (429 + Retry-After), injected faults, JSON parsing and the
+OpenAPI document (400), then the endpoint's own rules. Answers other than 429 carry
+RateLimit-Limit/Remaining/Reset.
 """
 
 import json
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +29,13 @@ from klaviyo_emulator.control import control_response
 from klaviyo_emulator.faults import FaultedStatus, Faults
 from klaviyo_emulator.jsonapi import JSON_API, ApiError, errors_document
 from klaviyo_emulator.ratelimit import Decision, FixedWindowLimiter
+from klaviyo_emulator.revisions import revision_problem
 from klaviyo_emulator.store import Store
 from klaviyo_emulator.validation import SPEC_PATH, request_errors, spec_load
 
 DEFAULT_API_KEY = "pk_emulator"
 REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$")
+WRITE_METHODS = ("POST", "PATCH")
 MAX_BODY_BYTES = 5 * 1024 * 1024
 # Smaller per-operation limits from the spec's descriptions.
 BODY_LIMITS = {"create_or_update_profile": 100 * 1024}
@@ -58,6 +62,7 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("/api/metrics/", "GET", "get_metrics", reads.get_metrics),
     ("/api/metrics/<id>/", "GET", "get_metric", reads.get_metric),
     ("/api/profiles/", "GET", "get_profiles", reads.get_profiles),
+    ("/api/profiles/<id>/", "PATCH", "update_profile", writes.update_profile),
     ("/api/metric-aggregates/", "POST", "query_metric_aggregates", reads.query_metric_aggregates),
     ("/api/accounts/", "GET", "get_accounts", reads.get_accounts),
 ]
@@ -195,7 +200,9 @@ class EmulatorApp:
                 f"Invalid revision {revision!r}: the format is YYYY-MM-DD[.suffix].",
                 parameter="revision",
             )
-        if request.method != "POST":
+        if problem := revision_problem(revision, today=date.today()):
+            raise ApiError.one(400, problem, parameter="revision")
+        if request.method not in WRITE_METHODS:
             return
         if request.mimetype != JSON_API:
             raise ApiError.one(
@@ -216,7 +223,7 @@ class EmulatorApp:
 
     def _handle(self, request: Request, operation: str, args: dict[str, str]) -> Response:
         body = None
-        if request.method == "POST":
+        if request.method in WRITE_METHODS:
             try:
                 body = json.loads(request.get_data(), parse_constant=_reject_constant)
             except ValueError as error:

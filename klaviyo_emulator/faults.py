@@ -1,12 +1,15 @@
-"""Failure switches: answer a status for the next N requests (or for some seconds), add latency,
-reject given emails. Set at start and changed at runtime through the control API."""
+"""Failure switches: answer any error status (4xx or 5xx: 403 for a key without a scope, 409,
+410 for a retired endpoint, 429, 503, ...) for the next N requests (or for some seconds), add
+latency, reject given emails, delay when writes show in reads (Klaviyo processes writes
+asynchronously: a 202 "does not guarantee that processing is complete", spec of create_event).
+Set at start and changed at runtime through the control API."""
 
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-FAULT_STATUSES = {408, 429, 500, 502, 503, 504}
+FAULT_STATUSES = range(400, 600)
 
 
 class FaultSpecError(ValueError):
@@ -34,13 +37,14 @@ class FaultedStatus:
 class Faults:
     statuses: list[FaultedStatus] = field(default_factory=list)
     latency_ms: int = 0
+    read_lag_ms: int = 0  # what was written shows in reads only this long after
     reject_emails: set[str] = field(default_factory=set)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def configure(self, spec: dict[str, Any]) -> None:
         """Applies one control request, e.g. {"status": 503, "count": 2},
         {"status": 429, "seconds": 3, "retry_after": 1}, {"latency_ms": 200},
-        {"reject_email": "a@example.com"} (or a list)."""
+        {"reject_email": "a@example.com"} (or a list), {"read_lag_ms": 500}."""
         unknown = set(spec) - {
             "status",
             "count",
@@ -49,6 +53,7 @@ class Faults:
             "retry_after",
             "after_processing",
             "latency_ms",
+            "read_lag_ms",
             "reject_email",
         }
         if unknown:
@@ -61,6 +66,11 @@ class Faults:
                 if not isinstance(latency, int) or latency < 0:
                     raise FaultSpecError("latency_ms must be a non-negative integer")
                 self.latency_ms = latency
+            if "read_lag_ms" in spec:
+                lag = spec["read_lag_ms"]
+                if not isinstance(lag, int) or isinstance(lag, bool) or lag < 0:
+                    raise FaultSpecError("read_lag_ms must be a non-negative integer")
+                self.read_lag_ms = lag
             if "reject_email" in spec:
                 emails = spec["reject_email"]
                 emails = [emails] if isinstance(emails, str) else emails
@@ -71,8 +81,8 @@ class Faults:
     @staticmethod
     def _status_from(spec: dict[str, Any]) -> FaultedStatus:
         status = spec["status"]
-        if status not in FAULT_STATUSES:
-            raise FaultSpecError(f"status must be one of {sorted(FAULT_STATUSES)}")
+        if isinstance(status, bool) or status not in FAULT_STATUSES:
+            raise FaultSpecError("status must be an error status, 400 to 599")
         count, seconds = spec.get("count"), spec.get("seconds")
         if count is not None and (not isinstance(count, int) or count < 1):
             raise FaultSpecError("count must be a positive integer")
@@ -109,6 +119,7 @@ class Faults:
         with self._lock:
             self.statuses = []
             self.latency_ms = 0
+            self.read_lag_ms = 0
             self.reject_emails = set()
 
     def describe(self) -> dict[str, Any]:
@@ -128,5 +139,6 @@ class Faults:
                     if s.applies_to(s.path or "", now)
                 ],
                 "latency_ms": self.latency_ms,
+                "read_lag_ms": self.read_lag_ms,
                 "reject_emails": sorted(self.reject_emails),
             }

@@ -17,6 +17,8 @@ ERROR_TITLES = {
     404: ("not_found", "Not found."),
     405: ("method_not_allowed", "Method not allowed."),
     409: ("conflict", "Conflict."),
+    410: ("gone", "This endpoint is no longer available."),
+    408: ("request_timeout", "Request timeout."),
     413: ("request_too_large", "Request entity too large."),
     415: ("unsupported_media_type", "Unsupported media type."),
     429: ("throttled", "Request was throttled."),

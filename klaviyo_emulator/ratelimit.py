@@ -28,6 +28,7 @@ OPERATION_LIMITS: dict[str, Limit] = {
     "bulk_create_events": Limit(10, 150),
     "create_or_update_profile": Limit(75, 750),
     "get_profiles": Limit(75, 750),
+    "update_profile": Limit(75, 750),
     "bulk_import_profiles": Limit(10, 150),
     "get_bulk_import_profiles_job": Limit(10, 150),
     "get_errors_for_bulk_import_profiles_job": Limit(10, 150),

@@ -25,7 +25,7 @@ from klaviyo_emulator.resources import (
     metric_resource,
     profile_resource,
 )
-from klaviyo_emulator.store import API_INTEGRATION, StoredEvent, StoredProfile
+from klaviyo_emulator.store import API_INTEGRATION, StoredEvent, StoredProfile, now_utc
 from klaviyo_emulator.writes import job_not_found
 
 RANGE = {"greater-or-equal", "greater-than", "less-or-equal", "less-than"}
@@ -68,8 +68,16 @@ def _page(ctx: HandlerContext, items: list[Any], *, default: int, maximum: int):
 
 def get_metrics(ctx: HandlerContext) -> Response:
     conditions = filter_parse(ctx.request.args.get("filter"), allowed=METRIC_FILTERS)
+    written_before = _written_before(ctx)
     with ctx.store.lock:
-        metrics = sorted(ctx.store.metrics.values(), key=lambda m: (m.created, m.id))
+        metrics = sorted(
+            (
+                m
+                for m in ctx.store.metrics.values()
+                if not written_before or m.created <= written_before
+            ),
+            key=lambda m: (m.created, m.id),
+        )
     field_of = {
         "integration.name": API_INTEGRATION["name"],
         "integration.category": API_INTEGRATION["category"],
@@ -111,6 +119,13 @@ def _candidates(ctx: HandlerContext, checks: list[tuple[str, str, Any]]) -> list
     return ctx.store.events
 
 
+def _written_before(ctx: HandlerContext) -> datetime | None:
+    """With a read lag, reads see only what was written this long ago (Klaviyo processes
+    writes asynchronously); None: everything."""
+    lag = ctx.faults.read_lag_ms
+    return now_utc() - timedelta(milliseconds=lag) if lag else None
+
+
 def get_events(ctx: HandlerContext) -> Response:
     conditions = filter_parse(ctx.request.args.get("filter"), allowed=EVENT_FILTERS)
     checks: list[tuple[str, str, Any]] = []
@@ -126,11 +141,13 @@ def get_events(ctx: HandlerContext) -> Response:
     sort = ctx.request.args.get("sort") or "datetime"
     if sort.lstrip("-") not in ("datetime", "timestamp"):
         raise ApiError.one(400, f"'{sort}' is not a valid sort field.", parameter="sort")
+    written_before = _written_before(ctx)
     with ctx.store.lock:
         events = [
             event
             for event in _candidates(ctx, checks)
             if all(compare(op, _event_value(event, field), v) for op, field, v in checks)
+            and (written_before is None or event.received_at <= written_before)
         ]
     events.sort(key=lambda e: e.time, reverse=sort.startswith("-"))
     page, links = _page(ctx, events, default=200, maximum=1000)
@@ -187,11 +204,13 @@ def get_profiles(ctx: HandlerContext) -> Response:
     sort = ctx.request.args.get("sort") or "id"
     if sort.lstrip("-") not in ("id", "created", "updated", "email"):
         raise ApiError.one(400, f"'{sort}' is not a supported sort field.", parameter="sort")
+    written_before = _written_before(ctx)
     with ctx.store.lock:
         profiles = [
             p
             for p in ctx.store.profiles.values()
             if all(compare(op, _profile_value(p, field), v) for op, field, v in checks)
+            and (written_before is None or p.created <= written_before)
         ]
     key = sort.lstrip("-")
     profiles.sort(key=lambda p: (_profile_value(p, key) or "", p.id), reverse=sort[0] == "-")
@@ -270,8 +289,13 @@ def query_metric_aggregates(ctx: HandlerContext) -> Response:
     counts = [0] * len(dates)
     sums = [0.0] * len(dates)
     uniques: list[set[str]] = [set() for _ in dates]
+    written_before = _written_before(ctx)
     with ctx.store.lock:
-        events = [e for e in ctx.store.events_by_metric.get(metric.id, []) if start <= e.time < end]
+        events = [
+            e
+            for e in ctx.store.events_by_metric.get(metric.id, [])
+            if start <= e.time < end and (written_before is None or e.received_at <= written_before)
+        ]
     for event in events:
         index = _bucket_index(dates, event.time)
         counts[index] += 1

@@ -1,8 +1,14 @@
 """What the emulator received, kept in memory: profiles, metrics, events, import jobs, counters.
 
 Events are deduplicated as Klaviyo does: one event per profile, metric and `unique_id` (or, with
-no unique_id, per second of its time). Every received copy is still counted per unique_id, so a
-test can tell "stored once" (Klaviyo's exactly-once) from "sent once" (no redundant sends).
+no unique_id, per second of its time); the first received is kept. Every received copy is still
+counted per that key, so a test can tell "stored once" (Klaviyo's exactly-once) from "sent
+once" (no redundant sends).
+
+Profiles change as Klaviyo changes them: a standard attribute or location key sent as null is
+cleared; a custom property sent as null is kept with a null value (only
+`meta.patch_properties.unset` removes one); identifiers that name two profiles are a conflict
+(`409 duplicate_profile` on profile writes).
 """
 
 import threading
@@ -83,6 +89,11 @@ class StoredEvent:
     received_at: datetime = field(default_factory=now_utc)
 
     @property
+    def key(self) -> tuple[str, str, str]:
+        """What Klaviyo deduplicates on: profile, metric and unique_id (or the second)."""
+        return (self.profile_id, self.metric_id, self.unique_id or f"time:{self.time.isoformat()}")
+
+    @property
     def event_properties(self) -> dict[str, Any]:
         """As Klaviyo returns them: the properties plus `$event_id` and `$value`."""
         result = dict(self.properties)
@@ -122,20 +133,43 @@ class ImportJob:
 
 def merge_attributes(target: dict[str, Any], changes: dict[str, Any]) -> None:
     """Klaviyo's profile update: a given key replaces, null clears, an omitted key stays;
-    `location` and `properties` merge key by key."""
+    `location` and `properties` merge key by key. In `properties` a null is a value: removing
+    a custom property takes `meta.patch_properties.unset` (`properties_unset`)."""
     for key, value in changes.items():
         if value is None:
             target.pop(key, None)
         elif key in MERGED_OBJECTS and isinstance(value, dict):
             merged = dict(target.get(key) or {})
             for sub_key, sub_value in value.items():
-                if sub_value is None:
+                if sub_value is None and key == "location":
                     merged.pop(sub_key, None)
                 else:
                     merged[sub_key] = sub_value
             target[key] = merged
         else:
             target[key] = value
+
+
+def unset_names(meta: Any) -> list[str]:
+    """The custom properties `meta.patch_properties.unset` removes: a name or a list of them."""
+    if not isinstance(meta, dict):
+        return []
+    unset = (meta.get("patch_properties") or {}).get("unset")
+    if isinstance(unset, str):
+        return [unset]
+    return [name for name in unset or [] if isinstance(name, str)]
+
+
+class ProfileConflict(Exception):
+    """Identifiers of one write name another profile than the one it writes."""
+
+    def __init__(self, duplicate_profile_id: str) -> None:
+        super().__init__(duplicate_profile_id)
+        self.duplicate_profile_id = duplicate_profile_id
+
+
+def _by_time(key: tuple[str, str, str]) -> bool:
+    return key[2].startswith("time:")
 
 
 class Store:
@@ -157,7 +191,8 @@ class Store:
             self._event_keys: dict[tuple[str, str, str], StoredEvent] = {}
             self.jobs: dict[str, ImportJob] = {}
             self.events_received = 0
-            self.received_by_unique_id: Counter[str] = Counter()
+            # Receipts per deduplication key (profile id, metric id, unique_id).
+            self.received_by_key: Counter[tuple[str, str, str]] = Counter()
             self.requests_by_endpoint: Counter[str] = Counter()
             self.responses_by_status: Counter[int] = Counter()
             self.rate_limited = 0
@@ -182,11 +217,38 @@ class Store:
                 return self.profiles[found]
         return None
 
+    def profiles_named(self, attributes: dict[str, Any]) -> list[str]:
+        """Ids of the profiles the identifiers in `attributes` name, in Klaviyo's order of
+        precedence, without repeats."""
+        found: list[str] = []
+        for name in PROFILE_IDENTIFIERS:
+            value = attributes.get(name)
+            profile_id = self._profile_index.get(self._index_key(name, value)) if value else None
+            if profile_id and profile_id not in found:
+                found.append(profile_id)
+        return found
+
     def profile_upsert(
-        self, *, attributes: dict[str, Any], profile_id: str | None = None
+        self,
+        *,
+        attributes: dict[str, Any],
+        profile_id: str | None = None,
+        unset: list[str] | None = None,
+        refuse_conflicts: bool = False,
     ) -> tuple[StoredProfile, bool]:
-        """Finds the profile by id or any identifier and merges `attributes` into it."""
+        """Finds the profile by id or any identifier, merges `attributes` into it and removes
+        the `unset` custom properties. With `refuse_conflicts` (profile writes), identifiers
+        naming two profiles raise ProfileConflict with the first one's id, as Klaviyo answers
+        409 duplicate_profile; an event goes to the first profile its identifiers name."""
         with self.lock:
+            if refuse_conflicts:
+                named = self.profiles_named(attributes)
+                if profile_id and profile_id in self.profiles:
+                    others = [found for found in named if found != profile_id]
+                    if others:
+                        raise ProfileConflict(others[0])
+                elif len(named) > 1:
+                    raise ProfileConflict(named[0])
             profile = self.profile_find(attributes=attributes, profile_id=profile_id)
             created = profile is None
             if profile is None:
@@ -196,6 +258,9 @@ class Store:
                 if name in attributes and profile.attributes.get(name):
                     self._profile_index.pop(self._index_key(name, profile.attributes[name]), None)
             merge_attributes(profile.attributes, attributes)
+            if unset and isinstance(profile.attributes.get("properties"), dict):
+                for name in unset:
+                    profile.attributes["properties"].pop(name, None)
             for name in PROFILE_IDENTIFIERS:
                 if profile.attributes.get(name):
                     key = self._index_key(name, profile.attributes[name])
@@ -235,9 +300,8 @@ class Store:
             time = parse_time(raw_time) if raw_time is not None else now.replace(microsecond=0)
             unique_id = event.get("unique_id")
             self.events_received += 1
-            if unique_id is not None:
-                self.received_by_unique_id[unique_id] += 1
             key = (stored_profile.id, metric.id, unique_id or f"time:{time.isoformat()}")
+            self.received_by_key[key] += 1
             if (earlier := self._event_keys.get(key)) is not None:
                 return earlier, False
             stored = StoredEvent(
@@ -261,16 +325,23 @@ class Store:
                 stored_profile.last_event_date = time
             return stored, True
 
+    @property
+    def received_by_unique_id(self) -> Counter[str]:
+        """Receipts per unique_id, whatever the profile and metric (drills look events up so)."""
+        with self.lock:
+            counts: Counter[str] = Counter()
+            for key, received in self.received_by_key.items():
+                if not _by_time(key):
+                    counts[key[2]] += received
+            return counts
+
     def events_with_unique_id(self, unique_id: str) -> list[StoredEvent]:
         with self.lock:
             return [event for event in self.events if event.unique_id == unique_id]
 
     def received_events(self) -> list[dict[str, Any]]:
         with self.lock:
-            return [
-                event.as_received(self.received_by_unique_id.get(event.unique_id or "", 1))
-                for event in self.events
-            ]
+            return [event.as_received(self.received_by_key[event.key]) for event in self.events]
 
     # --- counters -------------------------------------------------------------------------
 
@@ -286,8 +357,8 @@ class Store:
                 "events_received": self.events_received,
                 "events_stored": stored,
                 "duplicates": self.events_received - stored,
-                "unique_ids": len(self.received_by_unique_id),
-                "redundant_sends": sum(n - 1 for n in self.received_by_unique_id.values()),
+                "unique_ids": sum(1 for key in self.received_by_key if not _by_time(key)),
+                "redundant_sends": sum(n - 1 for n in self.received_by_key.values()),
                 "profiles": len(self.profiles),
                 "metrics": len(self.metrics),
                 "rate_limited": self.rate_limited,

@@ -1,35 +1,85 @@
-"""Endpoints that write: events (single and bulk), profile import, profile bulk import jobs."""
+"""Endpoints that write: events (single and bulk), profile import and update, profile bulk
+import jobs. Each refuses attribute names Klaviyo does not know, applies nulls and
+`meta.patch_properties.unset` where the revision puts `meta`, and answers 409 duplicate_profile
+when a profile write's identifiers name two profiles."""
 
 from typing import Any
 
 from werkzeug.wrappers import Response
 
-from klaviyo_emulator import ids
+from klaviyo_emulator import fields, ids
 from klaviyo_emulator.context import HandlerContext
 from klaviyo_emulator.jsonapi import ApiError, document, empty, error_item
 from klaviyo_emulator.resources import import_job_resource, profile_resource
+from klaviyo_emulator.revisions import event_profile_meta_beside_attributes
 from klaviyo_emulator.rules import (
     MAX_BULK_EVENTS,
     bulk_duplicate_errors,
     event_errors,
     profile_errors,
 )
-from klaviyo_emulator.store import ImportJob, now_utc
+from klaviyo_emulator.store import ImportJob, ProfileConflict, now_utc, unset_names
 
 MAX_BULK_PROFILES = 10_000
 BULK_POINTER = "/data/attributes/events-bulk-create/data"
+Errors = list[dict[str, Any]]
 
 
-def _profile_attributes(profile_data: dict[str, Any]) -> dict[str, Any]:
-    # `meta` (patch operations) is not stored as an attribute.
-    return {k: v for k, v in (profile_data.get("attributes") or {}).items() if k != "meta"}
+def _profile_parts(
+    profile_data: dict[str, Any], pointer: str, *, schema: str, meta_inside: bool = False
+) -> tuple[dict[str, Any], list[str], Errors]:
+    """A profile resource (at `pointer`) -> its attributes, the custom properties its `meta`
+    unsets, and the names Klaviyo would refuse. `meta_inside`: the revision puts `meta` in the
+    attributes (an event's profile before 2026-10-15), else beside them."""
+    attributes = dict(profile_data.get("attributes") or {})
+    allowed = fields.names(schema)
+    errors: Errors = []
+    if meta_inside:
+        meta = attributes.pop("meta", None)
+        if "meta" in profile_data:
+            errors.append(fields.invalid_field("meta", "profile", pointer))
+    else:
+        meta = profile_data.get("meta")
+        allowed = allowed - {"meta"}
+    errors += fields.unknown_field_errors(
+        attributes, allowed=allowed, resource="profile", pointer=f"{pointer}/attributes"
+    )
+    return attributes, unset_names(meta), errors
+
+
+def _event_name_errors(attributes: dict[str, Any], pointer: str, schema: str) -> Errors:
+    allowed = fields.names(schema) - {"profile"} if schema == fields.EVENT else fields.names(schema)
+    return fields.unknown_field_errors(
+        {k: v for k, v in attributes.items() if k != "profile"},
+        allowed=allowed,
+        resource="event",
+        pointer=pointer,
+    )
+
+
+def duplicate_profile(conflict: ProfileConflict, pointer: str) -> ApiError:
+    """Klaviyo's 409 when a profile write's identifiers belong to two profiles; clients
+    resolve it by updating the profile in meta.duplicate_profile_id (Segment's Klaviyo
+    destination, upsertProfile/index.ts, PATCHes /profiles/{duplicate_profile_id})."""
+    error = error_item(
+        409, "A profile already exists with one of these identifiers.", pointer=pointer
+    )
+    error["code"] = "duplicate_profile"
+    error["meta"] = {"duplicate_profile_id": conflict.duplicate_profile_id}
+    return ApiError(409, [error])
 
 
 def create_event(ctx: HandlerContext) -> Response:
     attributes = ctx.body["data"]["attributes"]
     profile_data = attributes["profile"]["data"]
-    profile = _profile_attributes(profile_data)
-    errors = profile_errors(
+    meta_inside = not event_profile_meta_beside_attributes(ctx.request.headers["revision"])
+    profile, unset, errors = _profile_parts(
+        profile_data,
+        "/data/attributes/profile/data",
+        schema=fields.EVENT_PROFILE,
+        meta_inside=meta_inside,
+    )
+    errors += profile_errors(
         profile,
         "/data/attributes/profile/data/attributes",
         faults=ctx.faults,
@@ -37,11 +87,14 @@ def create_event(ctx: HandlerContext) -> Response:
         allow_anonymous=True,
     )
     now = now_utc()
+    errors += _event_name_errors(attributes, "/data/attributes", fields.EVENT)
     errors += event_errors(attributes, "/data/attributes", now=now)
     if errors:
         raise ApiError(400, errors)
     with ctx.store.lock:
-        stored, _ = ctx.store.profile_upsert(attributes=profile, profile_id=profile_data.get("id"))
+        stored, _ = ctx.store.profile_upsert(
+            attributes=profile, profile_id=profile_data.get("id"), unset=unset
+        )
         ctx.store.event_record(profile=stored, profile_sent=profile, event=attributes, now=now)
     return empty(202)
 
@@ -56,28 +109,36 @@ def bulk_create_events(ctx: HandlerContext) -> Response:
             pointer=BULK_POINTER,
         )
     now = now_utc()
-    errors: list[dict[str, Any]] = []
+    errors: Errors = []
+    profiles: list[tuple[dict[str, Any], list[str]]] = []
     for index, entry in enumerate(entries):
         profile_data = entry["attributes"]["profile"]["data"]
+        pointer = f"{BULK_POINTER}/{index}/attributes/profile/data"
+        profile, unset, profile_name_errors = _profile_parts(
+            profile_data, pointer, schema=fields.BULK_PROFILE
+        )
+        profiles.append((profile, unset))
+        errors += profile_name_errors
         errors += profile_errors(
-            _profile_attributes(profile_data),
-            f"{BULK_POINTER}/{index}/attributes/profile/data/attributes",
+            profile,
+            f"{pointer}/attributes",
             faults=ctx.faults,
             has_id=bool(profile_data.get("id")),
             allow_anonymous=True,
         )
         for event_index, event in enumerate(entry["attributes"]["events"]["data"]):
             pointer = f"{BULK_POINTER}/{index}/attributes/events/data/{event_index}/attributes"
+            errors += _event_name_errors(event["attributes"], pointer, fields.BULK_EVENT)
             errors += event_errors(event["attributes"], pointer, now=now)
     errors += bulk_duplicate_errors(entries, BULK_POINTER)
     if errors:
         raise ApiError(400, errors)  # Klaviyo processes none of the request's events
     with ctx.store.lock:
-        for entry in entries:
-            profile_data = entry["attributes"]["profile"]["data"]
-            profile = _profile_attributes(profile_data)
+        for entry, (profile, unset) in zip(entries, profiles, strict=True):
             stored, _ = ctx.store.profile_upsert(
-                attributes=profile, profile_id=profile_data.get("id")
+                attributes=profile,
+                profile_id=entry["attributes"]["profile"]["data"].get("id"),
+                unset=unset,
             )
             for event in entry["attributes"]["events"]["data"]:
                 ctx.store.event_record(
@@ -86,21 +147,36 @@ def bulk_create_events(ctx: HandlerContext) -> Response:
     return empty(202)
 
 
-def create_or_update_profile(ctx: HandlerContext) -> Response:
+def _profile_write(ctx: HandlerContext, *, profile_id: str | None, schema: str) -> Response:
     data = ctx.body["data"]
-    profile_id = data.get("id")
     if profile_id and profile_id not in ctx.store.profiles:
         raise ApiError.one(
             404, f"A profile with id {profile_id} does not exist.", pointer="/data/id"
         )
-    attributes = _profile_attributes(data)
-    errors = profile_errors(
+    attributes, unset, errors = _profile_parts(data, "/data", schema=schema)
+    errors += profile_errors(
         attributes, "/data/attributes", faults=ctx.faults, has_id=bool(profile_id)
     )
     if errors:
         raise ApiError(400, errors)
-    profile, created = ctx.store.profile_upsert(attributes=attributes, profile_id=profile_id)
+    try:
+        profile, created = ctx.store.profile_upsert(
+            attributes=attributes, profile_id=profile_id, unset=unset, refuse_conflicts=True
+        )
+    except ProfileConflict as conflict:
+        raise duplicate_profile(conflict, "/data/attributes") from None
     return document({"data": profile_resource(ctx.request, profile)}, 201 if created else 200)
+
+
+def create_or_update_profile(ctx: HandlerContext) -> Response:
+    return _profile_write(ctx, profile_id=ctx.body["data"].get("id"), schema=fields.PROFILE_IMPORT)
+
+
+def update_profile(ctx: HandlerContext) -> Response:
+    """PATCH /api/profiles/{id}: the body's `data.id` must be the path's."""
+    if ctx.body["data"].get("id") != ctx.args["id"]:
+        raise ApiError.one(400, "data.id must match the id in the path.", pointer="/data/id")
+    return _profile_write(ctx, profile_id=ctx.args["id"], schema=fields.PROFILE_UPDATE)
 
 
 def bulk_import_profiles(ctx: HandlerContext) -> Response:
@@ -116,17 +192,29 @@ def bulk_import_profiles(ctx: HandlerContext) -> Response:
         id=ids.job_id(), total_count=len(profiles), completed_count=0, errors=[], profile_ids=[]
     )
     for index, profile_data in enumerate(profiles):
-        attributes = _profile_attributes(profile_data)
-        pointer = f"/data/attributes/profiles/data/{index}/attributes"
-        errors = profile_errors(
-            attributes, pointer, faults=ctx.faults, has_id=bool(profile_data.get("id"))
+        pointer = f"/data/attributes/profiles/data/{index}"
+        attributes, unset, errors = _profile_parts(
+            profile_data, pointer, schema=fields.PROFILE_IMPORT
         )
+        errors += profile_errors(
+            attributes,
+            f"{pointer}/attributes",
+            faults=ctx.faults,
+            has_id=bool(profile_data.get("id")),
+        )
+        if not errors:
+            try:
+                profile, _ = ctx.store.profile_upsert(
+                    attributes=attributes,
+                    profile_id=profile_data.get("id"),
+                    unset=unset,
+                    refuse_conflicts=True,
+                )
+            except ProfileConflict as conflict:
+                errors = duplicate_profile(conflict, f"{pointer}/attributes").errors
         if errors:
             job.errors += [dict(error, original_payload=attributes) for error in errors]
             continue
-        profile, _ = ctx.store.profile_upsert(
-            attributes=attributes, profile_id=profile_data.get("id")
-        )
         job.profile_ids.append(profile.id)
         job.completed_count += 1
     with ctx.store.lock:

@@ -38,6 +38,16 @@ class KlaviyoTestClient:
             path, data=data, headers=headers, content_type=content_type, **kwargs
         )
 
+    def patch(self, path: str, body: Any, **kwargs: Any) -> TestResponse:
+        headers = {**KLAVIYO_HEADERS, **kwargs.pop("headers", {})}
+        return self.client.patch(
+            path,
+            data=json.dumps(body),
+            headers=headers,
+            content_type="application/vnd.api+json",
+            **kwargs,
+        )
+
     def response_matches_spec(self, response: TestResponse) -> bool:
         """Validates status, headers and body against the operation's response in the spec
         (raises with the reason when they don't match)."""

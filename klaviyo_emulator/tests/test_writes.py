@@ -240,7 +240,8 @@ def test_profile_import_creates_then_updates_and_null_clears(klaviyo):
     attributes = updated.json["data"]["attributes"]
     assert attributes["first_name"] is None
     assert attributes["location"]["city"] == "Oslo"
-    assert attributes["properties"] == {"plan": "pro", "tier": 2}
+    # A custom property sent as null is kept, as null: only meta.patch_properties.unset removes.
+    assert attributes["properties"] == {"plan": "pro", "seats": None, "tier": 2}
 
 
 def test_profile_import_finds_a_profile_by_email_whatever_its_case(klaviyo):

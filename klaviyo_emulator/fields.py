@@ -1,0 +1,67 @@
+"""Which attribute names Klaviyo takes per resource, read from its OpenAPI document once.
+
+The schemas are loose (no `additionalProperties: false`, NOTES.md §1), yet Klaviyo refuses a
+name it does not know, e.g. `'lastName' is not a valid field for the resource 'profile'.`
+(Klaviyo's 400 for a camelCase attribute; the same for a misspelt `value_curency`). Custom data
+goes in `properties`, whose keys are free.
+"""
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from klaviyo_emulator.jsonapi import error_item
+from klaviyo_emulator.validation import SPEC_PATH
+
+EVENT_PROFILE = "EventProfileCreateQueryResourceObject"  # meta inside attributes (2026-07-15)
+BULK_PROFILE = "OnsiteProfileCreateQueryResourceObject"  # meta beside attributes
+PROFILE_IMPORT = "ProfileUpsertQueryResourceObject"
+PROFILE_UPDATE = "ProfilePartialUpdateQueryResourceObject"
+EVENT = "EventCreateQueryV2ResourceObject"
+BULK_EVENT = "BaseEventCreateQueryBulkEntryResourceObject"
+LOCATION = "ProfileLocation"
+
+
+@cache
+def _schemas(path: Path = SPEC_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as spec:
+        return json.load(spec)["components"]["schemas"]
+
+
+@cache
+def names(schema: str) -> frozenset[str]:
+    """The attribute names of a resource object schema (or the properties of a plain one)."""
+    schemas = _schemas()
+    node = schemas[schema]
+    attributes = node["properties"].get("attributes", node)
+    if "$ref" in attributes:
+        attributes = schemas[attributes["$ref"].rsplit("/", 1)[-1]]
+    return frozenset(attributes["properties"])
+
+
+def invalid_field(name: str, resource: str, pointer: str) -> dict[str, Any]:
+    return error_item(
+        400,
+        f"'{name}' is not a valid field for the resource '{resource}'.",
+        pointer=f"{pointer}/{name}",
+    )
+
+
+def unknown_field_errors(
+    attributes: dict[str, Any],
+    *,
+    allowed: frozenset[str],
+    resource: str,
+    pointer: str,
+) -> list[dict[str, Any]]:
+    """One error per attribute name Klaviyo does not take, and per unknown location key."""
+    errors = [invalid_field(name, resource, pointer) for name in attributes if name not in allowed]
+    location = attributes.get("location")
+    if isinstance(location, dict):
+        errors += [
+            invalid_field(name, "location", f"{pointer}/location")
+            for name in location
+            if name not in names(LOCATION)
+        ]
+    return errors
