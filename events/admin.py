@@ -6,6 +6,7 @@ most COUNT_CAP rows), filters and search that use indexes, and the list's orderi
 created-at index.
 """
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
@@ -15,12 +16,17 @@ from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.text import Truncator
+from django.utils.timezone import localtime
 
-from events.models import Event, Profile
+from events.failures import FAILURE_STATUSES, error_texts_for_reason, failure_groups
+from events.models import Event, Profile, SyncStatus
 
 # Rows the list counts at most: enough pages to browse, bounded cost whatever the table size.
 COUNT_CAP = 10_000
 EVENT_NAME_CHOICES = 200
+REASON_CHOICES = 10
+# Characters of an error shown in a list (the whole text on hover).
+ERROR_CHARS = 70
 
 
 class CappedCountPaginator(Paginator):
@@ -30,6 +36,35 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list[: COUNT_CAP + 1].count()
+
+
+def short_time(moment: datetime | None) -> str:
+    """`2026-11-29 15:20:16`: a third of Django's default width, so a list fits 1,400 px."""
+    return localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
+
+
+def status_label(status: str) -> str:
+    """A short coloured label (staff.css): `failed`, not `Failed`; `skipped`, not `Skipped
+    (no Klaviyo key)`; the long name on hover."""
+    return format_html(
+        '<span class="status status-{}" title="{}">{}</span>',
+        status,
+        SyncStatus(status).label,
+        status,
+    )
+
+
+def error_cell(text: str) -> str:
+    """The error cut to one line in the list; the whole text on hover."""
+    if not text:
+        return "-"
+    return format_html(
+        '<span class="error-text" title="{}">{}</span>', text, Truncator(text).chars(ERROR_CHARS)
+    )
+
+
+class StaffStyles:
+    css = {"all": ("core/staff.css",)}
 
 
 class EventNameFilter(admin.SimpleListFilter):
@@ -50,27 +85,59 @@ class EventNameFilter(admin.SimpleListFilter):
         return queryset.filter(event_name=self.value()) if self.value() else queryset
 
 
+class FailureReasonFilter(admin.SimpleListFilter):
+    """Failed or skipped events of one reason (events/failures.py), as the dashboard groups
+    them: `?reason=<key>`, with the status filter or without."""
+
+    title = "failure reason"
+    parameter_name = "reason"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        # Grouping reads every failed row's error: only when the list is about failures.
+        if request.GET.get("sync_status__exact") not in FAILURE_STATUSES and not self.value():
+            return []
+        choices = [
+            (group["key"], f"{group['status']}: {Truncator(group['reason']).chars(60)}")
+            for group in failure_groups(limit=REASON_CHOICES)
+        ]
+        if self.value() and self.value() not in {key for key, _ in choices}:
+            choices.append((self.value(), "the reason chosen"))
+        return choices
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Event]) -> QuerySet[Event]:
+        if not self.value():
+            return queryset
+        texts = [
+            text
+            for status in FAILURE_STATUSES
+            for text in error_texts_for_reason(status=status, key=self.value())
+        ]
+        return queryset.filter(sync_status__in=FAILURE_STATUSES, last_error__in=texts)
+
+
 @admin.register(Event)
 class EventAdmin(admin.ModelAdmin):
+    Media = StaffStyles
     list_display = (
-        "created_at",
+        "received",
         "event_name",
         "email",
-        "time",
-        "sync_status",
+        "event_time",
+        "status",
         "attempts",
         "short_error",
-        "synced_at",
+        "synced",
     )
     list_filter = (
         "sync_status",
+        FailureReasonFilter,
         EventNameFilter,
         ("created_at", admin.DateFieldListFilter),
         ("time", admin.DateFieldListFilter),
     )
-    # Exact matches only: they use the email and unique_id indexes, a substring search can't.
-    search_fields = ("=email", "=unique_id")
-    search_help_text = "Exact email (any case) or uniqueId (case matters, as in Klaviyo)."
+    # Both use an index (email's range, unique_id's lookup); a substring search couldn't.
+    search_fields = ("email", "unique_id")
+    search_help_text = "The start of an email (any case), or an exact uniqueId (case matters)."
     list_select_related = ("profile",)
     show_full_result_count = False
     paginator = CappedCountPaginator
@@ -81,12 +148,13 @@ class EventAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Event], search_term: str
     ) -> tuple[QuerySet[Event], bool]:
-        # Django's "=field" is iexact, a LIKE that the exact (binary) collation of these columns
-        # makes case-sensitive on MariaDB and SQLite makes case-insensitive: say what we mean.
+        # Emails are stored lower-cased: a prefix of the lower-cased term is a range of the
+        # (email, event_name, time) index (LIKE 'term%' under the binary collation). uniqueIds
+        # compare exactly, on their unique index. bench/dashboard.py prints both plans.
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(Q(email=term.lower()) | Q(unique_id=term)), False
+        return queryset.filter(Q(email__startswith=term.lower()) | Q(unique_id=term)), False
 
     fieldsets = (
         (None, {"fields": ("id", "event_name", "email", "profile", "time", "value", "unique_id")}),
@@ -111,25 +179,50 @@ class EventAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # events come through the API, which validates them
 
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # a record of what a client sent: read only (no save buttons)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the purge and erasure delete, with their audit trail
+
+    @admin.display(description="received", ordering="created_at")
+    def received(self, event: Event) -> str:
+        return short_time(event.created_at)
+
+    @admin.display(description="event time", ordering="time")
+    def event_time(self, event: Event) -> str:
+        return short_time(event.time)
+
+    @admin.display(description="synced", ordering="synced_at")
+    def synced(self, event: Event) -> str:
+        return short_time(event.synced_at)
+
+    @admin.display(description="status", ordering="sync_status")
+    def status(self, event: Event) -> str:
+        return status_label(event.sync_status)
+
     @admin.display(description="last error")
     def short_error(self, event: Event) -> str:
-        return Truncator(event.last_error).chars(80)
+        return error_cell(event.last_error)
 
 
 @admin.register(Profile)
 class ProfileAdmin(admin.ModelAdmin):
+    Media = StaffStyles
     list_display = (
         "identity",
         "email",
-        "sync_status",
+        "status",
         "klaviyo_link",
         "short_error",
-        "synced_at",
-        "updated_at",
+        "synced",
+        "updated",
     )
     list_filter = ("sync_status",)
-    search_fields = ("=email", "=identity", "=phone_number", "=external_id", "=klaviyo_id")
-    search_help_text = "Exact email (any case), phone number, external id or Klaviyo id."
+    search_fields = ("email", "identity", "phone_number", "external_id", "klaviyo_id")
+    search_help_text = (
+        "The start of an email (any case), or an exact phone number, external id or Klaviyo id."
+    )
     show_full_result_count = False
     paginator = CappedCountPaginator
     list_per_page = 100
@@ -144,10 +237,29 @@ class ProfileAdmin(admin.ModelAdmin):
         if not term:
             return queryset, False
         exact = Q(identity=term) | Q(phone_number=term) | Q(external_id=term) | Q(klaviyo_id=term)
-        return queryset.filter(exact | Q(email=term.lower()) | Q(identity=term.lower())), False
+        prefix = Q(email__startswith=term.lower())
+        return queryset.filter(exact | prefix | Q(identity=term.lower())), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # changed by the API only (merges, erasure), never by hand
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="status", ordering="sync_status")
+    def status(self, profile: Profile) -> str:
+        return status_label(profile.sync_status)
+
+    @admin.display(description="synced", ordering="synced_at")
+    def synced(self, profile: Profile) -> str:
+        return short_time(profile.synced_at)
+
+    @admin.display(description="updated", ordering="updated_at")
+    def updated(self, profile: Profile) -> str:
+        return short_time(profile.updated_at)
 
     @admin.display(description="Klaviyo id")
     def klaviyo_link(self, profile: Profile) -> str:
@@ -161,4 +273,4 @@ class ProfileAdmin(admin.ModelAdmin):
 
     @admin.display(description="last error")
     def short_error(self, profile: Profile) -> str:
-        return Truncator(profile.last_error).chars(80)
+        return error_cell(profile.last_error)

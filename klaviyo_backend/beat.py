@@ -41,6 +41,11 @@ def declared_schedule() -> list[PeriodicTaskSpec]:
             task="klaviyo_sync.tasks.requeue_stale_pending_events",
             every_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
         ),
+        PeriodicTaskSpec(
+            name="refresh the sync-health dashboard",
+            task="console.tasks.refresh_sync_health",
+            every_seconds=settings.DASHBOARD_REFRESH_SECONDS,
+        ),
     ]
 
 

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "events",
     "klaviyo_sync",
     "cleanup",
+    "console",
     "klaviyo_backend.apps.ProjectConfig",
 ]
 
@@ -385,6 +386,14 @@ except ValueError as error:
 KLAVIYO_RATE_LIMIT_MARGIN = env.float("KLAVIYO_RATE_LIMIT_MARGIN", default=0.1)
 # Seconds a worker waits for the limiter before it re-queues the batch instead.
 KLAVIYO_RATE_LIMIT_MAX_WAIT = env.float("KLAVIYO_RATE_LIMIT_MAX_WAIT", default=20.0)
+
+# --- Staff console ------------------------------------------------------------------------------
+
+# Seconds between refreshes of the sync-health dashboard's figures (beat); the page computes
+# them itself when the newest are over twice as old (no beat running).
+DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=60)
+if DASHBOARD_REFRESH_SECONDS < 5:
+    raise ImproperlyConfigured("DASHBOARD_REFRESH_SECONDS must be at least 5.")
 
 # --- Retention ----------------------------------------------------------------------------------
 

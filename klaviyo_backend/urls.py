@@ -4,6 +4,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from cleanup.views import CleanupViewSet
+from console.views import home
 from core.views import metrics, not_found
 from events.views import EventViewSet
 from klaviyo_backend.health import HealthView
@@ -34,6 +35,8 @@ handler404 = "core.errors.handler404"
 handler500 = "core.errors.handler500"
 
 urlpatterns = [
+    path("", home, name="home"),
+    path("admin/sync-health/", include("console.urls")),
     path("admin/", admin.site.urls),
     re_path(r"^api/schema/?$", SpectacularAPIView.as_view(), name="schema"),
     re_path(r"^api/?$", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

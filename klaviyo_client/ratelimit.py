@@ -47,6 +47,27 @@ class Limit:
     per: float  # seconds
 
 
+@dataclass(frozen=True)
+class WindowUsage:
+    used: int
+    limit: int
+    per: float  # seconds
+
+
+@dataclass(frozen=True)
+class BucketUsage:
+    """What the staff console shows of one bucket: each window's calls and any 429 pause."""
+
+    bucket: str
+    windows: tuple[WindowUsage, ...]
+    blocked_for: float  # seconds left of a pause Klaviyo asked for (429 + Retry-After)
+    shared: bool  # counted in Redis for every worker, not in this process only
+
+    @property
+    def busiest_share(self) -> float:
+        return max((window.used / window.limit for window in self.windows), default=0.0)
+
+
 class RateLimitExceeded(Exception):
     """The call would have to wait `wait` seconds, longer than the caller allowed."""
 
@@ -73,6 +94,9 @@ class RateLimiter(Protocol):
 
     def block(self, bucket: str, *, seconds: float) -> None:
         """Klaviyo answered 429: no call to this bucket for `seconds`."""
+
+    def usage(self, bucket: str) -> BucketUsage:
+        """The bucket's calls in each window now and how long it is blocked; records nothing."""
 
 
 class LocalRateLimiter:
@@ -116,6 +140,18 @@ class LocalRateLimiter:
     def acquire(self, bucket: str, *, max_wait: float) -> None:
         _acquire(self.wait_needed, bucket, max_wait, clock=self.clock, sleep=self.sleep)
 
+    def usage(self, bucket: str) -> BucketUsage:
+        limits = self.limits.get(bucket, ())
+        with self._lock:
+            now = self.clock()
+            windows = []
+            for index, limit in enumerate(limits):
+                log = self._logs.get((bucket, index), deque())
+                used = sum(1 for moment in log if moment > now - limit.per - self.margin)
+                windows.append(WindowUsage(used=used, limit=limit.count, per=limit.per))
+            blocked = max(0.0, self._blocked_until.get(bucket, 0.0) - now)
+        return BucketUsage(bucket=bucket, windows=tuple(windows), blocked_for=blocked, shared=False)
+
     def block(self, bucket: str, *, seconds: float) -> None:
         with self._lock:
             until = self.clock() + seconds
@@ -149,6 +185,20 @@ for i = 1, #KEYS - 1 do
 end
 return 0
 """
+# Read only. KEYS: one log per limit, then the block key. ARGV: each limit's window (microseconds).
+# Returns the calls in each window, then the microseconds the bucket stays blocked.
+USAGE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local result = {}
+for i = 1, #KEYS - 1 do
+  result[i] = redis.call('ZCOUNT', KEYS[i], now - tonumber(ARGV[i]), '+inf')
+end
+local blocked = tonumber(redis.call('GET', KEYS[#KEYS]) or '0') - now
+if blocked < 0 then blocked = 0 end
+result[#KEYS] = blocked
+return result
+"""
 BLOCK_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
@@ -177,6 +227,7 @@ class RedisRateLimiter:
         self.redis = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
         self._acquire_script = self.redis.register_script(ACQUIRE_SCRIPT)
         self._block_script = self.redis.register_script(BLOCK_SCRIPT)
+        self._usage_script = self.redis.register_script(USAGE_SCRIPT)
         self.fallback = LocalRateLimiter(limits, margin=margin)
         self._last_warning = 0.0
 
@@ -197,6 +248,26 @@ class RedisRateLimiter:
 
     def acquire(self, bucket: str, *, max_wait: float) -> None:
         _acquire(self.wait_needed, bucket, max_wait, clock=time.monotonic, sleep=time.sleep)
+
+    def usage(self, bucket: str) -> BucketUsage:
+        limits = self.limits.get(bucket, ())
+        keys = [f"{self.prefix}:{bucket}:{index}" for index in range(len(limits))]
+        keys.append(f"{self.prefix}:{bucket}:blocked")
+        windows = [int((limit.per + self.margin) * 1_000_000) for limit in limits]
+        try:
+            answer = [int(value) for value in self._usage_script(keys=keys, args=windows)]
+        except redis.RedisError as error:
+            self._warn(error)
+            return self.fallback.usage(bucket)
+        return BucketUsage(
+            bucket=bucket,
+            windows=tuple(
+                WindowUsage(used=used, limit=limit.count, per=limit.per)
+                for used, limit in zip(answer[:-1], limits, strict=True)
+            ),
+            blocked_for=answer[-1] / 1_000_000,
+            shared=True,
+        )
 
     def block(self, bucket: str, *, seconds: float) -> None:
         self.fallback.block(bucket, seconds=seconds)

@@ -267,14 +267,21 @@ def events_requeue_stale(
     return batches
 
 
-def events_retry_failed(*, event_ids: Iterable[str | UUID]) -> list[str]:
-    """Puts failed events back to pending with a fresh attempt count; returns their ids."""
+# What staff may send again: Klaviyo refused it, or no key was set when it was saved.
+RETRYABLE_STATUSES = (SyncStatus.FAILED, SyncStatus.SKIPPED)
+
+
+def events_retry_failed(
+    *, event_ids: Iterable[str | UUID], statuses: Sequence[str] = (SyncStatus.FAILED,)
+) -> list[str]:
+    """Puts failed (or, with `statuses`, also skipped) events back to pending with a fresh
+    attempt count; returns their ids. Each keeps its unique_id: Klaviyo counts it once."""
     ids = list(
-        Event.objects.filter(id__in=list(event_ids), sync_status=SyncStatus.FAILED).values_list(
+        Event.objects.filter(id__in=list(event_ids), sync_status__in=statuses).values_list(
             "id", flat=True
         )
     )
-    Event.objects.filter(id__in=ids, sync_status=SyncStatus.FAILED).update(
+    Event.objects.filter(id__in=ids, sync_status__in=statuses).update(
         sync_status=SyncStatus.PENDING,
         attempts=0,
         last_error="",

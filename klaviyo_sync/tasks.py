@@ -9,15 +9,24 @@ Queueing never raises: when the broker is down the rows stay pending, and the sw
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
+from itertools import islice
+from uuid import UUID
 
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
-from klaviyo_sync.services import events_requeue_stale, events_sync, profile_sync
+from klaviyo_sync.services import (
+    RETRYABLE_STATUSES,
+    events_requeue_stale,
+    events_retry_failed,
+    events_sync,
+    profile_sync,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +54,27 @@ def queue_events_in_batches(event_ids: Sequence[str]) -> None:
     size = settings.KLAVIYO_BULK_BATCH_SIZE
     for start in range(0, len(event_ids), size):
         queue_event_sync(event_ids[start : start + size])
+
+
+@dataclass(frozen=True)
+class RetryQueued:
+    requeued: int  # put back to pending
+    not_queued: int  # of those, left for the sweeper: the broker could not take them
+
+
+def events_retry_and_queue(
+    event_ids: Iterable[str | UUID], *, statuses: Sequence[str] = RETRYABLE_STATUSES
+) -> RetryQueued:
+    """Staff's "retry": failed (and skipped) events back to pending, queued in batches.
+    Reads all ids first: never change rows under an open cursor over them."""
+    ids_left = iter(list(event_ids))
+    requeued = not_queued = 0
+    while chunk := list(islice(ids_left, settings.KLAVIYO_BULK_BATCH_SIZE)):
+        ids = events_retry_failed(event_ids=chunk, statuses=statuses)
+        requeued += len(ids)
+        if not queue_event_sync(ids):
+            not_queued += len(ids)
+    return RetryQueued(requeued=requeued, not_queued=not_queued)
 
 
 @shared_task(

@@ -1,6 +1,10 @@
 """manage.py purge_old_data."""
 
 import io
+import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -62,6 +66,36 @@ def test_a_dry_run_prints_what_would_go_and_deletes_nothing(expired_and_fresh):
     assert "and 1 profiles left without events would be deleted." in output
     assert PurgeRun.objects.get().dry_run is True
     assert (Event.objects.count(), Profile.objects.count()) == (4, 2)
+
+
+def test_a_dry_run_prints_its_summary_once(expired_and_fresh, caplog):
+    caplog.set_level(logging.INFO)
+
+    output = purge_command("--dry-run", "--days", "9")
+
+    assert output.count("Dry run:") == 1
+    # Logs go to stdout too: the service's INFO line would print the summary a second time.
+    assert not [r for r in caplog.records if "Dry run:" in r.getMessage()]
+
+
+def test_help_lists_the_exit_statuses():
+    manage = Path(__file__).resolve().parents[2] / "manage.py"
+
+    help_text = subprocess.run(
+        [sys.executable, str(manage), "purge_old_data", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    assert "exit status:" in help_text
+    for line in (
+        "  0  done",
+        "  1  failed",
+        "  2  bad arguments",
+        f"  {EXIT_ALREADY_RUNNING}  another purge is running",
+    ):
+        assert line in help_text
 
 
 @pytest.mark.parametrize(

@@ -185,3 +185,33 @@ def test_settings_choose_the_limiter(settings):
 
     settings.KLAVIYO_RATE_LIMIT_REDIS_URL = REDIS_URL
     assert isinstance(rate_limiter(), RedisRateLimiter)
+
+
+def test_usage_counts_each_windows_calls_and_the_pause_without_recording_one():
+    clock = FakeClock()
+    limiter = local("3/s,10/m", clock=clock)
+    limiter.wait_needed("bulk")
+    clock.now += 2
+    limiter.wait_needed("bulk")
+    limiter.block("bulk", seconds=5)
+
+    usage = limiter.usage("bulk")
+
+    assert [(w.used, w.limit, w.per) for w in usage.windows] == [(1, 3, 1.0), (2, 10, 60.0)]
+    assert usage.blocked_for == 5
+    assert usage.shared is False
+    assert limiter.usage("bulk").windows == usage.windows  # reading records nothing
+
+
+def test_usage_in_redis_is_what_every_worker_did(redis_limits):
+    first_worker, second_worker = redis_limits
+    first_worker.acquire("bulk", max_wait=0)
+    second_worker.acquire("bulk", max_wait=0)
+    second_worker.block("bulk", seconds=20)
+
+    usage = first_worker.usage("bulk")
+
+    assert [(w.used, w.limit) for w in usage.windows] == [(2, 3), (2, 100)]
+    assert 19 < usage.blocked_for <= 20
+    assert usage.shared is True
+    assert usage.busiest_share == pytest.approx(2 / 3)

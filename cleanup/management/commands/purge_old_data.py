@@ -1,10 +1,17 @@
 import argparse
+import contextlib
+import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import (
+    BaseCommand,
+    CommandError,
+    CommandParser,
+    DjangoHelpFormatter,
+)
 
 from cleanup.models import PurgeTrigger
 from cleanup.selectors import events_expired_count, purge_cutoff
@@ -18,7 +25,18 @@ from cleanup.services import (
 )
 
 # Exit statuses besides 0 (done) and 1 (failed; also what CommandError exits with).
+EXIT_USAGE = 2  # argparse's, for arguments it refuses
 EXIT_ALREADY_RUNNING = 3
+EXIT_STATUSES = f"""exit status:
+  0  done: the purge (or the dry run) finished; its summary is printed
+  1  failed: the purge stopped at an error (printed, recorded); what it deleted stays deleted
+  {EXIT_USAGE}  bad arguments (a --days or --batch-size out of range, an unknown option)
+  {EXIT_ALREADY_RUNNING}  another purge is running: nothing was done; try again later
+"""
+
+
+class HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Django's (its own options last) and the exit statuses kept as laid out."""
 
 
 def whole_number(*, high: int) -> Callable[[str], int]:
@@ -38,10 +56,15 @@ def whole_number(*, high: int) -> Callable[[str], int]:
 
 class Command(BaseCommand):
     help = (
-        "Deletes events older than the retention period (DATA_RETENTION_DAYS, or --days), then "
-        "the profiles left without events, in batches. Exit status: 0 done, 1 failed, "
-        f"{EXIT_ALREADY_RUNNING} another purge is running."
+        "Deletes events older than the retention period (DATA_RETENTION_DAYS, or --days), then\n"
+        "the profiles left without events, in batches; each run is recorded (admin: Purge runs)."
     )
+
+    def create_parser(self, prog_name: str, subcommand: str, **kwargs: Any) -> CommandParser:
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        parser.formatter_class = HelpFormatter
+        parser.epilog = EXIT_STATUSES
+        return parser
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument(
@@ -62,13 +85,14 @@ class Command(BaseCommand):
         show_progress = self.stdout.isatty() and not options["dry_run"]
         on_progress = self._progress_printer(options["days"]) if show_progress else None
         try:
-            run = purge_expired_data(
-                trigger=PurgeTrigger.COMMAND,
-                days=options["days"],
-                dry_run=options["dry_run"],
-                batch_size=options["batch_size"],
-                on_progress=on_progress,
-            )
+            with _summary_not_logged():
+                run = purge_expired_data(
+                    trigger=PurgeTrigger.COMMAND,
+                    days=options["days"],
+                    dry_run=options["dry_run"],
+                    batch_size=options["batch_size"],
+                    on_progress=on_progress,
+                )
         except PurgeAlreadyRunning as error:
             raise CommandError(error.run.error, returncode=EXIT_ALREADY_RUNNING) from error
         except PurgeFailed as error:
@@ -97,3 +121,16 @@ class Command(BaseCommand):
             self.stdout.flush()
 
         return show
+
+
+@contextlib.contextmanager
+def _summary_not_logged() -> Iterator[None]:
+    """The command prints the run's summary itself: the service's INFO line saying the same
+    would print it twice (logs go to stdout). Warnings and errors are still logged."""
+    services = logging.getLogger("cleanup.services")
+    previous = services.level
+    services.setLevel(max(previous, logging.WARNING))
+    try:
+        yield
+    finally:
+        services.setLevel(previous)
