@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from django.utils.html import escape, format_html
 from django.utils.safestring import SafeString, mark_safe
 
-WIDTH, HEIGHT = 640, 220
-LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 28
+WIDTH, HEIGHT = 520, 210
+LEFT, RIGHT, TOP, BOTTOM = 52, 8, 12, 26
 GRID_LINES = 4
 LABEL_EVERY = 3  # an x label every third slot
 

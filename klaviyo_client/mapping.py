@@ -218,11 +218,19 @@ def event_attributes(*, event_row: dict[str, Any], now: datetime | None = None) 
     return attributes
 
 
-def event_resource(*, event_row: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+def event_resource(
+    *, event_row: dict[str, Any], profile: dict[str, Any], now: datetime | None = None
+) -> dict[str, Any]:
     """The body `data` of POST /api/events: one event with its profile resource."""
-    attributes = event_attributes(event_row=event_row)
-    attributes["profile"] = {"data": profile}
-    resource = {"type": "event", "attributes": attributes}
+    return event_with_profile(
+        attributes=event_attributes(event_row=event_row, now=now), profile=profile
+    )
+
+
+def event_with_profile(*, attributes: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+    """The body `data` of POST /api/events from an event's `attributes` (event_attributes) and
+    its profile resource (profile_resource): the one place that body is put together."""
+    resource = {"type": "event", "attributes": {**attributes, "profile": {"data": profile}}}
     if len(dumps(resource)) > MAX_EVENT_BYTES:
         raise NotSendable("the event is over Klaviyo's 5 MB limit")
     return resource

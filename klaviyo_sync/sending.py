@@ -103,12 +103,12 @@ def _send_one_by_one(
     results: SendResults,
 ) -> None:
     for position, (row, attributes) in enumerate(sendable):
-        resource = {
-            "type": "event",
-            "attributes": {**attributes, "profile": {"data": profiles[row["profile_id"]]}},
-        }
-        if len(mapping.dumps(resource)) > mapping.MAX_EVENT_BYTES:
-            results.fail([row["id"]], "Not sent: the event is over Klaviyo's 5 MB limit")
+        try:
+            resource = mapping.event_with_profile(
+                attributes=attributes, profile=profiles[row["profile_id"]]
+            )
+        except mapping.NotSendable as problem:
+            results.fail([row["id"]], f"Not sent: {problem}")
             continue
         try:
             client.event_create(data=resource, attempt=row["attempts"])
