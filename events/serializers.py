@@ -27,7 +27,7 @@ from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 from rest_framework.settings import api_settings
 
-from core.serializers import IsoDateTimeField
+from core.serializers import IsoDateTimeField, iso_utc
 from core.strict_input import StrictInputSerializer, unknown_property_errors
 from events.currencies import is_currency_code
 from events.models import Event
@@ -505,6 +505,28 @@ class EventOutputSerializer(serializers.ModelSerializer):
             "syncedAt",
             "createdAt",
         ]
+
+    def to_representation(self, instance: Event) -> dict[str, Any]:
+        # What the fields above render, without building them: a ModelSerializer copies its
+        # 16 fields for every instance, a quarter of a single-event request's CPU.
+        return {
+            "id": str(instance.id),
+            "eventName": instance.event_name,
+            "eventAttributes": instance.event_attributes,
+            "profileAttributes": instance.profile_attributes,
+            "email": instance.email,
+            "time": iso_utc(instance.time),
+            "value": None if instance.value is None else float(instance.value),
+            "valueCurrency": instance.value_currency,
+            "uniqueId": instance.unique_id,
+            "sentToKlaviyo": instance.sent_to_klaviyo,
+            "syncStatus": instance.sync_status,
+            "attempts": instance.attempts,
+            "lastError": instance.last_error,
+            "klaviyoResponse": instance.klaviyo_response,
+            "syncedAt": iso_utc(instance.synced_at),
+            "createdAt": iso_utc(instance.created_at),
+        }
 
 
 class BulkEventItemSerializer(serializers.Serializer):

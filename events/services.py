@@ -77,7 +77,8 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
     new attributes merge over the stored ones. Returns profile ids by identity.
 
     One INSERT ... ON DUPLICATE KEY / ON CONFLICT, so concurrent requests for the same new
-    profile all succeed: the database, not a prior read, decides insert or update.
+    profile all succeed: the database, not a prior read, decides insert or update. The id of
+    a single profile comes back with the statement; those of several need one SELECT.
     """
     rows: dict[str, dict[str, Any]] = {}
     for email, attributes in changes:
@@ -112,10 +113,16 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
     )
     placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
     merge = "JSON_MERGE_PATCH" if connection.vendor == "mysql" else "json_patch"
+    single = len(rows) == 1
+    returning = ""
     if connection.vendor == "mysql":
         conflict = (
             "ON DUPLICATE KEY UPDATE "
-            "attributes = JSON_MERGE_PATCH(attributes, VALUES(attributes)), "
+            # MySQL's idiom for the id of the row an upsert updated: the statement sets
+            # LAST_INSERT_ID, which the client gets back as the insert id, as for a new row.
+            # https://dev.mysql.com/doc/refman/8.4/en/insert-on-duplicate.html
+            + ("id = LAST_INSERT_ID(id), " if single else "")
+            + "attributes = JSON_MERGE_PATCH(attributes, VALUES(attributes)), "
             "email = COALESCE(VALUES(email), email), "
             "phone_number = COALESCE(VALUES(phone_number), phone_number), "
             "external_id = COALESCE(VALUES(external_id), external_id), "
@@ -130,10 +137,16 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             f"external_id = COALESCE(excluded.external_id, {table}.external_id), "
             "sync_status = excluded.sync_status, updated_at = excluded.updated_at"
         )
+        # SQLite returns the row inserted or updated (3.35+, the oldest Django 5.2 supports).
+        returning = " RETURNING id" if single else ""
     else:  # pragma: no cover - settings only admit these two
         raise NotImplementedError(f"profile upsert is not written for {connection.vendor}")
     with connection.cursor() as cursor:
-        cursor.execute(f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}", params)
+        cursor.execute(
+            f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}{returning}", params
+        )
+        if single:
+            ids = {next(iter(rows)): cursor.fetchone()[0] if returning else cursor.lastrowid}
         # A new row took the patch as it came, nulls and all: merged into {}, they go.
         if with_nulls := sorted(i for i, row in rows.items() if _holds_null(row["attributes"])):
             cursor.execute(
@@ -141,7 +154,7 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
                 f"WHERE identity IN ({', '.join(['%s'] * len(with_nulls))})",
                 with_nulls,
             )
-    return _profile_ids(identities=list(rows))
+    return ids if single else _profile_ids(identities=list(rows))
 
 
 def _profile_ids(*, identities: list[str]) -> dict[str, int]:
@@ -279,11 +292,11 @@ def event_ingest(*, data: dict[str, Any]) -> IngestResult:
 
     An event with the profile, event name and `unique_id` of a stored one is a repeat: the
     first event is returned and nothing changes. The unique index decides, so two concurrent
-    posts of the same event make one row.
+    posts of the same event make one row. Repeats are rare, so no read looks for an earlier
+    event first: its INSERT is refused and the whole transaction, the profile upsert with it,
+    rolls back.
     """
     key = _dedup_key(data)
-    if key and (earlier := _events_by_key([key]).get(key)):
-        return IngestResult(event=earlier, created=False)
 
     def store() -> Event:
         with transaction.atomic():

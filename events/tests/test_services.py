@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.db import connection
 from django.db.models.signals import post_save
+from django.test.utils import CaptureQueriesContext
 
 import events.services as services
 from events.models import Event, Profile
@@ -116,6 +117,23 @@ def test_profiles_upsert_returns_the_id_of_each_identity():
     assert (phone.email, phone.phone_number) == (None, "+15005550006")
 
 
+def test_a_single_profile_upsert_returns_the_id_of_the_row_it_updated():
+    ann = profiles_upsert(changes=[("ann@example.com", {"a": 1})])
+    bob = profiles_upsert(changes=[("bob@example.com", {})])
+
+    again = profiles_upsert(changes=[("ann@example.com", {"b": 2})])
+
+    assert again == ann != bob
+    assert Profile.objects.get(pk=ann["ann@example.com"]).attributes == {"a": 1, "b": 2}
+
+
+def test_a_single_profile_upsert_is_one_statement(django_assert_num_queries):
+    profiles_upsert(changes=[("ann@example.com", {})])
+
+    with django_assert_num_queries(1):
+        profiles_upsert(changes=[("ann@example.com", {"a": 1})])
+
+
 def test_profiles_upsert_of_nothing_does_nothing(django_assert_num_queries):
     with django_assert_num_queries(0):
         assert profiles_upsert(changes=[]) == {}
@@ -185,24 +203,37 @@ def test_event_ingest_stores_a_known_unique_id_of_another_metric_or_profile():
     ]
 
 
-def test_a_repeat_stored_concurrently_with_a_single_ingest_returns_the_first(monkeypatch):
-    # Another request stored the same event after this one looked: the unique index refuses
-    # the insert, and the first event is answered.
-    concurrent = ann_event(unique_id="k1")
+def test_a_repeat_is_looked_up_only_once_its_insert_is_refused(monkeypatch):
+    # Whether stored long ago or by a concurrent request a moment before, the unique index
+    # refuses the insert, and only then is the first event read, once.
+    earlier = ann_event(unique_id="k1")
     real_lookup = services._events_by_key
     lookups: list[int] = []
 
-    def lookup_missing_it_the_first_time(keys):
+    def counted_lookup(keys):
         lookups.append(1)
-        return {} if len(lookups) == 1 else real_lookup(keys)
+        return real_lookup(keys)
 
-    monkeypatch.setattr(services, "_events_by_key", lookup_missing_it_the_first_time)
+    monkeypatch.setattr(services, "_events_by_key", counted_lookup)
 
-    result = event_ingest(data=item(unique_id="k1"))
+    result = event_ingest(data=item(unique_id="k1", profile_attributes={"a": 1}))
 
-    assert (result.created, result.event.pk) == (False, concurrent.pk)
-    assert len(lookups) == 2
+    assert (result.created, result.event.pk) == (False, earlier.pk)
+    assert len(lookups) == 1
     assert Event.objects.count() == 1
+    # The upsert that ran before the INSERT was refused is rolled back with it.
+    assert Profile.objects.get().attributes == {}
+
+
+def test_event_ingest_writes_the_profile_and_the_event_and_reads_nothing():
+    event_ingest(data=item(unique_id="k0"))
+
+    with CaptureQueriesContext(connection) as context:
+        event_ingest(data=item(unique_id="k1", profile_attributes={"a": 1}))
+
+    statements = [query["sql"].split()[0] for query in context.captured_queries]
+    # (The savepoints are the test's: its transaction wraps the ingest's.)
+    assert [kind for kind in statements if kind not in ("SAVEPOINT", "RELEASE")] == ["INSERT"] * 2
 
 
 # --- events_ingest_bulk ---------------------------------------------------------------------------
