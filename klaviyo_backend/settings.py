@@ -2,36 +2,36 @@
 
 Every knob is listed with its default and meaning in `.env.example`. A fresh checkout runs with no
 configuration at all: SQLite in the project folder and Celery tasks run eagerly in process.
+Each value is checked as read; the last line stops a start with a bad one (klaviyo_backend/env.py).
 """
 
-import re
 from pathlib import Path
 
-import environ
-from celery.schedules import crontab
-from django.core.exceptions import ImproperlyConfigured
-
-from klaviyo_backend.cron import cron_fields
+from klaviyo_backend.cron import cron_checked
+from klaviyo_backend.env import Env
 from klaviyo_client.ratelimit import parse_limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
-# A local .env file is a convenience for development; real deployments set the environment.
-environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
+env = Env(dotenv=BASE_DIR / ".env")
 
 # --- Django -------------------------------------------------------------------------------------
 
 DEBUG = env.bool("DEBUG", default=True)
 SECRET_KEY = env.str("SECRET_KEY", default="")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
-    SECRET_KEY = "insecure-development-key-do-not-use-in-production"
+env.require(bool(SECRET_KEY) or DEBUG, "SECRET_KEY", "must be set when DEBUG is off")
+SECRET_KEY = SECRET_KEY or "insecure-development-key-do-not-use-in-production"
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"])
+env.require(bool(ALLOWED_HOSTS), "ALLOWED_HOSTS", "must name at least one host")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+# With no scheme (Django's check 4_0.E001) every admin form post would fail.
+env.require(
+    all(origin.startswith(("http://", "https://")) for origin in CSRF_TRUSTED_ORIGINS),
+    "CSRF_TRUSTED_ORIGINS",
+    "each origin must start with http:// or https://",
+)
 CSRF_FAILURE_VIEW = "core.errors.csrf_failure"
-PORT = env.int("PORT", default=3000)
+PORT = env.int("PORT", default=3000, min=1, max=65535)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -88,7 +88,7 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 _db = DATABASES["default"]
-_db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60))
+_db.setdefault("CONN_MAX_AGE", env.int("DB_CONN_MAX_AGE", default=60, min=0))
 # A dropped connection is detected before the request uses it, not half-way through.
 _db["CONN_HEALTH_CHECKS"] = True
 if _db["ENGINE"] == "django.db.backends.mysql":
@@ -146,14 +146,14 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = True
 
 # Request bodies larger than this answer 413 before anything parses them.
-MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=10 * 1024 * 1024)
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=10 * 1024 * 1024, min=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 
 # --- Security (production) ----------------------------------------------------------------------
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
-SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000)
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31536000, min=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 SESSION_COOKIE_SECURE = not DEBUG
@@ -163,11 +163,11 @@ SECURE_REDIRECT_EXEMPT = [r"^health/?$", r"^metrics/?$"]
 
 # --- Logging ------------------------------------------------------------------------------------
 
-LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_LEVEL = env.str(
+    "LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+)
 # json: one JSON object per line (for log collectors); plain: human-readable lines.
-LOG_FORMAT = env.str("LOG_FORMAT", default="json")
-if LOG_FORMAT not in ("json", "plain"):
-    raise ImproperlyConfigured(f"LOG_FORMAT must be json or plain, not {LOG_FORMAT!r}.")
+LOG_FORMAT = env.str("LOG_FORMAT", default="json", choices=("json", "plain"))
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -228,35 +228,27 @@ REST_FRAMEWORK = {
 }
 
 # Most events one POST /events/bulk may carry.
-BULK_MAX_EVENTS = env.int("BULK_MAX_EVENTS", default=1000)
+BULK_MAX_EVENTS = env.int("BULK_MAX_EVENTS", default=1000, min=1, max=100_000)
 
 # Requests each API key may make per period (N/s, N/min, N/hour, N/day); empty: no limit.
-API_THROTTLE_RATE = env.str("API_THROTTLE_RATE", default="12000/min")
-if API_THROTTLE_RATE and not re.fullmatch(
-    r"\d+/(s|sec|second|m|min|minute|h|hour|d|day)", API_THROTTLE_RATE
-):
-    raise ImproperlyConfigured(f"API_THROTTLE_RATE {API_THROTTLE_RATE!r} is not like 1000/min.")
+API_THROTTLE_RATE = env.str(
+    "API_THROTTLE_RATE", "12000/min", pattern=r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)"
+)
 # Where throttle counters live: Redis (redis://host:6379/1) shares them across workers and
 # hosts; empty: each process's memory (the limit then applies per gunicorn worker).
-CACHE_URL = env.str("CACHE_URL", default="")
-if CACHE_URL:
-    CACHES = {"default": env.cache_url_config(CACHE_URL)}
-    if CACHES["default"]["BACKEND"].endswith("RedisCache"):
-        # Redis down must cost a request little time: throttling then lets requests through.
-        CACHES["default"].setdefault("OPTIONS", {}).update(
-            {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
-        )
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+CACHES = {"default": env.cache("CACHE_URL")}
+if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # Redis down must cost a request little time: throttling then lets requests through.
+    CACHES["default"].setdefault("OPTIONS", {}).update(
+        {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    )
 # Seconds the read endpoints (/events/metrics, count, emails, profiles) give Klaviyo in all
 # before answering from the local database instead.
-READS_KLAVIYO_BUDGET_SECONDS = env.float("READS_KLAVIYO_BUDGET_SECONDS", default=3.0)
-if not 0 < READS_KLAVIYO_BUDGET_SECONDS <= 60:
-    raise ImproperlyConfigured("READS_KLAVIYO_BUDGET_SECONDS must be in (0, 60].")
+READS_KLAVIYO_BUDGET_SECONDS = env.float(
+    "READS_KLAVIYO_BUDGET_SECONDS", default=3.0, above=0, max=60
+)
 # Seconds a Klaviyo day count is reused (metric aggregates allow 3 calls/s, 60/min); 0: never.
-READS_KLAVIYO_CACHE_SECONDS = env.int("READS_KLAVIYO_CACHE_SECONDS", default=60)
-if READS_KLAVIYO_CACHE_SECONDS < 0:
-    raise ImproperlyConfigured("READS_KLAVIYO_CACHE_SECONDS must not be negative.")
+READS_KLAVIYO_CACHE_SECONDS = env.int("READS_KLAVIYO_CACHE_SECONDS", default=60, min=0)
 
 # --- drf-spectacular ----------------------------------------------------------------------------
 
@@ -282,7 +274,8 @@ SPECTACULAR_SETTINGS = {
 # --- Celery -------------------------------------------------------------------------------------
 
 # Empty: no broker, tasks run eagerly in the process that queues them.
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
+# Redis only: the health check pings it and the rate limiter shares it.
+CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", default="", schemes=("redis", "rediss"))
 CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
 CELERY_TASK_EAGER_PROPAGATES = False
 CELERY_RESULT_BACKEND = None
@@ -292,7 +285,7 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis re-delivers an unacknowledged task after this; every retry delay stays well below it.
 CELERY_BROKER_TRANSPORT_OPTIONS = {
-    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600, min=1),
     # A Redis that does not answer (host down, packets dropped) must cost a request about a
     # second, not the system's two-minute connect timeout: the event is stored all the same,
     # and the sweeper queues it once Redis is back.
@@ -320,99 +313,85 @@ DJANGO_CELERY_BEAT_TZ_AWARE = True
 
 # Empty: nothing is sent; events are marked `skipped`.
 KLAVIYO_API_KEY = env.str("KLAVIYO_API_KEY", default="")
-KLAVIYO_BASE_URL = env.str("KLAVIYO_BASE_URL", default="https://a.klaviyo.com/api").rstrip("/")
-KLAVIYO_REVISION = env.str("KLAVIYO_REVISION", default="2026-07-15")
-KLAVIYO_CONNECT_TIMEOUT = env.float("KLAVIYO_CONNECT_TIMEOUT", default=3.05)
-KLAVIYO_READ_TIMEOUT = env.float("KLAVIYO_READ_TIMEOUT", default=15.0)
+KLAVIYO_BASE_URL = env.url(
+    "KLAVIYO_BASE_URL", "https://a.klaviyo.com/api", schemes=("https", "http"), required=True
+).rstrip("/")
+# Klaviyo's revisions are dates, for a beta with a suffix: 2026-07-15, 2026-07-15.pre.
+KLAVIYO_REVISION = env.str(
+    "KLAVIYO_REVISION", "2026-07-15", pattern=r"\d{4}-\d{2}-\d{2}(\.pre)?", required=True
+)
+KLAVIYO_CONNECT_TIMEOUT = env.float("KLAVIYO_CONNECT_TIMEOUT", default=3.05, above=0, max=300)
+KLAVIYO_READ_TIMEOUT = env.float("KLAVIYO_READ_TIMEOUT", default=15.0, above=0, max=600)
 # How often the sweeper re-queues events left pending (a task lost while Redis was down).
-SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=60)
+SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=60, min=1)
 # Seconds an event may stay pending (since saved, or since its retry was due) before the
 # sweeper queues it again; above the slowest normal drain of a batch, so it never doubles one.
-SYNC_STALE_PENDING_SECONDS = env.int("SYNC_STALE_PENDING_SECONDS", default=600)
+SYNC_STALE_PENDING_SECONDS = env.int("SYNC_STALE_PENDING_SECONDS", default=600, min=1)
 # Most events one sweep re-queues (in tasks of KLAVIYO_BULK_BATCH_SIZE); the rest wait a minute.
-SYNC_SWEEP_MAX_EVENTS = env.int("SYNC_SWEEP_MAX_EVENTS", default=200_000)
+SYNC_SWEEP_MAX_EVENTS = env.int("SYNC_SWEEP_MAX_EVENTS", default=200_000, min=1)
 # Attempts per event before it is marked failed; retries back off exponentially with jitter
 # from KLAVIYO_RETRY_BASE_DELAY up to KLAVIYO_RETRY_MAX_DELAY seconds (defaults: 8 attempts
 # over about 3 hours), and never sooner than Klaviyo's Retry-After.
-KLAVIYO_MAX_ATTEMPTS = env.int("KLAVIYO_MAX_ATTEMPTS", default=8)
-KLAVIYO_RETRY_BASE_DELAY = env.float("KLAVIYO_RETRY_BASE_DELAY", default=200.0)
-KLAVIYO_RETRY_MAX_DELAY = env.float("KLAVIYO_RETRY_MAX_DELAY", default=2400.0)
+KLAVIYO_MAX_ATTEMPTS = env.int("KLAVIYO_MAX_ATTEMPTS", default=8, min=1, max=100)
+KLAVIYO_RETRY_BASE_DELAY = env.float("KLAVIYO_RETRY_BASE_DELAY", default=200.0, min=0)
+KLAVIYO_RETRY_MAX_DELAY = env.float("KLAVIYO_RETRY_MAX_DELAY", default=2400.0, min=0)
+env.require(
+    KLAVIYO_RETRY_MAX_DELAY >= KLAVIYO_RETRY_BASE_DELAY,
+    "KLAVIYO_RETRY_MAX_DELAY",
+    "must be at least KLAVIYO_RETRY_BASE_DELAY",
+)
 # Fraction of each delay drawn at random (+/-), so failed batches don't come back together.
-KLAVIYO_RETRY_JITTER = env.float("KLAVIYO_RETRY_JITTER", default=0.2)
-if KLAVIYO_MAX_ATTEMPTS < 1 or KLAVIYO_RETRY_BASE_DELAY < 0 or not 0 <= KLAVIYO_RETRY_JITTER < 1:
-    raise ImproperlyConfigured(
-        "KLAVIYO_MAX_ATTEMPTS must be >= 1, KLAVIYO_RETRY_BASE_DELAY >= 0, "
-        "KLAVIYO_RETRY_JITTER in [0, 1)."
-    )
+KLAVIYO_RETRY_JITTER = env.float("KLAVIYO_RETRY_JITTER", default=0.2, min=0, max=0.99)
 # A countdown task longer than the visibility timeout would be delivered twice by Redis.
-_longest_retry_delay = KLAVIYO_RETRY_MAX_DELAY * (1 + KLAVIYO_RETRY_JITTER)
-if _longest_retry_delay >= 0.9 * CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]:
-    raise ImproperlyConfigured(
-        "KLAVIYO_RETRY_MAX_DELAY (with jitter) must stay below 90% of CELERY_VISIBILITY_TIMEOUT."
-    )
+env.require(
+    0.9 * CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    > KLAVIYO_RETRY_MAX_DELAY * (1 + KLAVIYO_RETRY_JITTER),
+    "KLAVIYO_RETRY_MAX_DELAY",
+    "(with KLAVIYO_RETRY_JITTER) must stay below 90% of CELERY_VISIBILITY_TIMEOUT",
+)
 # Seconds a worker holds the events it is sending; another task may take them after that
 # (a crashed worker). Longer than a send: timeouts plus the rate limiter's wait.
-KLAVIYO_SEND_LEASE_SECONDS = env.int("KLAVIYO_SEND_LEASE_SECONDS", default=300)
+KLAVIYO_SEND_LEASE_SECONDS = env.int("KLAVIYO_SEND_LEASE_SECONDS", default=300, min=1)
 # Events per bulk request (Klaviyo's maximum: 1,000) and its body limit in bytes (5 MB).
-KLAVIYO_BULK_BATCH_SIZE = env.int("KLAVIYO_BULK_BATCH_SIZE", default=1000)
-KLAVIYO_BULK_MAX_BYTES = env.int("KLAVIYO_BULK_MAX_BYTES", default=5_000_000)
-if not 1 <= KLAVIYO_BULK_BATCH_SIZE <= 1000 or not 10_000 <= KLAVIYO_BULK_MAX_BYTES <= 5_000_000:
-    raise ImproperlyConfigured(
-        "KLAVIYO_BULK_BATCH_SIZE must be in [1, 1000], KLAVIYO_BULK_MAX_BYTES in [10000, 5000000]."
-    )
+KLAVIYO_BULK_BATCH_SIZE = env.int("KLAVIYO_BULK_BATCH_SIZE", default=1000, min=1, max=1000)
+KLAVIYO_BULK_MAX_BYTES = env.int(
+    "KLAVIYO_BULK_MAX_BYTES", default=5_000_000, min=10_000, max=5_000_000
+)
 # Batches smaller than this go one POST /api/events per event (its own quota, 3,500/min);
 # larger ones as one bulk job (150/min): about where both cost the same share of their quota.
-KLAVIYO_BULK_MIN_EVENTS = env.int("KLAVIYO_BULK_MIN_EVENTS", default=24)
+KLAVIYO_BULK_MIN_EVENTS = env.int("KLAVIYO_BULK_MIN_EVENTS", default=24, min=1)
 # Client-side rate limiting, shared by all workers through Redis (empty URL: per process).
 KLAVIYO_RATE_LIMIT_ENABLED = env.bool("KLAVIYO_RATE_LIMIT_ENABLED", default=True)
-KLAVIYO_RATE_LIMIT_REDIS_URL = env.str(
-    "KLAVIYO_RATE_LIMIT_REDIS_URL",
-    default=CELERY_BROKER_URL if CELERY_BROKER_URL.startswith("redis") else "",
+KLAVIYO_RATE_LIMIT_REDIS_URL = env.url(
+    "KLAVIYO_RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL, schemes=("redis", "rediss")
 )
 # Limits per endpoint, "<n>/s,<n>/m": Klaviyo's published ones (lower them to leave room for
 # other apps on the same Klaviyo account).
-try:
-    KLAVIYO_RATE_LIMITS = {
-        bucket: parse_limits(env.str(name, default=default))
-        for bucket, name, default in (
-            ("events", "KLAVIYO_RATE_LIMIT_EVENTS", "350/s,3500/m"),
-            ("bulk_events", "KLAVIYO_RATE_LIMIT_BULK_EVENTS", "10/s,150/m"),
-            ("profile_import", "KLAVIYO_RATE_LIMIT_PROFILE_IMPORT", "75/s,700/m"),
-        )
-    }
-except ValueError as error:
-    raise ImproperlyConfigured(f"KLAVIYO_RATE_LIMIT_*: {error}") from error
+KLAVIYO_RATE_LIMITS = {
+    "events": env.parsed("KLAVIYO_RATE_LIMIT_EVENTS", "350/s,3500/m", parse_limits),
+    "bulk_events": env.parsed("KLAVIYO_RATE_LIMIT_BULK_EVENTS", "10/s,150/m", parse_limits),
+    "profile_import": env.parsed("KLAVIYO_RATE_LIMIT_PROFILE_IMPORT", "75/s,700/m", parse_limits),
+}
 # Seconds added to each limiter window: requests reach Klaviyo with some jitter.
-KLAVIYO_RATE_LIMIT_MARGIN = env.float("KLAVIYO_RATE_LIMIT_MARGIN", default=0.1)
+KLAVIYO_RATE_LIMIT_MARGIN = env.float("KLAVIYO_RATE_LIMIT_MARGIN", default=0.1, min=0, max=10)
 # Seconds a worker waits for the limiter before it re-queues the batch instead.
-KLAVIYO_RATE_LIMIT_MAX_WAIT = env.float("KLAVIYO_RATE_LIMIT_MAX_WAIT", default=20.0)
+KLAVIYO_RATE_LIMIT_MAX_WAIT = env.float("KLAVIYO_RATE_LIMIT_MAX_WAIT", default=20.0, min=0)
 
 # --- Staff console ------------------------------------------------------------------------------
 
 # Seconds between refreshes of the sync-health dashboard's figures (beat); the page computes
 # them itself when the newest are over twice as old (no beat running).
-DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=60)
-if DASHBOARD_REFRESH_SECONDS < 5:
-    raise ImproperlyConfigured("DASHBOARD_REFRESH_SECONDS must be at least 5.")
+DASHBOARD_REFRESH_SECONDS = env.int("DASHBOARD_REFRESH_SECONDS", default=60, min=5)
 
 # --- Retention ----------------------------------------------------------------------------------
 
-DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=7)
-if DATA_RETENTION_DAYS < 1:
-    raise ImproperlyConfigured("DATA_RETENTION_DAYS must be at least 1.")
+DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=7, min=1, max=36_500)
 # When the daily purge runs: five crontab fields, UTC.
-PURGE_CRON = env.str("PURGE_CRON", default="0 2 * * *")
-try:
-    crontab(**cron_fields(PURGE_CRON))
-except (ValueError, TypeError) as error:
-    raise ImproperlyConfigured(
-        f"PURGE_CRON {PURGE_CRON!r} is not a five-field crontab: {error}"
-    ) from error
+PURGE_CRON = env.parsed("PURGE_CRON", "0 2 * * *", cron_checked)
 # Rows per DELETE statement of the purge, each statement its own short transaction.
-PURGE_BATCH_SIZE = env.int("PURGE_BATCH_SIZE", default=5000)
-if not 1 <= PURGE_BATCH_SIZE <= 100_000:
-    raise ImproperlyConfigured("PURGE_BATCH_SIZE must be 1 to 100000.")
+PURGE_BATCH_SIZE = env.int("PURGE_BATCH_SIZE", default=5000, min=1, max=100_000)
 # A running purge that made no progress for this long is taken for crashed: its lock is freed.
-PURGE_LOCK_STALE_SECONDS = env.int("PURGE_LOCK_STALE_SECONDS", default=600)
-if PURGE_LOCK_STALE_SECONDS < 1:
-    raise ImproperlyConfigured("PURGE_LOCK_STALE_SECONDS must be at least 1.")
+PURGE_LOCK_STALE_SECONDS = env.int("PURGE_LOCK_STALE_SECONDS", default=600, min=1)
+
+# Last: stop here, naming every bad value above, before anything uses them.
+env.check()

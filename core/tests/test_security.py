@@ -360,7 +360,7 @@ def test_production_refuses_to_start_without_a_secret_key():
     result = run_with_env("import django; django.setup()", DEBUG="false", SECRET_KEY="")
 
     assert result.returncode != 0
-    assert "SECRET_KEY must be set" in result.stderr
+    assert "SECRET_KEY: must be set when DEBUG is off" in result.stderr
 
 
 def test_the_admin_is_for_staff_only(client):
@@ -392,8 +392,8 @@ def test_an_api_key_does_not_open_the_admin(client):
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"API_THROTTLE_RATE": "5/fortnight"}, "API_THROTTLE_RATE '5/fortnight' is not like"),
-        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be json or plain"),
+        ({"API_THROTTLE_RATE": "5/fortnight"}, "API_THROTTLE_RATE='5/fortnight': must look like"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT='xml': must be one of json, plain"),
     ],
 )
 def test_bad_hardening_settings_fail_at_start(env, message):
@@ -401,3 +401,31 @@ def test_bad_hardening_settings_fail_at_start(env, message):
 
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_the_service_refuses_to_start_naming_every_bad_knob():
+    # The values that used to load silently; every knob's rule: klaviyo_backend/tests/.
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        env={
+            **os.environ,
+            "BULK_MAX_EVENTS": "0",
+            "SYNC_SWEEP_INTERVAL_SECONDS": "0",
+            "KLAVIYO_SEND_LEASE_SECONDS": "-5",
+            "KLAVIYO_BULK_MIN_EVENTS": "-1",
+        },
+        capture_output=True,
+        text=True,
+        cwd=Path(django_settings.BASE_DIR),
+        timeout=120,
+    )
+
+    assert result.returncode != 0
+    assert "System check" not in result.stdout
+    for line in (
+        "BULK_MAX_EVENTS='0': must be at least 1",
+        "SYNC_SWEEP_INTERVAL_SECONDS='0': must be at least 1",
+        "KLAVIYO_SEND_LEASE_SECONDS='-5': must be at least 1",
+        "KLAVIYO_BULK_MIN_EVENTS='-1': must be at least 1",
+    ):
+        assert line in result.stderr
