@@ -33,14 +33,12 @@ from events.currencies import is_currency_code
 from events.models import Event
 from klaviyo_client.mapping import (
     E164,
-    LOCATION_ATTRIBUTES,
     MAX_ARRAY_ITEMS,
     MAX_EVENT_BYTES,
     MAX_METRIC_NAME,
     MAX_STRING_BYTES,
-    NUMERIC_LOCATION,
-    STANDARD_ATTRIBUTES,
 )
+from klaviyo_client.names import LOCATION_ATTRIBUTES, NUMERIC_LOCATION, STANDARD_ATTRIBUTES
 
 if TYPE_CHECKING:
     from events.services import IngestResult

@@ -19,32 +19,8 @@ from uuid import UUID
 
 from django.utils import timezone
 
-# Klaviyo's standard profile attributes, by the names clients may use for them.
-STANDARD_ATTRIBUTES = {
-    "email": "email",
-    "firstName": "first_name",
-    "lastName": "last_name",
-    "phoneNumber": "phone_number",
-    "externalId": "external_id",
-    "organization": "organization",
-    "title": "title",
-    "image": "image",
-    "locale": "locale",
-}
-STANDARD_ATTRIBUTES.update({name: name for name in list(STANDARD_ATTRIBUTES.values())})
-LOCATION_ATTRIBUTES = {
-    "address1",
-    "address2",
-    "city",
-    "country",
-    "region",
-    "zip",
-    "timezone",
-    "latitude",
-    "longitude",
-    "ip",
-}
-NUMERIC_LOCATION = {"latitude", "longitude"}  # a string or a number
+from klaviyo_client.names import LOCATION_ATTRIBUTES, NUMERIC_LOCATION, STANDARD_ATTRIBUTES
+
 # A visitor's id before they are known (Segment's and RudderStack's anonymousId): an identifier
 # of the profile in an event, as Klaviyo's EventProfileCreateQueryResourceObject has it.
 ANONYMOUS_ID_NAMES = {"anonymousId", "anonymous_id"}

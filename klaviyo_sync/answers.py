@@ -1,5 +1,6 @@
 """The read endpoints' answers (GET /events/metrics, count, emails, profiles/{email}/...):
-Klaviyo's data when it answers within the budget, else the local database (klaviyo_reads.py).
+Klaviyo's data when it answers within the budget (klaviyo_first.py), else the local database
+(events/selectors.py). What Klaviyo tells a read is recorded by read_services.py.
 
 Klaviyo's numbers count the events that reached Klaviyo; local numbers count every stored event
 (pending, failed and skipped ones too) within the retention period.
@@ -14,6 +15,12 @@ from django.conf import settings
 
 from events import selectors
 from klaviyo_client.client import KlaviyoClient
+from klaviyo_client.resources import (
+    metric_ids_by_name,
+    profile_attributes_ours,
+    related_id,
+    resources_by_id,
+)
 from klaviyo_sync.klaviyo_first import (
     Deadline,
     NotInKlaviyo,
@@ -21,15 +28,12 @@ from klaviyo_sync.klaviyo_first import (
     cache_set,
     klaviyo_call,
     klaviyo_first,
-    klaviyo_profile_attributes,
-    metric_ids_fetch,
+)
+from klaviyo_sync.read_services import (
     metric_ids_store,
     profile_klaviyo_ids_store,
     profile_klaviyo_store,
-    related_id,
-    resources_by_id,
 )
-from klaviyo_sync.serializers import cursor_encode
 
 Source = Literal["klaviyo", "local"]
 
@@ -63,7 +67,7 @@ class DayAnswer:
     source: Source
     count: int = 0
     emails: list[str] = field(default_factory=list)
-    next_cursor: str | None = None
+    next_after: str | None = None  # the page's last email when there is a next page
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,12 @@ class ProfileMetricsAnswer:
     metrics: list[selectors.ProfileMetricSummary]
     klaviyo_id: str | None
     source: Source
+
+
+def metric_ids_fetch(client: KlaviyoClient, deadline: Deadline) -> dict[str, str]:
+    """Klaviyo's metric ids by name: GET /api/metrics can't filter by name, so all of them."""
+    deadline.check()
+    return metric_ids_by_name(klaviyo_call("metrics_list", client.metrics_list))
 
 
 # --- GET /events/metrics ------------------------------------------------------------------------
@@ -101,6 +111,20 @@ def metrics_read() -> MetricsAnswer:
 # --- GET /events/count and /events/emails -------------------------------------------------------
 
 
+def _day_answer(*, metric: str, day: date, tz: ZoneInfo) -> DayAnswer:
+    """The local answer's frame: the day's bounds in UTC and the metric's id if known."""
+    start, end = selectors.day_bounds(day=day, tz=tz)
+    return DayAnswer(
+        metric=metric,
+        date=day,
+        timezone=tz.key,
+        start=start,
+        end=end,
+        klaviyo_metric_id=selectors.metric_klaviyo_id(name=metric),
+        source="local",
+    )
+
+
 def _metric_id_resolve(
     client: KlaviyoClient, deadline: Deadline, *, name: str, known_id: str | None
 ) -> tuple[str, dict[str, str] | None]:
@@ -117,17 +141,8 @@ def metric_day_count_read(*, metric: str, day: date, tz: ZoneInfo) -> DayAnswer:
     """How many `metric` events happened on `day` in `tz`: Klaviyo's metric aggregate, else a
     count of the local events. Klaviyo's answer is cached READS_KLAVIYO_CACHE_SECONDS: the
     aggregates endpoint allows 3 calls a second and 60 a minute per account."""
-    start, end = selectors.day_bounds(day=day, tz=tz)
-    known_id = selectors.metric_klaviyo_id(name=metric)
-    answer = DayAnswer(
-        metric=metric,
-        date=day,
-        timezone=tz.key,
-        start=start,
-        end=end,
-        klaviyo_metric_id=known_id,
-        source="local",
-    )
+    answer = _day_answer(metric=metric, day=day, tz=tz)
+    start, end, known_id = answer.start, answer.end, answer.klaviyo_metric_id
 
     def fetch(client: KlaviyoClient, deadline: Deadline) -> tuple[str, int, dict | None]:
         if tz.key in AGGREGATE_UNSUPPORTED_ZONES:
@@ -176,17 +191,8 @@ def metric_day_emails_read(
     *, metric: str, day: date, tz: ZoneInfo, after: str | None, limit: int
 ) -> DayAnswer:
     """Distinct emails that did `metric` on `day`, sorted, from `after` on, `limit` of them."""
-    start, end = selectors.day_bounds(day=day, tz=tz)
-    known_id = selectors.metric_klaviyo_id(name=metric)
-    answer = DayAnswer(
-        metric=metric,
-        date=day,
-        timezone=tz.key,
-        start=start,
-        end=end,
-        klaviyo_metric_id=known_id,
-        source="local",
-    )
+    answer = _day_answer(metric=metric, day=day, tz=tz)
+    start, end, known_id = answer.start, answer.end, answer.klaviyo_metric_id
 
     def fetch(client: KlaviyoClient, deadline: Deadline) -> tuple[str, dict[str, str], dict | None]:
         metric_id, fresh_ids = _metric_id_resolve(client, deadline, name=metric, known_id=known_id)
@@ -226,7 +232,7 @@ def metric_day_emails_read(
             answer,
             klaviyo_metric_id=metric_id,
             emails=page,
-            next_cursor=cursor_encode(page[-1]) if len(emails) > limit else None,
+            next_after=page[-1] if len(emails) > limit else None,
             source="klaviyo",
         )
 
@@ -239,7 +245,7 @@ def metric_day_emails_read(
         return replace(
             answer,
             emails=page,
-            next_cursor=cursor_encode(page[-1]) if len(emails) > limit else None,
+            next_after=page[-1] if len(emails) > limit else None,
         )
 
     return klaviyo_first("emails", fetch, apply, local)
@@ -264,7 +270,7 @@ def profile_attributes_read(*, email: str) -> ProfileAttributesAnswer | None:
         return _profile_fetch(client, deadline, email=email)
 
     def apply(resource: dict[str, Any]) -> ProfileAttributesAnswer:
-        attributes = klaviyo_profile_attributes(resource)
+        attributes = profile_attributes_ours(resource)
         profile_klaviyo_store(profile=profile, klaviyo_id=resource["id"], attributes=attributes)
         return ProfileAttributesAnswer(
             email=email, attributes=attributes, klaviyo_id=resource["id"], source="klaviyo"

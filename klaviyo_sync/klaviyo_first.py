@@ -1,10 +1,10 @@
 """Klaviyo first, within a time budget: the mechanism under the read endpoints (answers.py).
 
 A read's Klaviyo part runs in a worker thread (HTTP only, no database), bounded as a whole by
-READS_KLAVIYO_BUDGET_SECONDS; then, in the request's thread, what Klaviyo adds is written back
-here (metric ids, profile ids, profile attributes changed in Klaviyo). Any KlaviyoError,
-timeout, rate limit or unexpected answer falls back to the local answer, with one log line
-saying why.
+READS_KLAVIYO_BUDGET_SECONDS; then, in the request's thread, what Klaviyo adds is applied
+(recorded by read_services.py: metric ids, profile ids, profile attributes changed in Klaviyo).
+Any KlaviyoError, timeout, rate limit or unexpected answer falls back to the local answer, with
+one log line saying why.
 """
 
 import logging
@@ -18,11 +18,7 @@ from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
-from django.utils import timezone
 
-from events.models import Metric, Profile, SyncStatus
-from events.services import json_merge_patch
 from klaviyo_client.client import KlaviyoClient, KlaviyoError, klaviyo_client
 
 logger = logging.getLogger(__name__)
@@ -30,18 +26,6 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 A = TypeVar("A")
 
-# Klaviyo's standard profile attributes, snake_case there, camelCase as our clients send them.
-STANDARD_PROFILE_ATTRIBUTES = {
-    "phone_number": "phoneNumber",
-    "external_id": "externalId",
-    "first_name": "firstName",
-    "last_name": "lastName",
-    "organization": "organization",
-    "locale": "locale",
-    "title": "title",
-    "image": "image",
-    "location": "location",
-}
 PAUSE_KEY = "events:klaviyo-reads:paused:{operation}"
 
 _executor: ThreadPoolExecutor | None = None
@@ -159,105 +143,3 @@ def klaviyo_call(operation: str, request: Callable[[], T]) -> T:
         if error.status == 429:
             cache_set(paused, True, seconds=max(error.retry_after or 1.0, 1.0))
         raise
-
-
-def resources_by_id(included: Any, resource_type: str) -> dict[str, dict[str, Any]]:
-    """The client's `included`, either keyed by (type, id) or Klaviyo's raw list."""
-    items = included.values() if isinstance(included, dict) else included or []
-    return {item["id"]: item for item in items if item.get("type") == resource_type}
-
-
-def related_id(resource: dict[str, Any], relation: str) -> str | None:
-    data = ((resource.get("relationships") or {}).get(relation) or {}).get("data")
-    return data.get("id") if isinstance(data, dict) else None
-
-
-def metric_ids_fetch(client: KlaviyoClient, deadline: Deadline) -> dict[str, str]:
-    """Klaviyo's metric ids by name: GET /api/metrics can't filter by name, so all of them."""
-    deadline.check()
-    return {
-        item["attributes"]["name"]: item["id"]
-        for item in klaviyo_call("metrics_list", client.metrics_list)
-    }
-
-
-def metric_ids_store(*, ids_by_name: dict[str, str]) -> None:
-    """Caches Klaviyo's metric ids in the Metric table; writes only new or changed ones."""
-    known = dict(
-        Metric.objects.filter(name__in=list(ids_by_name)).values_list("name", "klaviyo_id")
-    )
-    longest = Metric._meta.get_field("name").max_length
-    changed = [
-        Metric(name=name, klaviyo_id=metric_id)
-        for name, metric_id in sorted(ids_by_name.items())
-        if known.get(name, "") != metric_id and len(name) <= longest
-    ]
-    if not changed:
-        return
-    # Upsert on the unique name: concurrent reads storing the same map don't collide.
-    conflict_target = {} if connection.vendor == "mysql" else {"unique_fields": ["name"]}
-    Metric.objects.bulk_create(
-        changed,
-        update_conflicts=True,
-        update_fields=["klaviyo_id", "updated_at"],
-        **conflict_target,
-    )
-
-
-def profile_klaviyo_ids_store(*, ids_by_email: dict[str, str]) -> None:
-    """Records Klaviyo's profile ids on the local profiles that lack them."""
-    profiles = list(
-        Profile.objects.filter(email__in=list(ids_by_email), klaviyo_id__isnull=True).only(
-            "id", "email"
-        )
-    )
-    for profile in profiles:
-        profile.klaviyo_id = ids_by_email[profile.email]
-    Profile.objects.bulk_update(profiles, ["klaviyo_id"], batch_size=500)
-
-
-def klaviyo_profile_attributes(resource: dict[str, Any]) -> dict[str, Any]:
-    """A Klaviyo profile's attributes as our clients send them: standard ones camelCase, custom
-    `properties` at the top level; the email (the answer's own key), empty values and
-    Klaviyo's bookkeeping (created, updated, ...) left out."""
-    source = resource.get("attributes") or {}
-    attributes: dict[str, Any] = {
-        key: value for key, value in (source.get("properties") or {}).items() if value is not None
-    }
-    for klaviyo_key, our_key in STANDARD_PROFILE_ATTRIBUTES.items():
-        value = source.get(klaviyo_key)
-        if isinstance(value, dict):
-            value = {k: v for k, v in value.items() if v is not None} or None
-        if value not in (None, ""):
-            attributes[our_key] = value
-    return attributes
-
-
-def profile_klaviyo_store(
-    *, profile: Profile | None, klaviyo_id: str, attributes: dict[str, Any] | None = None
-) -> None:
-    """Records Klaviyo's id for the profile and merges in attributes changed in Klaviyo.
-
-    Attributes only when the local profile has nothing pending for Klaviyo (else ours are the
-    newer ones) and hasn't changed since it was read (updated_at guards the write).
-    """
-    if profile is None:
-        return
-    changes: dict[str, Any] = {}
-    if profile.klaviyo_id != klaviyo_id:
-        changes["klaviyo_id"] = klaviyo_id
-    if attributes is not None and profile.sync_status != SyncStatus.PENDING:
-        merged = json_merge_patch(profile.attributes, attributes)
-        if merged != profile.attributes:
-            changes["attributes"] = merged
-    if not changes:
-        return
-    rows = Profile.objects.filter(pk=profile.pk, updated_at=profile.updated_at)
-    if "attributes" in changes:
-        rows = rows.exclude(sync_status=SyncStatus.PENDING)
-        # Only attributes move updated_at: the sync marks a profile sent only if it hasn't
-        # changed since read, and Klaviyo's id alone would leave it pending for good.
-        changes["updated_at"] = timezone.now()
-    updated = rows.update(**changes)
-    if updated:
-        logger.info("Profile %s updated from Klaviyo: %s", profile.pk, sorted(changes))

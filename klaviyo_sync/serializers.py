@@ -224,6 +224,13 @@ class ProfileEmailSerializer(serializers.Serializer):
 # --- Output -------------------------------------------------------------------------------------
 
 
+class CursorField(serializers.CharField):
+    """The opaque cursor of the page after the email it holds."""
+
+    def to_representation(self, value: str) -> str:
+        return cursor_encode(value)
+
+
 class SourceField(serializers.ChoiceField):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(choices=SOURCES, help_text=SOURCE_HELP, **kwargs)
@@ -262,8 +269,8 @@ class CountOutputSerializer(DayAnswerSerializer):
 
 class EmailsOutputSerializer(DayAnswerSerializer):
     emails = serializers.ListField(child=serializers.CharField(), help_text="Distinct, sorted.")
-    nextCursor = serializers.CharField(
-        source="next_cursor", allow_null=True, help_text="Pass as `cursor`; null on the last page."
+    nextCursor = CursorField(
+        source="next_after", allow_null=True, help_text="Pass as `cursor`; null on the last page."
     )
     source = SourceField()
 

@@ -17,7 +17,7 @@ from core.errors import BadGateway, ServiceUnavailable
 from klaviyo_client.client import KlaviyoError, KlaviyoNotConfigured
 from klaviyo_sync import answers, openapi
 from klaviyo_sync import serializers as s
-from klaviyo_sync.selectors import (
+from klaviyo_sync.passthrough import (
     klaviyo_connection_check,
     klaviyo_events_page,
     klaviyo_metrics_list,

@@ -8,7 +8,7 @@ from django.db import IntegrityError, transaction
 from events.models import Event, Metric, Profile
 from events.selectors import metric_klaviyo_id
 from events.services import profiles_upsert
-from klaviyo_sync.klaviyo_first import metric_ids_store
+from klaviyo_sync.read_services import metric_ids_store
 
 pytestmark = pytest.mark.django_db
 

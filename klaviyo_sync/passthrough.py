@@ -1,4 +1,5 @@
-"""Reads of Klaviyo's own data for the /klaviyo endpoints, shaped camelCase for our clients.
+"""Klaviyo's own data for the /klaviyo endpoints, passed through and shaped camelCase for our
+clients: HTTP calls to Klaviyo only, no database.
 
 Each raises KlaviyoNotConfigured without a key and KlaviyoError when Klaviyo fails; the view
 turns them into 503 and 502.
@@ -19,17 +20,11 @@ from klaviyo_client.client import (
     KlaviyoNotConfigured,
     klaviyo_client,
 )
+from klaviyo_client.names import camel
+from klaviyo_client.resources import metric_ids_by_name, related_id
 
 # A read on the request path waits this long at most for the client-side rate limiter.
 REQUEST_RATE_LIMIT_WAIT = 2.0
-
-
-def camel(name: str) -> str:
-    """`first_name` -> `firstName`; Klaviyo's `$`-prefixed names are kept as they are."""
-    if name.startswith("$"):
-        return name
-    head, *rest = name.split("_")
-    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _client() -> KlaviyoClient:
@@ -91,13 +86,6 @@ def klaviyo_profile_get(*, email: str) -> dict[str, Any] | None:
     return _profile(resource) if resource else None
 
 
-def klaviyo_metric_id(*, client: KlaviyoClient, name: str) -> str | None:
-    for metric in client.metrics_list():
-        if (metric.get("attributes") or {}).get("name") == name:
-            return metric.get("id")
-    return None
-
-
 def klaviyo_events_page(
     *,
     metric: str | None,
@@ -111,7 +99,7 @@ def klaviyo_events_page(
     client = _client()
     metric_id = profile_id = None
     if metric:
-        metric_id = klaviyo_metric_id(client=client, name=metric)
+        metric_id = metric_ids_by_name(client.metrics_list()).get(metric)
         if metric_id is None:
             return [], None  # a metric Klaviyo never saw has no events there
     if email:
@@ -132,9 +120,8 @@ def klaviyo_events_page(
     events = []
     for event in data:
         attributes = event.get("attributes") or {}
-        relationships = event.get("relationships") or {}
-        event_profile_id = ((relationships.get("profile") or {}).get("data") or {}).get("id")
-        event_metric_id = ((relationships.get("metric") or {}).get("data") or {}).get("id")
+        event_profile_id = related_id(event, "profile")
+        event_metric_id = related_id(event, "metric")
         profile_resource = included.get(("profile", event_profile_id or "")) or {}
         events.append(
             {
