@@ -9,7 +9,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("core", "klaviyo_client", "events", "klaviyo_sync", "cleanup", "klaviyo_backend")
+PACKAGES = (
+    "core",
+    "klaviyo_client",
+    "events",
+    "klaviyo_sync",
+    "cleanup",
+    "console",
+    "klaviyo_backend",
+)
 MEDIAN_BELOW = 150
 MAX_LINES = 400
 

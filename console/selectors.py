@@ -16,9 +16,10 @@ from django.conf import settings
 from django.db.models import Count
 from django.db.models.functions import TruncHour
 
-from cleanup.selectors import event_counts_by_sync_status, purge_run_last, purge_schedule
+from cleanup.selectors import purge_run_last, purge_schedule
 from events.failures import failure_groups
 from events.models import Event, Profile, SyncStatus
+from events.selectors import event_counts_by_sync_status, event_pending_oldest_created_at
 from klaviyo_client.ratelimit import rate_limiter
 
 HOURS = 24
@@ -125,12 +126,7 @@ def sync_health_figures(*, now: datetime) -> dict[str, Any]:
     """Everything the dashboard shows that costs more than an index lookup, as JSON."""
     slots = hour_slots(now)
     events = event_counts_by_sync_status()
-    oldest_pending = (
-        Event.objects.filter(sync_status=SyncStatus.PENDING)
-        .order_by("created_at")
-        .values_list("created_at", flat=True)
-        .first()
-    )
+    oldest_pending = event_pending_oldest_created_at()
     retrying = (
         Event.objects.filter(sync_status=SyncStatus.PENDING, attempts__gt=0)
         .exclude(last_error="")

@@ -22,7 +22,7 @@ from console.selectors import klaviyo_state, purge_state
 from console.services import events_retry_reason, sync_health_current, sync_health_refresh
 from events.failures import FAILURE_STATUSES
 from events.models import SyncStatus
-from klaviyo_sync.selectors import klaviyo_connection_check
+from klaviyo_sync.passthrough import klaviyo_connection_check
 
 DASHBOARD = "console:dashboard"
 TREND_WINDOW = timedelta(hours=1)
