@@ -13,7 +13,7 @@ import threading
 
 import pytest
 import requests
-from django.conf import settings
+from django.db import connection
 
 from events.models import Event
 from testkit.procs import start_api_server, wait_until
@@ -68,7 +68,7 @@ def post_and_kill_mid_transaction(server_pid: int, url: str, prefix: str) -> req
     return answer[0]
 
 
-if settings.DATABASES["default"]["ENGINE"] == "django.db.backends.mysql":
+if connection.vendor == "mysql":
 
     def test_it_reconnects_after_the_api_connection_is_killed_and_never_half_stores_a_bulk(
         api_server,
