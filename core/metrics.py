@@ -58,12 +58,6 @@ KNOWN_METHODS = frozenset(
 )
 
 
-def request_method(request: HttpRequest) -> str:
-    """A bounded label: the request's method if it is a standard one, else "other"."""
-    method = request.method or ""
-    return method if method in KNOWN_METHODS else "other"
-
-
 def request_route(request: HttpRequest) -> str:
     """A bounded label: the URL pattern's name, never the raw path (ids would explode it)."""
     match = getattr(request, "resolver_match", None)
@@ -75,6 +69,8 @@ def request_route(request: HttpRequest) -> str:
 
 
 def request_observe(*, method: str, route: str, status: int, seconds: float) -> None:
+    """Counts a request; a method that is not a standard one is counted as "other"."""
+    method = method if method in KNOWN_METHODS else "other"
     REQUESTS.labels(method=method, route=route, status=str(status)).inc()
     REQUEST_SECONDS.labels(method=method, route=route).observe(seconds)
 

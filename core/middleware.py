@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 
 from core.errors import error_response
 from core.logging import request_api_key_var, request_id_var
-from core.metrics import request_method, request_observe, request_route
+from core.metrics import request_observe, request_route
 
 
 class RequestSizeLimitMiddleware:
@@ -71,9 +71,7 @@ class RequestLogMiddleware:
     def _record(self, request: HttpRequest, status: int, duration: float) -> None:
         client = getattr(request, "auth", None)
         route = request_route(request)
-        request_observe(
-            method=request_method(request), route=route, status=status, seconds=duration
-        )
+        request_observe(method=request.method or "", route=route, status=status, seconds=duration)
         request_logger.info(
             "%s %s %s",
             request.method,

@@ -139,9 +139,9 @@ def event_counts_by_sync_status() -> dict[str, int]:
 
 def event_pending_oldest_created_at() -> datetime | None:
     """When the oldest event not yet sent was stored (the sync-status index); None if none is."""
-    return Event.objects.filter(sync_status=SyncStatus.PENDING).aggregate(
-        oldest=Min("created_at")
-    )["oldest"]
+    return Event.objects.filter(sync_status=SyncStatus.PENDING).aggregate(oldest=Min("created_at"))[
+        "oldest"
+    ]
 
 
 def event_failed_count() -> int:

@@ -150,6 +150,15 @@ WHITENOISE_USE_FINDERS = True
 # Request bodies larger than this answer 413 before anything parses them.
 MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=10 * 1024 * 1024, min=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
+# Seconds a client has to send a request's whole body; a slower one gets 408 and is
+# disconnected, so that it holds a server thread no longer (core.request_body).
+REQUEST_BODY_TIMEOUT_SECONDS = env.float(
+    "REQUEST_BODY_TIMEOUT_SECONDS", default=15.0, above=0, max=600
+)
+# gunicorn workers of `manage.py serve`, and threads per worker: a client slow to send its
+# request holds a thread, not a whole worker; with the default 2 x 64, 50 such clients leave room.
+WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2, min=1, max=64)
+WEB_THREADS = env.int("WEB_THREADS", default=64, min=1, max=1000)
 
 # --- Security (production) ----------------------------------------------------------------------
 

@@ -21,8 +21,14 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers",
             type=int,
-            default=int(os.environ.get("WEB_CONCURRENCY", "2")),
+            default=settings.WEB_CONCURRENCY,
             help="gunicorn worker processes (env WEB_CONCURRENCY)",
+        )
+        parser.add_argument(
+            "--threads",
+            type=int,
+            default=settings.WEB_THREADS,
+            help="threads per worker (env WEB_THREADS)",
         )
         parser.add_argument("--no-migrate", action="store_true", help="skip `migrate`")
         parser.add_argument(
@@ -47,6 +53,18 @@ class Command(BaseCommand):
             str(options["workers"]),
             "--graceful-timeout",
             "30",
+            # Slow clients (issue 13): gthread hands each request a thread of its worker, not
+            # the whole worker as sync workers do, so a client that sends its body slowly holds
+            # one of --threads threads (and only until REQUEST_BODY_TIMEOUT_SECONDS, see
+            # core.request_body). Two sync workers froze under two such clients; this serves
+            # /health and POST /events in milliseconds beside 50 (bench/slow_clients.py).
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(options["threads"]),
+            # gunicorn's own error answers (400, 414, 431, ...) in the JSON error shape.
+            "--config",
+            "python:klaviyo_backend.gunicorn_config",
         ]
         self.stdout.write(f"Serving on http://{options['bind']}:{options['port']} (docs at /api)")
         sys.stdout.flush()

@@ -1,0 +1,42 @@
+"""gunicorn settings that `manage.py serve` loads (`--config python:<this module>`); its
+command-line options (bind, workers, worker class, threads) come on top.
+
+gunicorn answers some requests itself, before the application sees them: a malformed request
+line or header (400), a request line over `limit_request_line` (414), too many or too large
+header fields (431), a transfer coding it can't read (501). By default those answers are HTML;
+here they come in the API's JSON error shape, like every other error.
+"""
+
+import json
+from typing import Any
+
+from gunicorn import util
+
+# gunicorn's own limits, stated here because the README lists the answers they give.
+limit_request_line = 8190  # the longest request line (method, path and query); else 414
+limit_request_fields = 100  # header fields per request; else 431
+limit_request_field_size = 8190  # bytes of one header field; else 431
+
+_PHRASES = {413: "Payload Too Large"}
+
+
+def _json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
+    """gunicorn.util.write_error, but the body in the error shape of core.errors (which needs
+    Django's settings, not loaded in gunicorn's master: the shape is written out here)."""
+    body = json.dumps(
+        {
+            "statusCode": status_int,
+            "message": [mesg or reason],
+            "error": _PHRASES.get(status_int, reason),
+        }
+    ).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode("latin-1")
+    util.write_nonblock(sock, head + body)
+
+
+# Workers call util.write_error at the time of the error (gunicorn.workers.base.handle_error),
+# so replacing it here, when gunicorn loads this file, changes every worker's answers.
+util.write_error = _json_error
