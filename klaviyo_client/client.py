@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
+from zoneinfo import ZoneInfo
 
 import requests
 from django.conf import settings
@@ -132,6 +133,18 @@ def filter_datetime(value: datetime) -> str:
     utc = value.astimezone(UTC)
     spec = "microseconds" if utc.microsecond else "seconds"
     return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
+
+
+def aggregate_datetime(value: datetime, zone: str) -> str:
+    """A bound of a metric-aggregates range as the spec documents it: the local date-time in
+    `zone`, unquoted and without offset (`greater-or-equal(datetime,2026-11-01T00:00:00)` with
+    `"timezone": "..."`, MetricAggregateQuery, NOTES.md §3.5). Klaviyo reads the bounds in that
+    zone, so a day is its local midnights, 23 or 25 hours long on a DST change."""
+    if value.tzinfo is None:
+        raise ValueError("aggregate datetimes must be timezone-aware")
+    local = value.astimezone(ZoneInfo(zone))
+    spec = "microseconds" if local.microsecond else "seconds"
+    return local.replace(tzinfo=None).isoformat(timespec=spec)
 
 
 def cursor_from_link(link: str | None) -> str | None:
@@ -270,8 +283,8 @@ class KlaviyoClient:
                     "measurements": list(measurements),
                     "interval": interval,
                     "filter": [
-                        f"greater-or-equal(datetime,{filter_datetime(start)})",
-                        f"less-than(datetime,{filter_datetime(end)})",
+                        f"greater-or-equal(datetime,{aggregate_datetime(start, timezone)})",
+                        f"less-than(datetime,{aggregate_datetime(end, timezone)})",
                     ],
                     "timezone": timezone,
                 },

@@ -5,6 +5,7 @@ import json
 import logging
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 import requests
@@ -158,11 +159,33 @@ def test_it_asks_metric_aggregates_for_a_time_range(client):
         "measurements": ["count"],
         "interval": "day",
         "filter": [
-            "greater-or-equal(datetime,2025-09-15T00:00:00Z)",
-            "less-than(datetime,2025-09-16T00:00:00Z)",
+            "greater-or-equal(datetime,2025-09-15T02:00:00)",
+            "less-than(datetime,2025-09-16T02:00:00)",
         ],
         "timezone": "Europe/Paris",
     }
+
+
+@responses.activate
+def test_it_asks_for_a_dst_day_in_local_date_times_of_its_zone(client):
+    # 2025-03-30 in Paris: clocks jump from 02:00 to 03:00, the day lasts 23 hours. The spec's
+    # format is the local date-time without offset, read in `timezone`.
+    responses.post(f"{BASE}/metric-aggregates", json={"data": {}})
+    paris = ZoneInfo("Europe/Paris")
+
+    client.metric_aggregate(
+        metric_id="M1",
+        start=datetime(2025, 3, 30, tzinfo=paris),
+        end=datetime(2025, 3, 31, tzinfo=paris),
+        timezone="Europe/Paris",
+    )
+
+    attributes = json.loads(responses.calls[0].request.body)["data"]["attributes"]
+    assert attributes["filter"] == [
+        "greater-or-equal(datetime,2025-03-30T00:00:00)",
+        "less-than(datetime,2025-03-31T00:00:00)",
+    ]
+    assert attributes["timezone"] == "Europe/Paris"
 
 
 @pytest.mark.parametrize(

@@ -169,8 +169,8 @@ def test_it_counts_with_klaviyos_metric_aggregate(api_client, stub):
     assert body["metric_id"] == "RsWdcU"
     assert body["timezone"] == "America/New_York"
     assert body["filter"] == [
-        "greater-or-equal(datetime,2025-09-15T04:00:00Z)",
-        "less-than(datetime,2025-09-16T04:00:00Z)",
+        "greater-or-equal(datetime,2025-09-15T00:00:00)",
+        "less-than(datetime,2025-09-16T00:00:00)",
     ]
     assert Metric.objects.get(name="Purchase").klaviyo_id == "RsWdcU"
 
