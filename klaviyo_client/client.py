@@ -59,6 +59,9 @@ QUERY_METRIC_AGGREGATES = Operation("POST", "metric-aggregates", "metric_aggrega
 CREATE_EVENT = Operation("POST", "events", "events")
 BULK_CREATE_EVENTS = Operation("POST", "event-bulk-create-jobs", "bulk_events")
 PROFILE_IMPORT = Operation("POST", "profile-import", "profile_import")
+# PATCH /api/profiles/{id} (75/s, 750/m in the spec) shares profile-import's bucket: it is only
+# the follow-up of a profile-import's 409, never a flow of its own.
+UPDATE_PROFILE = Operation("PATCH", "profiles/{id}", "profile_import")
 PROFILE_BULK_IMPORT = Operation("POST", "profile-bulk-import-jobs", "profile_bulk_import")
 
 
@@ -315,6 +318,15 @@ class KlaviyoClient:
         response = self._call(PROFILE_IMPORT, body={"data": data}, attempt=attempt)
         return self._json(response).get("data") or {}
 
+    def profile_update(
+        self, *, profile_id: str, data: dict[str, Any], attempt: int = 1
+    ) -> dict[str, Any]:
+        """PATCH /api/profiles/{id}: updates the profile Klaviyo knows by this id (`data.id` is
+        set to it); the profile resource."""
+        body = {"data": {**data, "id": profile_id}}
+        response = self._call(UPDATE_PROFILE, body=body, attempt=attempt, path_id=profile_id)
+        return self._json(response).get("data") or {}
+
     def profile_bulk_import_job(
         self, *, profiles: list[dict[str, Any]], attempt: int = 1
     ) -> dict[str, Any]:
@@ -340,8 +352,13 @@ class KlaviyoClient:
             headers["Content-Type"] = JSON_API
         return headers
 
-    def _url(self, operation: Operation, params: dict[str, str] | None) -> str:
-        url = f"{self.base_url}/{operation.path}"
+    def _url(
+        self, operation: Operation, params: dict[str, str] | None, path_id: str | None = None
+    ) -> str:
+        path = operation.path
+        if path_id is not None:
+            path = path.replace("{id}", quote(path_id, safe=""))
+        url = f"{self.base_url}/{path}"
         if params:
             # Filters are URI-encoded whole: quotes, commas and parentheses included.
             url += "?" + urlencode(params, quote_via=quote, safe="")
@@ -355,6 +372,7 @@ class KlaviyoClient:
         body: dict[str, Any] | None = None,
         raw_body: bytes | None = None,
         attempt: int = 1,
+        path_id: str | None = None,
     ) -> requests.Response:
         if body is not None:
             raw_body = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
@@ -363,7 +381,7 @@ class KlaviyoClient:
         try:
             response = self.session.request(
                 operation.method,
-                self._url(operation, params),
+                self._url(operation, params, path_id),
                 data=raw_body,
                 headers=self._headers(with_body=raw_body is not None),
                 timeout=self.timeout,

@@ -1,9 +1,7 @@
 """Our events and profiles as Klaviyo's JSON:API bodies (revision 2026-07-15), and the checks of
 what Klaviyo would reject, so such a row fails with a clear reason instead of a 400 later.
 
-Profiles: the camelCase keys clients send (or Klaviyo's own snake_case names) become Klaviyo's
-standard attributes, location keys (top level or inside `location`) its `location`, and every
-other key a custom property. Nothing is dropped.
+Profiles are mapped in profiles.py.
 """
 
 from __future__ import annotations
@@ -19,12 +17,7 @@ from uuid import UUID
 
 from django.utils import timezone
 
-from klaviyo_client.names import LOCATION_ATTRIBUTES, NUMERIC_LOCATION, STANDARD_ATTRIBUTES
-
-# A visitor's id before they are known (Segment's and RudderStack's anonymousId): an identifier
-# of the profile in an event, as Klaviyo's EventProfileCreateQueryResourceObject has it.
-ANONYMOUS_ID_NAMES = {"anonymousId", "anonymous_id"}
-IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id")
+from klaviyo_client.names import NUMERIC_LOCATION
 
 # Klaviyo's limits (spec descriptions, NOTES.md §8; the stricter value where sources differ).
 MAX_METRIC_NAME = 127  # "must be less than 128 characters"
@@ -79,85 +72,6 @@ def _location_value(key: str, value: Any, path: str) -> Any:
             raise NotSendable(f"profileAttributes.{path} must be a finite number")
         return value
     return _text(value, path)
-
-
-def profile_attributes(
-    *,
-    email: str | None,
-    phone_number: str | None,
-    external_id: str | None,
-    attributes: dict[str, Any],
-    in_event: bool = True,
-) -> dict[str, Any]:
-    """Klaviyo profile `attributes` for our profile columns and its (camelCase) attributes.
-
-    `in_event`: the profile of an event, which may be identified by `anonymous_id` alone; the
-    profile-import payload has had no anonymous_id since revision 2026-01-15 (NOTES.md §4), so
-    there the visitor id stays ours."""
-    mapped: dict[str, Any] = {}
-    location: dict[str, Any] = {}
-    properties: dict[str, Any] = {}
-    for key, value in attributes.items():
-        if value is None:
-            continue  # our merged attributes hold no nulls; "no value" is not "erase it"
-        if key in ANONYMOUS_ID_NAMES:
-            if in_event:
-                mapped["anonymous_id"] = _text(value, key)
-        elif key in STANDARD_ATTRIBUTES:
-            mapped[STANDARD_ATTRIBUTES[key]] = _text(value, key)
-        elif key in LOCATION_ATTRIBUTES:
-            location[key] = _location_value(key, value, key)
-        elif key == "location" and isinstance(value, dict):
-            extra = {}
-            for sub_key, sub_value in value.items():
-                if sub_key in LOCATION_ATTRIBUTES and sub_value is not None:
-                    location[sub_key] = _location_value(sub_key, sub_value, f"location.{sub_key}")
-                elif sub_value is not None:
-                    extra[sub_key] = sub_value
-            if extra:
-                properties["location"] = extra
-        else:
-            properties[key] = value
-    # The profile's own identifiers win over attributes that disagree with them.
-    for name, value in (
-        ("email", email),
-        ("phone_number", phone_number),
-        ("external_id", external_id),
-    ):
-        if value:
-            if mapped.get(name) not in (None, value):
-                properties[name] = mapped[name]
-            mapped[name] = value
-    phone = mapped.get("phone_number")
-    if phone is not None and not E164.match(phone):
-        raise NotSendable("profileAttributes.phoneNumber must be in E.164 format (+15005550006)")
-    if not any(mapped.get(name) for name in IDENTIFIERS):
-        raise NotSendable(
-            "the profile has no email, phone number, external id"
-            + (" or anonymous id" if in_event else " (an anonymous id is only for events)")
-        )
-    if location:
-        mapped["location"] = location
-    if properties:
-        mapped["properties"] = properties
-    if problem := _size_problem(mapped, depth=0):
-        raise NotSendable(f"profile: {problem}")
-    return mapped
-
-
-def profile_resource(*, profile_row: dict[str, Any], in_event: bool = True) -> dict[str, Any]:
-    """A JSON:API profile resource from a Profile row's values (email, phone_number,
-    external_id, attributes): for an event, or (`in_event=False`) for profile-import."""
-    return {
-        "type": "profile",
-        "attributes": profile_attributes(
-            email=profile_row.get("email"),
-            phone_number=profile_row.get("phone_number"),
-            external_id=profile_row.get("external_id"),
-            attributes=profile_row.get("attributes") or {},
-            in_event=in_event,
-        ),
-    }
 
 
 def event_attributes(*, event_row: dict[str, Any], now: datetime | None = None) -> dict[str, Any]:

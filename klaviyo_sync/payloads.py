@@ -1,10 +1,13 @@
 """What the sync sends to Klaviyo for one event or profile, shown on its admin page for
-debugging: built now by the functions the sync itself calls (mapping.profile_resource,
-mapping.event_resource), from the columns the sync reads (EVENT_FIELDS, PROFILE_FIELDS).
+debugging: built now by the functions the sync itself calls (profiles.profile_resource,
+profiles.event_profile, mapping.event_resource), from the columns the sync reads (EVENT_FIELDS,
+PROFILE_FIELDS).
 
-An event's profile part holds the profile as it is now (its merged attributes), which is what
-a send now or a retry carries. A batch of KLAVIYO_BULK_MIN_EVENTS or more goes as an
+An event's profile part holds the profile attributes the event carried (its changes), which is
+what a send of it alone carries; sent with other events of its profile, their changes are merged
+in (sending.profile_changes). A batch of KLAVIYO_BULK_MIN_EVENTS or more goes as an
 event-bulk-create job instead: the same profile and event attributes, grouped by profile.
+A profile's body is what the admin's profile sync sends (profile_sync).
 """
 
 from __future__ import annotations
@@ -14,9 +17,12 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
+
 from events.models import Event, Profile
-from klaviyo_client import mapping
-from klaviyo_sync.sending import PROFILE_FIELDS
+from klaviyo_client import mapping, profiles
+from klaviyo_sync.profile_sync import profile_sync_changes
+from klaviyo_sync.sending import PROFILE_FIELDS, profile_changes
 from klaviyo_sync.services import EVENT_FIELDS
 
 
@@ -36,7 +42,10 @@ def event_payload(*, event_id: UUID | str) -> Payload:
     row = Event.objects.filter(id=event_id).values(*EVENT_FIELDS).get()
     profile_row = Profile.objects.filter(id=row["profile_id"]).values(*PROFILE_FIELDS).get()
     try:
-        profile = mapping.profile_resource(profile_row=profile_row)
+        profile = profiles.profile_resource(
+            profile_row=profile_row, changes=profile_changes([row]).get(row["profile_id"], {})
+        )
+        profile = profiles.event_profile(profile, revision=settings.KLAVIYO_REVISION)
         body = {"data": mapping.event_resource(event_row=row, profile=profile)}
     except mapping.NotSendable as problem:
         return Payload("POST /api/events", None, f"Not sent: {problem}")
@@ -46,8 +55,13 @@ def event_payload(*, event_id: UUID | str) -> Payload:
 def profile_payload(*, profile_id: int) -> Payload:
     """The body of POST /api/profile-import for this profile."""
     profile_row = Profile.objects.filter(id=profile_id).values(*PROFILE_FIELDS).get()
+    changes = profile_sync_changes(profile_id=profile_id, attributes=profile_row["attributes"])
     try:
-        body = {"data": mapping.profile_resource(profile_row=profile_row)}
+        body = {
+            "data": profiles.profile_resource(
+                profile_row=profile_row, changes=changes, in_event=False
+            )
+        }
     except mapping.NotSendable as problem:
         return Payload("POST /api/profile-import", None, f"Not sent: {problem}")
     return Payload("POST /api/profile-import", body, None)

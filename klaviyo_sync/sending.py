@@ -19,7 +19,9 @@ from uuid import UUID
 from django.conf import settings
 
 from events.models import Profile
+from events.services import json_patches_combine
 from klaviyo_client import mapping
+from klaviyo_client import profiles as profile_mapping
 from klaviyo_client.client import KlaviyoClient, KlaviyoError
 
 logger = logging.getLogger(__name__)
@@ -62,6 +64,35 @@ class SendResults:
             self.fail(event_ids, error)
 
 
+def profile_changes(rows: Iterable[dict[str, Any]]) -> dict[int, dict[str, Any]]:
+    """Per profile, the profile attributes its events carried, merged in the order they were
+    stored (created_at): what these events tell Klaviyo about their profile, nulls included."""
+    changes: dict[int, dict[str, Any]] = {}
+    for row in sorted(rows, key=lambda row: row["created_at"]):
+        if carried := row.get("profile_attributes"):
+            profile_id = row["profile_id"]
+            changes[profile_id] = json_patches_combine(changes.get(profile_id, {}), carried)
+    return changes
+
+
+def _profile_resources(
+    rows: Iterable[dict[str, Any]], profile_rows: Iterable[dict[str, Any]], results: SendResults
+) -> dict[int, dict[str, Any]]:
+    """The profile resource each profile's events carry: the identifiers and the changes of
+    those events only, so that an edit made in Klaviyo meanwhile is not overwritten."""
+    changes = profile_changes(rows)
+    resources: dict[int, dict[str, Any]] = {}
+    for profile_row in profile_rows:
+        profile_id = profile_row["id"]
+        try:
+            resources[profile_id] = profile_mapping.profile_resource(
+                profile_row=profile_row, changes=changes.get(profile_id, {})
+            )
+        except mapping.NotSendable as problem:
+            results.bad_profiles[profile_id] = f"Not sent: {problem}"
+    return resources
+
+
 def batch_send(
     client: KlaviyoClient,
     *,
@@ -72,12 +103,7 @@ def batch_send(
 ) -> None:
     """Sends the claimed event rows with their profiles; notes each outcome in `results`.
     What Klaviyo would reject fails here with the reason, without a call."""
-    profiles: dict[int, dict[str, Any]] = {}
-    for profile_row in profile_rows:
-        try:
-            profiles[profile_row["id"]] = mapping.profile_resource(profile_row=profile_row)
-        except mapping.NotSendable as problem:
-            results.bad_profiles[profile_row["id"]] = f"Not sent: {problem}"
+    profiles = _profile_resources(rows.values(), profile_rows, results)
     sendable: list[tuple[dict[str, Any], dict[str, Any]]] = []
     for event_id, row in rows.items():
         if row["profile_id"] in results.bad_profiles:
@@ -103,10 +129,11 @@ def _send_one_by_one(
     results: SendResults,
 ) -> None:
     for position, (row, attributes) in enumerate(sendable):
+        profile = profile_mapping.event_profile(
+            profiles[row["profile_id"]], revision=client.revision
+        )
         try:
-            resource = mapping.event_with_profile(
-                attributes=attributes, profile=profiles[row["profile_id"]]
-            )
+            resource = mapping.event_with_profile(attributes=attributes, profile=profile)
         except mapping.NotSendable as problem:
             results.fail([row["id"]], f"Not sent: {problem}")
             continue
@@ -221,13 +248,15 @@ def _send_one_by_one_after_rejection(
         "sending them one by one",
         len(request.event_ids),
     )
-    profiles: dict[int, dict[str, Any]] = {}
+    rows = [results.rows[event_id] for event_id in request.event_ids]
+    profile_rows = Profile.objects.filter(id__in={row["profile_id"] for row in rows}).values(
+        *PROFILE_FIELDS
+    )
+    profiles = _profile_resources(rows, profile_rows, results)
     sendable = []
-    for event_id in request.event_ids:
-        row = results.rows[event_id]
-        profile_id = row["profile_id"]
-        if profile_id not in profiles:
-            profile_row = Profile.objects.filter(id=profile_id).values(*PROFILE_FIELDS).get()
-            profiles[profile_id] = mapping.profile_resource(profile_row=profile_row)
+    for row in rows:
+        if row["profile_id"] in results.bad_profiles:
+            results.fail([row["id"]], results.bad_profiles[row["profile_id"]])
+            continue
         sendable.append((row, mapping.event_attributes(event_row=row)))
     _send_one_by_one(client, sendable, profiles=profiles, results=results)

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from core.db import run_retrying_deadlocks
 from events.models import Event, Profile, SyncStatus
-from klaviyo_client import mapping
+from klaviyo_client import mapping, profiles
 from klaviyo_client.client import (
     KlaviyoError,
     KlaviyoNotConfigured,
@@ -47,6 +47,7 @@ EVENT_FIELDS = (
     "value_currency",
     "unique_id",
     "profile_id",
+    "profile_attributes",
     "attempts",
     "created_at",
 )
@@ -291,44 +292,6 @@ def events_retry_failed(
     return [str(event_id) for event_id in ids]
 
 
-def profile_sync(*, profile_id: int) -> Profile:
-    """Creates or updates one profile in Klaviyo (POST /api/profile-import) and records
-    Klaviyo's profile id and the outcome on the row."""
-    profile = Profile.objects.get(id=profile_id)
-    client = klaviyo_client()
-    if client is None:
-        Profile.objects.filter(id=profile_id).update(
-            sync_status=SyncStatus.SKIPPED, last_error=NO_KEY_MESSAGE
-        )
-        profile.refresh_from_db()
-        return profile
-    read_at = timezone.now()
-    row = {name: getattr(profile, name) for name in PROFILE_FIELDS}
-    changes: dict[str, Any]
-    try:
-        resource = mapping.profile_resource(profile_row=row, in_event=False)
-        answer = client.profile_import(data=resource)
-        changes = {
-            "sync_status": SyncStatus.SENT,
-            "last_error": "",
-            "synced_at": timezone.now(),
-            "klaviyo_id": answer.get("id") or profile.klaviyo_id,
-        }
-    except mapping.NotSendable as problem:
-        changes = {"sync_status": SyncStatus.FAILED, "last_error": f"Not sent: {problem}"}
-    except KlaviyoError as error:
-        changes = {"sync_status": SyncStatus.FAILED, "last_error": error.summary[:5000]}
-    if changes["sync_status"] == SyncStatus.SENT:
-        # Changed meanwhile: the newer attributes still have to go, so only the id is kept.
-        updated = Profile.objects.filter(id=profile_id, updated_at__lte=read_at).update(**changes)
-        if not updated:
-            Profile.objects.filter(id=profile_id).update(klaviyo_id=changes["klaviyo_id"])
-    else:
-        Profile.objects.filter(id=profile_id).update(**changes)
-    profile.refresh_from_db()
-    return profile
-
-
 @dataclass(frozen=True)
 class SyncTestResult:
     sent: bool
@@ -353,7 +316,7 @@ def klaviyo_sync_test(*, email: str, event_name: str) -> SyncTestResult:
         "value": None,
         "unique_id": unique_id,
     }
-    profile = mapping.profile_resource(profile_row={"email": email, "attributes": {}})
+    profile = profiles.profile_resource(profile_row={"email": email, "attributes": {}})
     started = time.monotonic()
     try:
         status = client.event_create(data=mapping.event_resource(event_row=row, profile=profile))

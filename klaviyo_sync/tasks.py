@@ -20,12 +20,12 @@ from django.conf import settings
 from django.db import DatabaseError
 from django.utils import timezone
 
+from klaviyo_sync.profile_sync import profile_sync
 from klaviyo_sync.services import (
     RETRYABLE_STATUSES,
     events_requeue_stale,
     events_retry_failed,
     events_sync,
-    profile_sync,
 )
 
 logger = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ stored and fail at send time), and what they accept at the limits Klaviyo's mapp
 import pytest
 
 from events.models import Event, Profile
-from klaviyo_client import mapping
+from klaviyo_client import mapping, profiles
 
 pytestmark = pytest.mark.django_db
 
@@ -26,7 +26,7 @@ def assert_nothing_stored() -> None:
 def assert_sendable(event: Event) -> None:
     """Klaviyo's mapping, the last line of defence, takes the stored event and its profile."""
     profile = event.profile
-    resource = mapping.profile_resource(
+    resource = profiles.profile_resource(
         profile_row={
             "email": profile.email,
             "phone_number": profile.phone_number,

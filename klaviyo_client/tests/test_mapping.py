@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from klaviyo_client import mapping
+from klaviyo_client import mapping, profiles
 
 
 def profile(**attributes):
-    return mapping.profile_attributes(
+    return profiles.profile_attributes(
         email="ann@example.com", phone_number=None, external_id=None, attributes=attributes
     )
 
@@ -82,7 +82,7 @@ def test_every_other_key_goes_to_custom_properties():
 
 
 def test_the_profiles_own_identifiers_win_and_a_conflicting_one_is_kept_as_a_property():
-    mapped = mapping.profile_attributes(
+    mapped = profiles.profile_attributes(
         email="ann@example.com",
         phone_number="+15005550006",
         external_id=None,
@@ -110,13 +110,13 @@ def test_it_rejects_profile_values_klaviyo_would_reject(attributes, reason):
 
 def test_a_profile_needs_an_identifier():
     with pytest.raises(mapping.NotSendable, match="no email, phone number, external id"):
-        mapping.profile_attributes(
+        profiles.profile_attributes(
             email=None, phone_number=None, external_id=None, attributes={"firstName": "A"}
         )
 
 
 def test_an_anonymous_id_identifies_the_profile_of_an_event():
-    mapped = mapping.profile_attributes(
+    mapped = profiles.profile_attributes(
         email=None,
         phone_number=None,
         external_id=None,
@@ -129,11 +129,11 @@ def test_an_anonymous_id_identifies_the_profile_of_an_event():
 def test_profile_import_takes_no_anonymous_id_since_2026_01_15():
     row = {"email": "ann@example.com", "attributes": {"anonymousId": "anon-1"}}
 
-    imported = mapping.profile_resource(profile_row=row, in_event=False)
+    imported = profiles.profile_resource(profile_row=row, in_event=False)
 
     assert imported["attributes"] == {"email": "ann@example.com"}
     with pytest.raises(mapping.NotSendable, match="an anonymous id is only for events"):
-        mapping.profile_resource(
+        profiles.profile_resource(
             profile_row={"attributes": {"anonymousId": "anon-1"}}, in_event=False
         )
 

@@ -8,7 +8,8 @@ from django.utils import timezone
 from events.models import SyncStatus
 from events.tests.factories import EventFactory, ProfileFactory
 from klaviyo_sync.payloads import event_payload, profile_payload
-from klaviyo_sync.services import events_sync, profile_sync
+from klaviyo_sync.profile_sync import profile_sync
+from klaviyo_sync.services import events_sync
 from klaviyo_sync.tests.conftest import BASE
 
 pytestmark = pytest.mark.django_db
@@ -20,6 +21,7 @@ def test_the_event_payload_is_the_body_the_sync_sends(klaviyo):
     )
     event = EventFactory(
         profile=profile,
+        profile_attributes={"plan": "pro", "tier": None},
         event_name="Placed Order",
         event_attributes={"OrderId": "A-1", "Items": ["book"]},
         value=12.5,
@@ -37,6 +39,11 @@ def test_the_event_payload_is_the_body_the_sync_sends(klaviyo):
     assert shown.body == sent
     assert json.loads(shown.pretty) == sent
     assert sent["data"]["attributes"]["unique_id"] == "order-A-1"
+    assert sent["data"]["attributes"]["profile"]["data"]["attributes"] == {
+        "email": "ann@example.com",
+        "properties": {"plan": "pro"},
+        "meta": {"patch_properties": {"unset": ["tier"]}},
+    }
     event.refresh_from_db()
     assert event.sync_status == SyncStatus.SENT
 

@@ -15,7 +15,7 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest
 from openapi_core.validation.request.exceptions import InvalidRequestBody
 
 from events.tests.factories import EventFactory, ProfileFactory
-from klaviyo_client import mapping
+from klaviyo_client import profiles
 from klaviyo_client.client import KlaviyoClient
 from klaviyo_emulator.validation import spec_load
 from klaviyo_sync import tasks
@@ -36,6 +36,8 @@ FULL_PROFILE = {
     "plan": "pro",
     "tags": ["a", "b"],
 }
+# What an event carries to clear: a standard attribute, a location key, custom properties.
+CLEARS = {"title": None, "zip": None, "location": {"address1": None}, "old": None, "gone": None}
 
 
 @pytest.fixture(scope="session")
@@ -122,47 +124,102 @@ def test_reads_follow_the_spec(spec, client, sent):
 @pytest.mark.django_db
 def test_a_single_event_follows_the_spec(spec, configured, sent):
     profile = ProfileFactory(phone_number="+15005550006", attributes=FULL_PROFILE)
-    event = EventFactory(profile=profile, value=9.99, unique_id="order-1")
+    event = EventFactory(
+        profile=profile,
+        profile_attributes={**FULL_PROFILE, **CLEARS},
+        value=9.99,
+        value_currency="EUR",
+        unique_id="order-1",
+    )
 
     tasks.sync_events.delay([str(event.id)])
 
     assert [c.request.url for c in sent] == [f"{BASE}/events"]
     assert_valid(spec, sent)
+    attributes = json.loads(sent[0].request.body)["data"]["attributes"]
+    assert attributes["value_currency"] == "EUR"
+    profile_sent = attributes["profile"]["data"]["attributes"]
+    assert profile_sent["meta"] == {"patch_properties": {"unset": ["old", "gone"]}}
+    assert profile_sent["title"] is None and profile_sent["location"]["zip"] is None
 
 
 @pytest.mark.django_db
 def test_a_bulk_job_follows_the_spec(spec, configured, sent, settings):
     settings.KLAVIYO_BULK_MIN_EVENTS = 2
     profiles = [ProfileFactory(attributes=FULL_PROFILE), ProfileFactory()]
-    events = [EventFactory(profile=profiles[i % 2], value=float(i)) for i in range(4)]
+    events = [
+        EventFactory(
+            profile=profiles[i % 2],
+            profile_attributes={**FULL_PROFILE, **CLEARS} if i == 0 else {},
+            value=float(i),
+            value_currency="USD",
+        )
+        for i in range(4)
+    ]
 
     tasks.sync_events.delay([str(e.id) for e in events])
 
     assert [c.request.url for c in sent] == [f"{BASE}/event-bulk-create-jobs"]
     assert_valid(spec, sent)
     body = json.loads(sent[0].request.body)
-    assert len(body["data"]["attributes"]["events-bulk-create"]["data"]) == 2
+    groups = body["data"]["attributes"]["events-bulk-create"]["data"]
+    assert len(groups) == 2
+    unset = [group["attributes"]["profile"]["data"].get("meta") for group in groups]
+    assert {"patch_properties": {"unset": ["old", "gone"]}} in unset
 
 
 @pytest.mark.django_db
 def test_a_profile_import_follows_the_spec(spec, configured, sent):
     profile = ProfileFactory(attributes=FULL_PROFILE)
+    EventFactory(profile=profile, profile_attributes=CLEARS)
 
     tasks.sync_profile.delay(profile.id)
 
     assert [c.request.url for c in sent] == [f"{BASE}/profile-import"]
     assert_valid(spec, sent)
+    data = json.loads(sent[0].request.body)["data"]
+    assert data["meta"] == {"patch_properties": {"unset": ["old", "gone"]}}
+
+
+@pytest.mark.django_db
+def test_the_update_after_a_409_follows_the_spec(spec, configured):
+    duplicate = {
+        "errors": [
+            {
+                "id": "e1",
+                "status": 409,
+                "code": "duplicate_profile",
+                "title": "Conflict.",
+                "detail": "A profile already exists with one of these identifiers.",
+                "source": {"pointer": "/data/attributes"},
+                "meta": {"duplicate_profile_id": "01DUPLICATE"},
+            }
+        ]
+    }
+    profile = ProfileFactory(attributes=FULL_PROFILE)
+    with responses.RequestsMock() as mock:
+        mock.post(f"{BASE}/profile-import", status=409, json=duplicate)
+        mock.patch(f"{BASE}/profiles/01DUPLICATE", json={"data": {"id": "01DUPLICATE"}})
+
+        tasks.sync_profile.delay(profile.id)
+        calls = list(mock.calls)
+
+    assert [c.request.method for c in calls] == ["POST", "PATCH"]
+    assert_valid(spec, calls)
+    patch = json.loads(calls[1].request.body)["data"]
+    assert patch["id"] == "01DUPLICATE"
+    assert "email" not in patch["attributes"] and "external_id" not in patch["attributes"]
 
 
 def test_a_profile_bulk_import_follows_the_spec(spec, client, sent):
-    profiles = [
-        mapping.profile_resource(
+    bodies = [
+        profiles.profile_resource(
             profile_row={"email": "a@example.com", "attributes": FULL_PROFILE}
         ),
-        mapping.profile_resource(profile_row={"email": "b@example.com", "attributes": {}}),
+        profiles.profile_resource(profile_row={"email": "b@example.com", "attributes": {}}),
     ]
 
-    client.profile_bulk_import_job(profiles=profiles)
+    client.profile_bulk_import_job(profiles=bodies)
 
     assert_valid(spec, sent)
 

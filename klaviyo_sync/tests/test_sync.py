@@ -401,8 +401,9 @@ def test_an_event_klaviyo_would_reject_fails_without_a_call(klaviyo):
 
 
 def test_a_profile_klaviyo_would_reject_fails_its_events_and_itself(klaviyo):
-    profile = ProfileFactory(attributes={"firstName": ["not", "a", "string"]})
-    event = EventFactory(profile=profile)
+    bad = {"firstName": ["not", "a", "string"]}
+    profile = ProfileFactory(attributes=bad)
+    event = EventFactory(profile=profile, profile_attributes=bad)
 
     tasks.sync_events.delay([str(event.id)])
 

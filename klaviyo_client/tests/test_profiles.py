@@ -1,0 +1,77 @@
+"""Profiles as Klaviyo resources: the changes an event carried, nulls that clear, custom
+properties unset with meta where the revision puts it."""
+
+import pytest
+
+from klaviyo_client import profiles
+
+ROW = {"id": 1, "email": "ann@example.com", "phone_number": None, "external_id": None}
+
+
+def resource(changes, current=None, **kwargs):
+    row = {**ROW, "attributes": current if current is not None else {}}
+    return profiles.profile_resource(profile_row=row, changes=changes, **kwargs)
+
+
+def test_it_sends_only_the_changes_and_the_identifiers():
+    sent = resource({"plan": "pro"}, current={"firstName": "Ann", "plan": "pro", "city": "Oslo"})
+
+    assert sent == {
+        "type": "profile",
+        "attributes": {"email": "ann@example.com", "properties": {"plan": "pro"}},
+    }
+
+
+def test_null_clears_a_standard_attribute_and_a_location_key():
+    sent = resource({"firstName": None, "city": None, "location": {"zip": None, "region": "NY"}})
+
+    assert sent["attributes"] == {
+        "email": "ann@example.com",
+        "first_name": None,
+        "location": {"city": None, "zip": None, "region": "NY"},
+    }
+    assert "meta" not in sent
+
+
+def test_null_removes_a_custom_property_with_unset_beside_the_attributes():
+    sent = resource({"plan": None, "seats": None, "tier": 2})
+
+    assert sent["attributes"] == {"email": "ann@example.com", "properties": {"tier": 2}}
+    assert sent["meta"] == {"patch_properties": {"unset": ["plan", "seats"]}}
+
+
+def test_a_null_identifier_leaves_the_profiles_own_identifiers():
+    sent = resource({"email": None, "externalId": None, "phoneNumber": None})
+
+    assert sent["attributes"] == {"email": "ann@example.com"}
+
+
+def test_a_custom_object_goes_whole_as_merged_locally():
+    # Klaviyo replaces a property's value; the nested merge was done here.
+    current = {"prefs": {"colour": "green", "size": "M"}}
+
+    sent = resource({"prefs": {"size": "M"}}, current=current)
+
+    assert sent["attributes"]["properties"] == {"prefs": {"colour": "green", "size": "M"}}
+
+
+@pytest.mark.parametrize(
+    ("revision", "inside"),
+    [("2026-07-15", True), ("2026-07-15.pre", True), ("2026-10-15", False)],
+)
+def test_an_events_profile_puts_meta_where_the_revision_wants_it(revision, inside):
+    beside = resource({"plan": None})
+
+    sent = profiles.event_profile(beside, revision=revision)
+
+    unset = {"patch_properties": {"unset": ["plan"]}}
+    if inside:
+        assert sent["attributes"]["meta"] == unset and "meta" not in sent
+    else:
+        assert sent["meta"] == unset and "meta" not in sent["attributes"]
+
+
+def test_an_event_profile_without_meta_is_left_as_is():
+    plain = resource({"plan": "pro"})
+
+    assert profiles.event_profile(plain, revision="2026-07-15") is plain
