@@ -170,12 +170,12 @@ def bulk_requests(
     max_events: int,
     max_bytes: int,
 ) -> list[BulkRequest]:
-    """Packs (event id, unique_id, profile JSON, event JSON) items, grouped by profile in the
+    """Packs (event id, dedup key, profile JSON, event JSON) items, grouped by profile in the
     order given, into bulk bodies of at most max_events events and max_bytes bytes.
 
-    A unique_id never repeats within one body: Klaviyo fails a whole bulk request that
-    repeats one for a profile and metric. An item too big for any body must be left out by
-    the caller (see `bulk_item_fits`).
+    A dedup key (the caller's: metric and unique_id) never repeats within one body: Klaviyo
+    fails a whole bulk request that repeats a unique_id for a profile and metric. An item too
+    big for any body must be left out by the caller (see `bulk_item_fits`).
     """
     requests: list[BulkRequest] = []
     current = _Pending()

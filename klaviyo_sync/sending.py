@@ -182,7 +182,11 @@ def _send_in_bulk(
         ):
             results.fail([row["id"]], "Not sent: the event is over Klaviyo's 5 MB limit")
             continue
-        items[row["id"]] = (row["id"], attributes["unique_id"], profile_json[profile_id], event)
+        # Keyed by metric too: Klaviyo fails a bulk request that repeats a unique_id for one
+        # profile and metric, while an order id shared by Placed and Fulfilled Order may share
+        # a body. (Not by our profile: two of ours may be one profile in Klaviyo.)
+        key = f"{row['event_name']}\n{attributes['unique_id']}"
+        items[row["id"]] = (row["id"], key, profile_json[profile_id], event)
     requests = _pack(items.values())
     for index, request in enumerate(requests):
         stop = _send_bulk_request(client, request, items=items, results=results)

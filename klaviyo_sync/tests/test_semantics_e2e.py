@@ -203,3 +203,14 @@ def test_a_profile_sync_updates_klaviyos_duplicate_profile_after_a_409(klaviyo, 
     assert held["properties"] == {"plan": "pro"}
     assert in_klaviyo(klaviyo, external_id="crm-7")["first_name"] == "Bo"
     assert klaviyo.app.store.profiles[other].attributes.get("email") is None
+
+
+def test_an_order_id_shared_by_two_metrics_goes_in_one_bulk_request(klaviyo, post, settings):
+    settings.KLAVIYO_BULK_MIN_EVENTS = 1
+    post(
+        event(eventName="Placed Order", uniqueId="order-9"),
+        event(eventName="Fulfilled Order", uniqueId="order-9"),
+    )
+
+    assert klaviyo.app.store.requests_by_endpoint["POST /api/event-bulk-create-jobs/"] == 1
+    assert len(klaviyo.app.store.events) == 2
