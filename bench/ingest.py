@@ -214,6 +214,7 @@ STAGES = [
     ("profile upsert (SQL + merge)", "events/services.py", "profiles_upsert"),
     ("Event objects", "events/services.py", "_event_from"),
     ("event insert (SQL)", "events/services.py", "_events_insert"),
+    ("post_save per new event (sync, metrics)", "events/services.py", "_events_announce"),
     ("queueing for Klaviyo", "klaviyo_sync/tasks.py", "queue_event_sync"),
     ("output + JSON render", "rest_framework/response.py", "rendered_content"),
 ]

@@ -6,17 +6,16 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
 from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily, Metric
 
+from core.commit_batches import CommitBatches
 from core.metrics import PREFIX
 from events import selectors
 from events.models import Event, SyncStatus
-from events.services import events_bulk_created
 
 # Sync latency is measured over the events sent in this window before the scrape.
 SYNC_LATENCY_WINDOW = timedelta(minutes=15)
@@ -31,20 +30,15 @@ EVENTS_ACCEPTED = Counter(
 )
 
 
-def events_accepted_count(*, count: int) -> None:
-    # After commit: a rolled-back ingest accepted nothing.
-    transaction.on_commit(lambda: EVENTS_ACCEPTED.inc(count))
+# Counted after commit, once per transaction: a rolled-back ingest accepted nothing.
+_events_accepted: CommitBatches[Any] = CommitBatches(lambda ids: EVENTS_ACCEPTED.inc(len(ids)))
 
 
 @receiver(post_save, sender=Event, dispatch_uid="metrics_event_accepted")
 def _on_event_saved(sender: type[Event], instance: Event, created: bool, **kwargs: Any) -> None:
+    # Every new event, saved alone or by the bulk ingest (which sends post_save for its rows).
     if created:
-        events_accepted_count(count=1)
-
-
-@receiver(events_bulk_created, dispatch_uid="metrics_events_bulk_accepted")
-def _on_events_bulk_created(sender: type[Event], event_ids: list[Any], **kwargs: Any) -> None:
-    events_accepted_count(count=len(event_ids))
+        _events_accepted.add(instance.pk, using=kwargs.get("using"))
 
 
 def _quantile(ordered: list[float], q: float) -> float:

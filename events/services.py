@@ -11,15 +11,11 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.constants import OnConflict
-from django.dispatch import Signal
+from django.db.models.signals import post_save
 from django.utils import timezone
 
 from core.db import run_retrying_deadlocks
 from events.models import Event, Profile, SyncStatus
-
-# Sent inside the transaction with the ids of the events a bulk ingest created; bulk inserts
-# fire no post_save. Receivers queue their work with transaction.on_commit.
-events_bulk_created = Signal()
 
 logger = logging.getLogger(__name__)
 
@@ -261,6 +257,16 @@ def _unique_index_order(event: Event) -> tuple[int, str, str]:
     return event.profile_id, event.event_name, event.unique_id or ""
 
 
+def _events_announce(events: Iterable[Event]) -> None:
+    """post_save for rows the bulk insert created, as save() sends it, inside the transaction:
+    one path to the sync (and the metrics) for every new event, however it was stored."""
+    using = connection.alias
+    for event in events:
+        post_save.send(
+            sender=Event, instance=event, created=True, update_fields=None, raw=False, using=using
+        )
+
+
 def _identity_of(data: dict[str, Any]) -> str:
     return profile_identity(
         email=data.get("email"), profile_attributes=data.get("profile_attributes") or {}
@@ -362,8 +368,7 @@ def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
                 earlier.update(_events_by_key(ignored.values()))
                 for index in ignored:
                     del built[index]
-            if built:
-                events_bulk_created.send(sender=Event, event_ids=[e.id for e in built.values()])
+            _events_announce(built.values())
         return built
 
     built = run_retrying_deadlocks(store, what="Ingest")

@@ -9,10 +9,6 @@ class KlaviyoSyncConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from events.models import Event
-        from events.services import events_bulk_created
         from klaviyo_sync import receivers
 
         post_save.connect(receivers.on_event_saved, sender=Event, dispatch_uid="klaviyo_event")
-        events_bulk_created.connect(
-            receivers.on_events_bulk_created, sender=Event, dispatch_uid="klaviyo_event_bulk"
-        )

@@ -1,23 +1,25 @@
 """New events go to Klaviyo through Celery, once their transaction has committed (a task must
-never look for rows it cannot see yet): one task per saved event, one per bulk batch."""
+never look for rows it cannot see yet).
 
-from __future__ import annotations
+One post_save receiver for every new event, saved alone or by the bulk ingest (which sends
+post_save for the rows it inserts): the ids of one transaction are gathered and queued together
+when it commits, in tasks of KLAVIYO_BULK_BATCH_SIZE (core/commit_batches.py).
+"""
 
-from functools import partial
 from typing import Any
-from uuid import UUID
 
-from django.db import transaction
+from core.commit_batches import CommitBatches
+from events.models import Event, SyncStatus
+from klaviyo_sync.tasks import queue_events_in_batches
 
-from events.models import Event
-from klaviyo_sync.tasks import queue_event_sync, queue_events_in_batches
-
-
-def on_event_saved(sender: type[Event], instance: Event, created: bool, **kwargs: Any) -> None:
-    if created and not kwargs.get("raw"):
-        transaction.on_commit(partial(queue_event_sync, [str(instance.id)]))
+events_to_sync: CommitBatches[str] = CommitBatches(queue_events_in_batches)
 
 
-def on_events_bulk_created(sender: type[Event], event_ids: list[UUID], **kwargs: Any) -> None:
-    ids = [str(event_id) for event_id in event_ids]
-    transaction.on_commit(partial(queue_events_in_batches, ids))
+def on_event_saved(
+    sender: type[Event], instance: Event, created: bool, raw: bool = False, **kwargs: Any
+) -> None:
+    # Only a new, pending event has something to send. A save of an existing row (the sync
+    # recording its outcome, the admin, a factory's second save) changes nothing Klaviyo gets:
+    # events are immutable there. Fixtures (raw) and rows created already settled aren't sent.
+    if created and not raw and instance.sync_status == SyncStatus.PENDING:
+        events_to_sync.add(str(instance.id), using=kwargs.get("using"))

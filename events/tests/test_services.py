@@ -11,7 +11,6 @@ import events.services as services
 from events.models import Event, Profile
 from events.services import (
     event_ingest,
-    events_bulk_created,
     events_ingest_bulk,
     json_merge_patch,
     json_patches_combine,
@@ -239,24 +238,25 @@ def test_event_ingest_writes_the_profile_and_the_event_and_reads_nothing():
 # --- events_ingest_bulk ---------------------------------------------------------------------------
 
 
-def test_bulk_ingest_announces_the_new_events_inside_the_transaction():
+def test_bulk_ingest_sends_post_save_for_each_row_it_inserts_inside_the_transaction():
     ann_event(unique_id="old")
-    announced: list[tuple[list, bool]] = []
+    announced: list[tuple] = []
 
-    def receiver(sender, event_ids, **kwargs):
-        announced.append((list(event_ids), connection.in_atomic_block))
+    def receiver(sender, instance, created, **kwargs):
+        announced.append((instance.id, created, kwargs["raw"], connection.in_atomic_block))
 
-    events_bulk_created.connect(receiver, dispatch_uid="test_bulk_announce")
+    post_save.connect(receiver, sender=Event, dispatch_uid="test_bulk_announce")
     try:
         results = events_ingest_bulk(
             items=[item(unique_id="old"), item(unique_id="new"), item(), item(unique_id="new")]
         )
     finally:
-        events_bulk_created.disconnect(dispatch_uid="test_bulk_announce")
+        post_save.disconnect(sender=Event, dispatch_uid="test_bulk_announce")
 
     new_ids = [r.event.id for r in results if r.created]
     assert len(new_ids) == 2
-    assert announced == [(new_ids, True)]
+    assert sorted(announced) == sorted((pk, True, False, True) for pk in new_ids)
+    assert set(Event.objects.values_list("pk", flat=True)) >= set(new_ids)
 
 
 def test_bulk_ingest_returns_saved_instances():
@@ -279,19 +279,21 @@ def test_a_unique_id_stored_concurrently_during_a_bulk_ingest_makes_no_second_ro
 
     monkeypatch.setattr(services, "profiles_upsert", upsert_after_a_concurrent_insert)
     announced: list = []
-    events_bulk_created.connect(
-        lambda sender, event_ids, **kw: announced.extend(event_ids),
+    post_save.connect(
+        lambda sender, instance, **kw: announced.append(instance.id),
+        sender=Event,
         dispatch_uid="t_race",
         weak=False,
     )
     try:
         results = events_ingest_bulk(items=[item(unique_id="k1"), item(unique_id="k2")])
     finally:
-        events_bulk_created.disconnect(dispatch_uid="t_race")
+        post_save.disconnect(sender=Event, dispatch_uid="t_race")
 
     assert (results[0].created, results[0].event.pk) == (False, concurrent[0].pk)
     assert results[1].created is True
-    assert announced == [results[1].event.id]
+    # The concurrent request's own save announced its row; the bulk insert only the one it made.
+    assert announced == [concurrent[0].id, results[1].event.id]
     assert Event.objects.filter(unique_id="k1").count() == 1
     assert Event.objects.count() == 2
 
