@@ -3,6 +3,7 @@
 from collections.abc import Iterator
 
 import pytest
+from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from klaviyo_backend.celery import app as celery_app
@@ -13,6 +14,13 @@ TEST_API_KEY = "test-api-key"
 @pytest.fixture(autouse=True)
 def _api_keys(settings: pytest.FixtureRequest) -> None:
     settings.API_KEYS = [TEST_API_KEY]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """Throttle and wrong-key counts (core.rates) live in the cache: one test's must not reach
+    the next (all of them come from 127.0.0.1)."""
+    cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
+from core.client_address import client_address
+from core.key_guessing import key_guessing_record, key_guessing_wait
 from core.models import ApiKey
 
 # Writing last-used time on every request would make every request a write.
@@ -48,8 +50,16 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         key = request.META.get(settings.API_KEY_CUSTOM_HEADER, "")
         if not key:
             return None
+        # Checked before the key: an address that guessed too often learns nothing more.
+        address = client_address(request)
+        wait = key_guessing_wait(address=address)
+        if wait is not None:
+            raise exceptions.Throttled(
+                wait=wait, detail="Too many wrong API keys from this address; retry later."
+            )
         client = api_client_from_key(key=key)
         if client is None:
+            key_guessing_record(address=address)
             raise exceptions.AuthenticationFailed("Invalid API key.")
         return client, client
 

@@ -5,6 +5,7 @@ configuration at all: SQLite in the project folder and Celery tasks run eagerly 
 Each value is checked as read; the last line stops a start with a bad one (klaviyo_backend/env.py).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 from klaviyo_backend.cron import cron_checked
@@ -44,6 +45,7 @@ INSTALLED_APPS = [
     "rest_framework_api_key",
     "drf_spectacular",
     "django_celery_beat",
+    "axes",
     "core",
     "events",
     "klaviyo_sync",
@@ -64,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: answers a locked-out admin login with 429.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "klaviyo_backend.urls"
@@ -245,6 +249,28 @@ BULK_MAX_EVENTS = env.int("BULK_MAX_EVENTS", default=1000, min=1, max=100_000)
 API_THROTTLE_RATE = env.str(
     "API_THROTTLE_RATE", "12000/min", pattern=r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)"
 )
+# Wrong API keys one client address may send per period (N/s, N/min, ...); over it, its requests
+# with a key answer 429 until the period ends (core.key_guessing). Empty: no limit.
+API_KEY_FAILURE_RATE = env.str(
+    "API_KEY_FAILURE_RATE", "10/min", pattern=r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)"
+)
+# Reverse proxies in front of the service that append to X-Forwarded-For (0: clients connect
+# directly). Client addresses, for the wrong-key guard and admin lockouts, come from there.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0, min=0, max=10)
+# Admin login (django-axes): after this many wrong passwords for one username from one address,
+# that pair is locked out (429) for ADMIN_LOCKOUT_MINUTES; a right password resets the count.
+# Per pair, so that nobody can lock a colleague out by guessing at their name from elsewhere.
+ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5, min=1, max=1000)
+ADMIN_LOCKOUT_MINUTES = env.int("ADMIN_LOCKOUT_MINUTES", default=15, min=1, max=7 * 24 * 60)
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = ADMIN_LOGIN_FAILURE_LIMIT
+AXES_COOLOFF_TIME = timedelta(minutes=ADMIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "core.client_address.client_address"
 # Where throttle counters live: Redis (redis://host:6379/1) shares them across workers and
 # hosts; empty: each process's memory (the limit then applies per gunicorn worker).
 CACHES = {"default": env.cache("CACHE_URL")}

@@ -369,10 +369,11 @@ def test_the_admin_is_for_staff_only(client):
     user_model.objects.create_user("ops", password="pw-ops-123", is_staff=True)
 
     anonymous = client.get("/admin/")
-    client.login(username="clerk", password="pw-clerk-123")
+    # Through the login form: django-axes needs the request to count failures.
+    client.post("/admin/login/", {"username": "clerk", "password": "pw-clerk-123"})
     not_staff = client.get("/admin/")
     client.logout()
-    client.login(username="ops", password="pw-ops-123")
+    client.post("/admin/login/", {"username": "ops", "password": "pw-ops-123"})
     staff = client.get("/admin/")
 
     assert anonymous.status_code == 302

@@ -20,3 +20,5 @@ def _keep_the_test_transaction_open() -> Iterator[None]:
 def _no_throttle(settings: pytest.FixtureRequest) -> None:
     # Thousands of requests a minute from one key: the throttle is tested on its own.
     settings.API_THROTTLE_RATE = ""
+    # Nor the wrong-key guard: the fuzz sends wrong and missing keys on purpose.
+    settings.API_KEY_FAILURE_RATE = ""
