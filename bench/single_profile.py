@@ -28,7 +28,7 @@ STAGES = [
     ("auth (API key)", "rest_framework/request.py", "_authenticate"),
     ("throttle", "rest_framework/views.py", "check_throttles"),
     ("JSON parse", "core/parsers.py", "parse"),
-    ("input validation", "events/serializers.py", "event_input_validate"),
+    ("input validation", "events/validators.py", "event_input_validate"),
     ("uniqueId lookup", "django/db/models/query.py", "first"),
     ("profile upsert", "events/services.py", "profiles_upsert"),
     ("event insert", "django/db/models/base.py", "save"),

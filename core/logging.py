@@ -116,3 +116,37 @@ class JsonFormatter(logging.Formatter):
         if record.stack_info:
             entry["stack"] = self.formatStack(record.stack_info)
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def logging_config(*, level: str, log_format: str) -> dict[str, Any]:
+    """Django's LOGGING: every line, Django's and Celery's too, through one stdout handler, as
+    JSON (`json`, for log collectors) or human-readable (`plain`), with the request id and with
+    secrets redacted."""
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "json": {"()": "core.logging.JsonFormatter"},
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        },
+        "filters": {
+            "request_id": {"()": "core.logging.RequestIdFilter"},
+            # A safety net: the Klaviyo key and client keys are replaced in every line.
+            "redact_secrets": {"()": "core.logging.RedactSecretsFilter"},
+        },
+        "handlers": {
+            "console": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stdout",
+                "formatter": log_format,
+                "filters": ["request_id", "redact_secrets"],
+            }
+        },
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # Through our handler only (not Django's own), as JSON like the rest.
+            "django": {"handlers": ["console"], "level": level, "propagate": False},
+            # Every request already has its line; Django's "Not Found: /x" warnings would repeat it.
+            "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+        },
+    }

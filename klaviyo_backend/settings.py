@@ -8,8 +8,10 @@ Each value is checked as read; the last line stops a start with a bad one (klavi
 from datetime import timedelta
 from pathlib import Path
 
+from core.logging import logging_config
 from klaviyo_backend.cron import cron_checked
 from klaviyo_backend.env import Env
+from klaviyo_client.limits import MAX_BULK_BYTES, MAX_BULK_EVENTS, RATE_LIMITS
 from klaviyo_client.ratelimit import parse_limits
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -183,34 +185,7 @@ LOG_LEVEL = env.str(
 )
 # json: one JSON object per line (for log collectors); plain: human-readable lines.
 LOG_FORMAT = env.str("LOG_FORMAT", default="json", choices=("json", "plain"))
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "json": {"()": "core.logging.JsonFormatter"},
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
-    },
-    "filters": {
-        "request_id": {"()": "core.logging.RequestIdFilter"},
-        # A safety net: the Klaviyo key and client keys are replaced in every line.
-        "redact_secrets": {"()": "core.logging.RedactSecretsFilter"},
-    },
-    "handlers": {
-        "console": {
-            "class": "logging.StreamHandler",
-            "stream": "ext://sys.stdout",
-            "formatter": LOG_FORMAT,
-            "filters": ["request_id", "redact_secrets"],
-        }
-    },
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {
-        # Through our handler only (not Django's own), as JSON like the rest.
-        "django": {"handlers": ["console"], "level": LOG_LEVEL, "propagate": False},
-        # Every request already has its line; Django's "Not Found: /x" warnings would repeat it.
-        "django.request": {"handlers": ["console"], "level": "ERROR", "propagate": False},
-    },
-}
+LOGGING = logging_config(level=LOG_LEVEL, log_format=LOG_FORMAT)
 # /metrics (Prometheus) is open when empty; else it needs `Authorization: Bearer <token>`.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 # Celery workers and beat log through the handler above (JSON, redacted), not their own.
@@ -389,10 +364,12 @@ env.require(
 # Seconds a worker holds the events it is sending; another task may take them after that
 # (a crashed worker). Longer than a send: timeouts plus the rate limiter's wait.
 KLAVIYO_SEND_LEASE_SECONDS = env.int("KLAVIYO_SEND_LEASE_SECONDS", default=300, min=1)
-# Events per bulk request (Klaviyo's maximum: 1,000) and its body limit in bytes (5 MB).
-KLAVIYO_BULK_BATCH_SIZE = env.int("KLAVIYO_BULK_BATCH_SIZE", default=1000, min=1, max=1000)
+# Events per bulk request and its body limit in bytes, at most Klaviyo's (1,000 and 5 MB).
+KLAVIYO_BULK_BATCH_SIZE = env.int(
+    "KLAVIYO_BULK_BATCH_SIZE", default=MAX_BULK_EVENTS, min=1, max=MAX_BULK_EVENTS
+)
 KLAVIYO_BULK_MAX_BYTES = env.int(
-    "KLAVIYO_BULK_MAX_BYTES", default=5_000_000, min=10_000, max=5_000_000
+    "KLAVIYO_BULK_MAX_BYTES", default=MAX_BULK_BYTES, min=10_000, max=MAX_BULK_BYTES
 )
 # Batches smaller than this go one POST /api/events per event (its own quota, 3,500/min);
 # larger ones as one bulk job (150/min): about where both cost the same share of their quota.
@@ -405,9 +382,13 @@ KLAVIYO_RATE_LIMIT_REDIS_URL = env.url(
 # Limits per endpoint, "<n>/s,<n>/m": Klaviyo's published ones (lower them to leave room for
 # other apps on the same Klaviyo account).
 KLAVIYO_RATE_LIMITS = {
-    "events": env.parsed("KLAVIYO_RATE_LIMIT_EVENTS", "350/s,3500/m", parse_limits),
-    "bulk_events": env.parsed("KLAVIYO_RATE_LIMIT_BULK_EVENTS", "10/s,150/m", parse_limits),
-    "profile_import": env.parsed("KLAVIYO_RATE_LIMIT_PROFILE_IMPORT", "75/s,700/m", parse_limits),
+    "events": env.parsed("KLAVIYO_RATE_LIMIT_EVENTS", RATE_LIMITS["events"], parse_limits),
+    "bulk_events": env.parsed(
+        "KLAVIYO_RATE_LIMIT_BULK_EVENTS", RATE_LIMITS["bulk_events"], parse_limits
+    ),
+    "profile_import": env.parsed(
+        "KLAVIYO_RATE_LIMIT_PROFILE_IMPORT", RATE_LIMITS["profile_import"], parse_limits
+    ),
 }
 # Seconds added to each limiter window: requests reach Klaviyo with some jitter.
 KLAVIYO_RATE_LIMIT_MARGIN = env.float("KLAVIYO_RATE_LIMIT_MARGIN", default=0.1, min=0, max=10)

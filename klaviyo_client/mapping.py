@@ -11,23 +11,25 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
 from django.utils import timezone
 
+from klaviyo_client.limits import (
+    EARLIEST_EVENT_TIME,
+    LATEST_EVENT_AHEAD,
+    MAX_ARRAY_ITEMS,
+    MAX_EVENT_BYTES,
+    MAX_EVENT_PROPERTIES,
+    MAX_METRIC_NAME,
+    MAX_NESTING,
+    MAX_STRING_BYTES,
+)
 from klaviyo_client.names import NUMERIC_LOCATION
 
-# Klaviyo's limits (spec descriptions, NOTES.md §8; the stricter value where sources differ).
-MAX_METRIC_NAME = 127  # "must be less than 128 characters"
-MAX_EVENT_PROPERTIES = 400
-MAX_STRING_BYTES = 100 * 1024
-MAX_ARRAY_ITEMS = 4000
-MAX_NESTING = 10
-MAX_EVENT_BYTES = 5_000_000
-EARLIEST_EVENT_TIME = datetime(2000, 1, 1, tzinfo=UTC)
-LATEST_EVENT_AHEAD = timedelta(days=365)
+# Klaviyo takes phone numbers in E.164 only (spec: phone_number).
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 SENT_MESSAGE = "Successfully sent to Klaviyo"

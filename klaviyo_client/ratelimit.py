@@ -24,22 +24,12 @@ from typing import Protocol
 
 import redis
 
+from klaviyo_client.limits import RATE_LIMITS
+
 logger = logging.getLogger(__name__)
 
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*([smh])\s*$")
-
-# Published limits of the reads (revision 2026-07-15, `x-klaviyo-ratelimit`); the writes the
-# pipeline drives are settings (KLAVIYO_RATE_LIMIT_*), so benchmarks and drills can change them.
-READ_LIMITS = {
-    "accounts": "1/s,15/m",
-    "metrics": "10/s,150/m",
-    "profiles": "75/s,750/m",
-    "events_read": "350/s,3500/m",
-    "metric_aggregates": "3/s,60/m",
-    "profile_bulk_import": "10/s,150/m",
-}
-
 
 @dataclass(frozen=True)
 class Limit:
@@ -323,7 +313,8 @@ def rate_limiter() -> RateLimiter | None:
     )
     with _limiter_lock:
         if _limiter is None or _limiter_config != config:
-            limits = {bucket: parse_limits(text) for bucket, text in READ_LIMITS.items()}
+            # Klaviyo's published limits, the writes' as settings have them (they may be lower).
+            limits = {bucket: parse_limits(text) for bucket, text in RATE_LIMITS.items()}
             limits.update(settings.KLAVIYO_RATE_LIMITS)
             url, margin = settings.KLAVIYO_RATE_LIMIT_REDIS_URL, settings.KLAVIYO_RATE_LIMIT_MARGIN
             _limiter = (

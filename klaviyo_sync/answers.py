@@ -15,6 +15,7 @@ from django.conf import settings
 
 from events import selectors
 from klaviyo_client.client import KlaviyoClient
+from klaviyo_client.limits import AGGREGATE_UNSUPPORTED_ZONES, MAX_EVENTS_PAGE
 from klaviyo_client.resources import (
     metric_ids_by_name,
     profile_attributes_ours,
@@ -41,9 +42,6 @@ Source = Literal["klaviyo", "local"]
 # its default is 200): a busier day or profile is answered locally rather than by listing tens
 # of thousands of events from Klaviyo.
 MAX_EVENT_PAGES = 25
-EVENTS_PAGE_SIZE = 1000
-# Zones metric-aggregates rejects (spec): asking would only spend a call of a 60/min budget.
-AGGREGATE_UNSUPPORTED_ZONES = frozenset({"Factory", "Europe/Kyiv", "Pacific/Kanton"})
 AGGREGATE_KEY = "events:klaviyo-reads:count:{metric_id}:{day}:{tz}"
 
 
@@ -207,7 +205,7 @@ def metric_day_emails_read(
                     since=start,
                     until=end,
                     page_cursor=cursor,
-                    page_size=EVENTS_PAGE_SIZE,
+                    page_size=MAX_EVENTS_PAGE,
                     include_profile=True,
                 ),
             )
@@ -219,7 +217,7 @@ def metric_day_emails_read(
                     profile_ids_by_email[email.strip().lower()] = profile_id
             if not cursor:
                 return metric_id, profile_ids_by_email, fresh_ids
-        raise NotInKlaviyo(f"more than {MAX_EVENT_PAGES * EVENTS_PAGE_SIZE} events that day")
+        raise NotInKlaviyo(f"more than {MAX_EVENT_PAGES * MAX_EVENTS_PAGE} events that day")
 
     def apply(fetched: tuple[str, dict[str, str], dict | None]) -> DayAnswer:
         metric_id, profile_ids_by_email, fresh_ids = fetched
@@ -311,7 +309,7 @@ def profile_metrics_read(*, email: str) -> ProfileMetricsAnswer | None:
             events, _included, cursor = klaviyo_call(
                 "events_list",
                 lambda cursor=cursor: client.events_list(
-                    profile_id=profile_id, page_cursor=cursor, page_size=EVENTS_PAGE_SIZE
+                    profile_id=profile_id, page_cursor=cursor, page_size=MAX_EVENTS_PAGE
                 ),
             )
             for event in events:
@@ -325,7 +323,7 @@ def profile_metrics_read(*, email: str) -> ProfileMetricsAnswer | None:
             if not cursor:
                 break
         else:
-            raise NotInKlaviyo(f"profile has more than {MAX_EVENT_PAGES * EVENTS_PAGE_SIZE} events")
+            raise NotInKlaviyo(f"profile has more than {MAX_EVENT_PAGES * MAX_EVENTS_PAGE} events")
         unknown = summaries.keys() - names_by_id.keys()
         fresh_ids = metric_ids_fetch(client, deadline) if unknown else None
         return profile_id, summaries, fresh_ids

@@ -12,8 +12,10 @@ from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField
 from core.strict_input import StrictInputSerializer
+from klaviyo_client.limits import DEFAULT_EVENTS_PAGE
 
-MAX_PAGE_SIZE = 200  # Klaviyo returns at most 200 events per page
+# Pages of GET /klaviyo/events hold at most Klaviyo's default page: the request waits for them.
+MAX_PAGE_SIZE = DEFAULT_EVENTS_PAGE
 
 
 class ConnectionCheckSerializer(serializers.Serializer):

@@ -168,7 +168,7 @@ def test_an_event_without_unique_id_uses_its_id_so_a_retry_never_counts_twice():
     ("changes", "reason"),
     [
         ({"event_name": "x" * 128}, "eventName must be 1 to 127 characters"),
-        ({"event_attributes": {f"k{i}": i for i in range(401)}}, "over 400 properties"),
+        ({"event_attributes": {f"k{i}": i for i in range(301)}}, "over 300 properties"),
         ({"event_attributes": {"html": "x" * 102401}}, "over Klaviyo's 100 KB limit"),
         ({"event_attributes": {"list": list(range(4001))}}, "over Klaviyo's 4000 items"),
         ({"time": datetime(1999, 12, 31, tzinfo=UTC)}, "time must be after 2000"),
