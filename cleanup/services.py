@@ -7,7 +7,6 @@ and inserts go on meanwhile. The lock is the unique `PurgeRun.running_lock` colu
 """
 
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,17 +18,16 @@ from django.utils import timezone
 
 from cleanup import selectors
 from cleanup.models import PURGE_LOCK, PurgeOutcome, PurgeRun, PurgeTrigger
+from core.db import DEADLOCK_ERROR, LOCK_WAIT_TIMEOUT, ROW_REFERENCED, run_retrying
 from events.models import Event, Profile, SyncStatus
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# A batch that hits a deadlock or a lock wait timeout is tried this many times in all.
-BATCH_ATTEMPTS = 3
-# MySQL/MariaDB errors worth another try: lock wait timeout, deadlock, and a row still
-# referenced (a profile that got an event between the NOT EXISTS and the delete).
-TRANSIENT_MYSQL_ERRORS = {1205, 1213, 1451}
+# A batch is run again after a lock wait timeout, a deadlock, or a row still referenced (a
+# profile that got an event between the NOT EXISTS and the delete).
+BATCH_RETRY_ON = frozenset({LOCK_WAIT_TIMEOUT, DEADLOCK_ERROR, ROW_REFERENCED})
 ERROR_MAX_CHARS = 2000
 # Bounds of the inputs: a century of retention; batches whose ids still fit easily in memory.
 MAX_DAYS = 36500
@@ -225,7 +223,7 @@ def _events_delete(
         if not batch:
             return
         ids = [event_id for event_id, _ in batch]
-        unsynced, deleted = _retrying(lambda ids=ids: _event_batch_delete(ids=ids))
+        unsynced, deleted = _batch_run(lambda ids=ids: _event_batch_delete(ids=ids))
         progress.events_deleted += deleted
         progress.unsynced_events_deleted += unsynced
         _progress_save(run=run, progress=progress, on_progress=on_progress)
@@ -256,7 +254,7 @@ def _profiles_delete(
     while True:
         bounds = Profile.objects.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)
         up_to = next(iter(bounds[run.batch_size - 1 : run.batch_size]), None)
-        deleted = _retrying(
+        deleted = _batch_run(
             lambda after=after, up_to=up_to: _profile_chunk_delete(
                 after=after, up_to=up_to, cutoff=cutoff
             )
@@ -288,22 +286,8 @@ def _profile_chunk_delete(*, after: int, up_to: int | None, cutoff: datetime) ->
         return cursor.rowcount
 
 
-def _retrying(operation: Callable[[], T]) -> T:
-    for attempt in range(1, BATCH_ATTEMPTS + 1):
-        try:
-            return operation()
-        except DatabaseError as error:
-            if attempt == BATCH_ATTEMPTS or not _is_transient(error):
-                raise
-            logger.warning("Purge batch failed (%s), trying again", error)
-            time.sleep(0.2 * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def _is_transient(error: DatabaseError) -> bool:
-    if connection.vendor == "mysql":
-        return bool(error.args) and error.args[0] in TRANSIENT_MYSQL_ERRORS
-    return "database is locked" in str(error)
+def _batch_run(operation: Callable[[], T]) -> T:
+    return run_retrying(operation, what="Purge batch", retry_on=BATCH_RETRY_ON, pause_seconds=0.2)
 
 
 def _progress_save(

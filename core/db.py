@@ -1,10 +1,11 @@
 """Database helpers shared by the apps."""
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
-from django.db import InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -12,7 +13,10 @@ T = TypeVar("T")
 # MySQL/MariaDB "Deadlock found": InnoDB rolled the whole transaction back, so it can run again.
 # An ingest takes its profile rows in identity order, the sync marks them sent in id order.
 DEADLOCK_ERROR = 1213
-DEADLOCK_ATTEMPTS = 3
+LOCK_WAIT_TIMEOUT = 1205
+ROW_REFERENCED = 1451  # a row still referenced by a foreign key
+DEADLOCK_ONLY = frozenset({DEADLOCK_ERROR})
+RETRY_ATTEMPTS = 3
 # MySQL/MariaDB errors that say the database is away or busy, not that the query is wrong:
 # can't connect (2002, 2003), server gone or connection lost (2006, 2013, 2055), too many
 # connections (1040), shutting down (1053), connection killed (1927), lock wait timeout
@@ -36,16 +40,38 @@ def database_unavailable(error: Exception) -> bool:
     return "database is locked" in str(error) or "unable to open database" in str(error)
 
 
-def run_retrying_deadlocks(transaction_run: Callable[[], T], *, what: str) -> T:
-    """Runs one whole transaction (or one autocommit statement), again when the database
-    picked it as a deadlock victim; never inside an outer transaction, which the deadlock
-    rolled back too."""
-    for attempt in range(1, DEADLOCK_ATTEMPTS + 1):
+def run_retrying(
+    transaction_run: Callable[[], T],
+    *,
+    what: str,
+    retry_on: frozenset[int] = DEADLOCK_ONLY,
+    pause_seconds: float = 0.0,
+) -> T:
+    """Runs one whole transaction (or one autocommit statement), again when it failed with one
+    of the MySQL/MariaDB errors `retry_on` (SQLite's "database is locked" counting as a lock
+    wait timeout), RETRY_ATTEMPTS times in all, `pause_seconds` times the attempt apart.
+
+    A deadlock is never run again inside an outer transaction: InnoDB rolled that back too.
+    """
+    for attempt in range(1, RETRY_ATTEMPTS + 1):
         try:
             return transaction_run()
-        except OperationalError as error:
-            retry = error.args and error.args[0] == DEADLOCK_ERROR
-            if not retry or attempt == DEADLOCK_ATTEMPTS or connection.in_atomic_block:
+        except DatabaseError as error:
+            code = _error_code(error)
+            if attempt == RETRY_ATTEMPTS or code not in retry_on:
                 raise
-            logger.warning("%s chosen as a deadlock victim, running it again (%s)", what, attempt)
+            if code == DEADLOCK_ERROR and connection.in_atomic_block:
+                raise
+            why = "chosen as a deadlock victim" if code == DEADLOCK_ERROR else f"failed ({error})"
+            logger.warning("%s %s, running it again (%s)", what, why, attempt)
+            if pause_seconds:
+                time.sleep(pause_seconds * attempt)
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _error_code(error: DatabaseError) -> int | None:
+    """MySQL/MariaDB's error number; SQLite's lock (in words) as the lock wait timeout's."""
+    code = error.args[0] if error.args else None
+    if isinstance(code, int):
+        return code
+    return LOCK_WAIT_TIMEOUT if "database is locked" in str(error) else None

@@ -14,7 +14,7 @@ from django.db.models.constants import OnConflict
 from django.db.models.signals import post_save
 from django.utils import timezone
 
-from core.db import run_retrying_deadlocks
+from core.db import run_retrying
 from events.models import Event, Profile, SyncStatus
 
 logger = logging.getLogger(__name__)
@@ -314,7 +314,7 @@ def event_ingest(*, data: dict[str, Any]) -> IngestResult:
         return event
 
     try:
-        event = run_retrying_deadlocks(store, what="Ingest")
+        event = run_retrying(store, what="Ingest")
     except IntegrityError:
         earlier = _events_by_key([key]).get(key) if key else None
         if earlier is None:
@@ -371,7 +371,7 @@ def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
             _events_announce(built.values())
         return built
 
-    built = run_retrying_deadlocks(store, what="Ingest")
+    built = run_retrying(store, what="Ingest")
     results: list[IngestResult] = []
     for index, key in enumerate(keys):
         if index in built:

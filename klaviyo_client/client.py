@@ -16,94 +16,29 @@ import logging
 import os
 import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from typing import Any
-from urllib.parse import parse_qs, quote, urlencode, urlsplit
-from zoneinfo import ZoneInfo
+from urllib.parse import quote, urlencode
 
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
 
+from klaviyo_client import operations as ops
+from klaviyo_client.errors import KlaviyoError, error_from_response
+from klaviyo_client.query import (
+    aggregate_datetime,
+    cursor_from_link,
+    filter_datetime,
+    filter_string,
+)
 from klaviyo_client.ratelimit import RateLimiter, RateLimitExceeded, rate_limiter
 
 logger = logging.getLogger("klaviyo_client.client")
 
 JSON_API = "application/vnd.api+json"
-# Statuses worth another try later: throttling and Klaviyo's own failures.
-RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 # Pages of GET /api/metrics followed at most (200 metrics each): a guard against a cursor loop.
 MAX_METRIC_PAGES = 50
-
-
-@dataclass(frozen=True)
-class Operation:
-    """One Klaviyo operation: its spec path (below /api), method and rate-limit bucket."""
-
-    method: str
-    path: str
-    bucket: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.method} /api/{self.path}"
-
-
-GET_ACCOUNTS = Operation("GET", "accounts", "accounts")
-GET_METRICS = Operation("GET", "metrics", "metrics")
-GET_PROFILES = Operation("GET", "profiles", "profiles")
-GET_EVENTS = Operation("GET", "events", "events_read")
-QUERY_METRIC_AGGREGATES = Operation("POST", "metric-aggregates", "metric_aggregates")
-CREATE_EVENT = Operation("POST", "events", "events")
-BULK_CREATE_EVENTS = Operation("POST", "event-bulk-create-jobs", "bulk_events")
-PROFILE_IMPORT = Operation("POST", "profile-import", "profile_import")
-# PATCH /api/profiles/{id} (75/s, 750/m in the spec) shares profile-import's bucket: it is only
-# the follow-up of a profile-import's 409, never a flow of its own.
-UPDATE_PROFILE = Operation("PATCH", "profiles/{id}", "profile_import")
-PROFILE_BULK_IMPORT = Operation("POST", "profile-bulk-import-jobs", "profile_bulk_import")
-
-
-class KlaviyoError(Exception):
-    """A call that did not succeed: Klaviyo's error answer, a timeout or a connection failure.
-
-    `detail` is Klaviyo's error title/detail(s) (or what went wrong locally); it never holds
-    the API key. `errors` keeps Klaviyo's error objects, whose `source.pointer` says which
-    part of a body was rejected. `local` is True when nothing reached Klaviyo (the client-side
-    rate limiter would have had to wait longer than allowed).
-    """
-
-    def __init__(
-        self,
-        *,
-        status: int | None,
-        retryable: bool,
-        detail: str,
-        retry_after: float | None = None,
-        errors: list[dict[str, Any]] | None = None,
-        local: bool = False,
-    ) -> None:
-        self.status = status
-        self.retryable = retryable
-        self.retry_after = retry_after
-        self.detail = detail
-        self.errors = errors or []
-        self.local = local
-        super().__init__(self.summary)
-
-    @property
-    def summary(self) -> str:
-        """What goes into a row's last_error: `HTTP 400: <detail>` or `<detail>`."""
-        return f"HTTP {self.status}: {self.detail}" if self.status else self.detail
-
-    @property
-    def is_auth_error(self) -> bool:
-        return self.status in (401, 403)
-
-
-class KlaviyoNotConfigured(Exception):
-    """KLAVIYO_API_KEY is empty: there is no Klaviyo to ask."""
 
 
 # One session per process (Celery's prefork children each build their own after the fork).
@@ -122,56 +57,6 @@ def pooled_session() -> requests.Session:
             session.mount("http://", adapter)
             _session, _session_pid = session, os.getpid()
         return _session
-
-
-def filter_string(value: str) -> str:
-    """A string literal in Klaviyo's filter syntax: double-quoted, quotes escaped."""
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def filter_datetime(value: datetime) -> str:
-    """A datetime literal in Klaviyo's filter syntax: UTC ISO-8601, unquoted."""
-    if value.tzinfo is None:
-        raise ValueError("filter datetimes must be timezone-aware")
-    utc = value.astimezone(UTC)
-    spec = "microseconds" if utc.microsecond else "seconds"
-    return utc.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
-
-
-def aggregate_datetime(value: datetime, zone: str) -> str:
-    """A bound of a metric-aggregates range as the spec documents it: the local date-time in
-    `zone`, unquoted and without offset (`greater-or-equal(datetime,2026-11-01T00:00:00)` with
-    `"timezone": "..."`, MetricAggregateQuery, NOTES.md §3.5). Klaviyo reads the bounds in that
-    zone, so a day is its local midnights, 23 or 25 hours long on a DST change."""
-    if value.tzinfo is None:
-        raise ValueError("aggregate datetimes must be timezone-aware")
-    local = value.astimezone(ZoneInfo(zone))
-    spec = "microseconds" if local.microsecond else "seconds"
-    return local.replace(tzinfo=None).isoformat(timespec=spec)
-
-
-def cursor_from_link(link: str | None) -> str | None:
-    """The `page[cursor]` of a `links.next` URL; None on the last page."""
-    if not link:
-        return None
-    values = parse_qs(urlsplit(link).query).get("page[cursor]")
-    return values[0] if values else None
-
-
-def _retry_after(value: str | None) -> float | None:
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        moment = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return max(0.0, (moment - datetime.now(UTC)).total_seconds())
 
 
 class KlaviyoClient:
@@ -208,7 +93,7 @@ class KlaviyoClient:
         cursor: str | None = None
         for _ in range(MAX_METRIC_PAGES):
             params = {"page[cursor]": cursor} if cursor else None
-            body = self._json(self._call(GET_METRICS, params=params))
+            body = self._json(self._call(ops.GET_METRICS, params=params))
             metrics.extend(body.get("data") or [])
             cursor = cursor_from_link((body.get("links") or {}).get("next"))
             if not cursor:
@@ -218,7 +103,7 @@ class KlaviyoClient:
     def profile_get_by_email(self, *, email: str) -> dict[str, Any] | None:
         """The Klaviyo profile with this email (a JSON:API resource), or None."""
         params = {"filter": f"equals(email,{filter_string(email)})", "page[size]": "1"}
-        body = self._json(self._call(GET_PROFILES, params=params))
+        body = self._json(self._call(ops.GET_PROFILES, params=params))
         data = body.get("data") or []
         return data[0] if data else None
 
@@ -258,7 +143,7 @@ class KlaviyoClient:
             params["include"] = "profile"
         if sort:
             params["sort"] = sort
-        body = self._json(self._call(GET_EVENTS, params=params))
+        body = self._json(self._call(ops.GET_EVENTS, params=params))
         included = {
             (item.get("type", ""), item.get("id", "")): item for item in body.get("included") or []
         }
@@ -293,11 +178,11 @@ class KlaviyoClient:
                 },
             }
         }
-        return self._json(self._call(QUERY_METRIC_AGGREGATES, body=body)).get("data") or {}
+        return self._json(self._call(ops.QUERY_METRIC_AGGREGATES, body=body)).get("data") or {}
 
     def account_check(self) -> dict[str, Any]:
         """GET /api/accounts: a cheap authenticated call; the key's account resource."""
-        body = self._json(self._call(GET_ACCOUNTS))
+        body = self._json(self._call(ops.GET_ACCOUNTS))
         data = body.get("data") or []
         return data[0] if isinstance(data, list) and data else {}
 
@@ -305,17 +190,17 @@ class KlaviyoClient:
 
     def event_create(self, *, data: dict[str, Any], attempt: int = 1) -> int:
         """POST /api/events with one event resource (see mapping.event_resource); 202, no body."""
-        return self._call(CREATE_EVENT, body={"data": data}, attempt=attempt).status_code
+        return self._call(ops.CREATE_EVENT, body={"data": data}, attempt=attempt).status_code
 
     def event_bulk_create_job(self, *, body: bytes, attempt: int = 1) -> int:
-        """POST /api/event-bulk-create-jobs with a body serialized by mapping.BulkRequestBuilder
-        (kept as bytes: the builder measured it against the 5 MB limit); 202, no body."""
-        return self._call(BULK_CREATE_EVENTS, raw_body=body, attempt=attempt).status_code
+        """POST /api/event-bulk-create-jobs with a body packed by mapping.bulk_requests
+        (kept as bytes: the packer measured it against the 5 MB limit); 202, no body."""
+        return self._call(ops.BULK_CREATE_EVENTS, raw_body=body, attempt=attempt).status_code
 
     def profile_import(self, *, data: dict[str, Any], attempt: int = 1) -> dict[str, Any]:
         """POST /api/profile-import (create or update one profile); the profile resource, whose
         `id` is Klaviyo's profile id."""
-        response = self._call(PROFILE_IMPORT, body={"data": data}, attempt=attempt)
+        response = self._call(ops.PROFILE_IMPORT, body={"data": data}, attempt=attempt)
         return self._json(response).get("data") or {}
 
     def profile_update(
@@ -324,7 +209,7 @@ class KlaviyoClient:
         """PATCH /api/profiles/{id}: updates the profile Klaviyo knows by this id (`data.id` is
         set to it); the profile resource."""
         body = {"data": {**data, "id": profile_id}}
-        response = self._call(UPDATE_PROFILE, body=body, attempt=attempt, path_id=profile_id)
+        response = self._call(ops.UPDATE_PROFILE, body=body, attempt=attempt, path_id=profile_id)
         return self._json(response).get("data") or {}
 
     def profile_bulk_import_job(
@@ -337,7 +222,7 @@ class KlaviyoClient:
                 "attributes": {"profiles": {"data": profiles}},
             }
         }
-        response = self._call(PROFILE_BULK_IMPORT, body=body, attempt=attempt)
+        response = self._call(ops.PROFILE_BULK_IMPORT, body=body, attempt=attempt)
         return self._json(response).get("data") or {}
 
     # --- plumbing -------------------------------------------------------------------------
@@ -353,7 +238,7 @@ class KlaviyoClient:
         return headers
 
     def _url(
-        self, operation: Operation, params: dict[str, str] | None, path_id: str | None = None
+        self, operation: ops.Operation, params: dict[str, str] | None, path_id: str | None = None
     ) -> str:
         path = operation.path
         if path_id is not None:
@@ -366,7 +251,7 @@ class KlaviyoClient:
 
     def _call(
         self,
-        operation: Operation,
+        operation: ops.Operation,
         *,
         params: dict[str, str] | None = None,
         body: dict[str, Any] | None = None,
@@ -407,7 +292,7 @@ class KlaviyoClient:
             return response
         raise self._error(operation, response)
 
-    def _wait_for_rate_limit(self, operation: Operation, *, attempt: int) -> None:
+    def _wait_for_rate_limit(self, operation: ops.Operation, *, attempt: int) -> None:
         if self.limiter is None:
             return
         try:
@@ -427,47 +312,21 @@ class KlaviyoClient:
                 local=True,
             ) from None
 
-    def _error(self, operation: Operation, response: requests.Response) -> KlaviyoError:
-        status = response.status_code
-        errors: list[dict[str, Any]] = []
-        try:
-            payload = response.json()
-        except ValueError:
-            payload = None
-        if isinstance(payload, dict) and isinstance(payload.get("errors"), list):
-            errors = [e for e in payload["errors"] if isinstance(e, dict)]
-        parts = []
-        for error in errors:
-            text = " ".join(
-                str(error[key]) for key in ("title", "detail") if error.get(key)
-            ).strip()
-            pointer = (error.get("source") or {}).get("pointer") if error.get("source") else None
-            if pointer:
-                text = f"{text} ({pointer})"
-            if text and text not in parts:
-                parts.append(text)
-        detail = "; ".join(parts) or response.reason or f"HTTP {status}"
-        detail = detail.replace(self._api_key, "***")[:2000]
-        retry_after = _retry_after(response.headers.get("Retry-After"))
-        if status == 429 and self.limiter is not None:
+    def _error(self, operation: ops.Operation, response: requests.Response) -> KlaviyoError:
+        error = error_from_response(response, secret=self._api_key)
+        if error.status == 429 and self.limiter is not None:
             # Every worker pauses this endpoint, not only the one that was told.
-            self.limiter.block(operation.bucket, seconds=retry_after or 1.0)
-        if status in (401, 403):
+            self.limiter.block(operation.bucket, seconds=error.retry_after or 1.0)
+        if error.is_auth_error:
             logger.error(
                 "Klaviyo refused the API key for %s (HTTP %s): check KLAVIYO_API_KEY and its "
                 "scopes. Klaviyo said: %s",
                 operation.name,
-                status,
-                detail,
-                extra={"endpoint": operation.name, "status": status, "config_error": True},
+                error.status,
+                error.detail,
+                extra={"endpoint": operation.name, "status": error.status, "config_error": True},
             )
-        return KlaviyoError(
-            status=status,
-            retryable=status in RETRYABLE_STATUSES,
-            retry_after=retry_after,
-            detail=detail,
-            errors=errors,
-        )
+        return error
 
     @staticmethod
     def _json(response: requests.Response) -> dict[str, Any]:
@@ -483,7 +342,7 @@ class KlaviyoClient:
 
     @staticmethod
     def _log(
-        operation: Operation, status: int | None, started: float, attempt: int, *, level: int
+        operation: ops.Operation, status: int | None, started: float, attempt: int, *, level: int
     ) -> None:
         duration_ms = round((time.monotonic() - started) * 1000, 1)
         if status is not None and status >= 400:

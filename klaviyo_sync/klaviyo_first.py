@@ -19,7 +19,8 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.cache import cache
 
-from klaviyo_client.client import KlaviyoClient, KlaviyoError, klaviyo_client
+from klaviyo_client.client import KlaviyoClient, klaviyo_client
+from klaviyo_client.errors import KlaviyoError
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,8 @@ from typing import Any
 
 from django.conf import settings
 
-from klaviyo_client.client import (
-    KlaviyoClient,
-    KlaviyoError,
-    KlaviyoNotConfigured,
-    klaviyo_client,
-)
+from klaviyo_client.client import KlaviyoClient, klaviyo_client
+from klaviyo_client.errors import KlaviyoError, KlaviyoNotConfigured
 from klaviyo_client.names import camel
 from klaviyo_client.resources import metric_ids_by_name, related_id
 

@@ -24,7 +24,8 @@ from django.utils import timezone
 from events.models import Event, Profile, SyncStatus
 from events.services import json_patches_combine
 from klaviyo_client import mapping, profiles
-from klaviyo_client.client import KlaviyoClient, KlaviyoError, klaviyo_client
+from klaviyo_client.client import KlaviyoClient, klaviyo_client
+from klaviyo_client.errors import KlaviyoError
 from klaviyo_sync.sending import PROFILE_FIELDS
 from klaviyo_sync.services import NO_KEY_MESSAGE
 

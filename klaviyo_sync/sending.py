@@ -22,7 +22,8 @@ from events.models import Profile
 from events.services import json_patches_combine
 from klaviyo_client import mapping
 from klaviyo_client import profiles as profile_mapping
-from klaviyo_client.client import KlaviyoClient, KlaviyoError
+from klaviyo_client.client import KlaviyoClient
+from klaviyo_client.errors import KlaviyoError
 
 logger = logging.getLogger(__name__)
 

@@ -23,14 +23,11 @@ from django.conf import settings
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
-from core.db import run_retrying_deadlocks
+from core.db import run_retrying
 from events.models import Event, Profile, SyncStatus
 from klaviyo_client import mapping, profiles
-from klaviyo_client.client import (
-    KlaviyoError,
-    KlaviyoNotConfigured,
-    klaviyo_client,
-)
+from klaviyo_client.client import klaviyo_client
+from klaviyo_client.errors import KlaviyoError, KlaviyoNotConfigured
 from klaviyo_sync.sending import PROFILE_FIELDS, SendResults, batch_send
 
 logger = logging.getLogger(__name__)
@@ -134,7 +131,7 @@ def _update(rows: QuerySet[Any], **changes: Any) -> int:
     victim: a claim that walks the status index can lock rows another task is recording,
     and marking profiles sent locks them in id order while an ingest takes identity order.
     Each statement is whole or nothing, so running it again counts nothing twice."""
-    return run_retrying_deadlocks(lambda: rows.update(**changes), what="A sync status update")
+    return run_retrying(lambda: rows.update(**changes), what="A sync status update")
 
 
 def _events_skip(ids: list[UUID]) -> SyncOutcome:

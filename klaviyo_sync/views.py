@@ -7,14 +7,14 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.utils import timezone
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import BadGateway, ServiceUnavailable
-from klaviyo_client.client import KlaviyoError, KlaviyoNotConfigured
+from klaviyo_client.errors import KlaviyoError, KlaviyoNotConfigured
 from klaviyo_sync import answers, openapi
 from klaviyo_sync import serializers as s
 from klaviyo_sync.passthrough import (
@@ -147,11 +147,9 @@ class EventReadViewSet(viewsets.ViewSet):
         url_name="profile-attributes",
     )
     def profile_attributes(self, request: Request, email: str) -> Response:
-        address = _profile_email(email)
-        answer = answers.profile_attributes_read(email=address)
-        if answer is None:
-            raise NotFound(f"Profile {address} not found")
-        return Response(s.ProfileAttributesOutputSerializer(answer).data)
+        return _profile_answer(
+            email, answers.profile_attributes_read, s.ProfileAttributesOutputSerializer
+        )
 
     @openapi.events_profile_metrics
     @action(
@@ -161,14 +159,19 @@ class EventReadViewSet(viewsets.ViewSet):
         url_name="profile-metrics",
     )
     def profile_metrics(self, request: Request, email: str) -> Response:
-        address = _profile_email(email)
-        answer = answers.profile_metrics_read(email=address)
-        if answer is None:
-            raise NotFound(f"Profile {address} not found")
-        return Response(s.ProfileMetricsOutputSerializer(answer).data)
+        return _profile_answer(
+            email, answers.profile_metrics_read, s.ProfileMetricsOutputSerializer
+        )
 
 
-def _profile_email(raw: str) -> str:
-    path = s.ProfileEmailSerializer(data={"email": raw})
+def _profile_answer(
+    raw_email: str, read: Callable[..., Any], output: type[serializers.Serializer]
+) -> Response:
+    """The answer of a read about the profile with this email; 404 when nothing knows it."""
+    path = s.ProfileEmailSerializer(data={"email": raw_email})
     path.is_valid(raise_exception=True)
-    return path.validated_data["email"]
+    address = path.validated_data["email"]
+    answer = read(email=address)
+    if answer is None:
+        raise NotFound(f"Profile {address} not found")
+    return Response(output(answer).data)

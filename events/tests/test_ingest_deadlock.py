@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 from django.db import OperationalError, connection
 
-from core.db import DEADLOCK_ATTEMPTS
+from core.db import RETRY_ATTEMPTS
 from events.models import Event, Profile
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -65,12 +65,12 @@ def test_a_bulk_batch_deadlocked_twice_is_stored_whole(api_client):
 def test_a_deadlock_at_every_attempt_answers_503_and_stores_nothing(api_client):
     batch = [{**EVENT, "uniqueId": "u1"}, {**EVENT, "email": "b@example.com"}]
 
-    with deadlocks_on_profile_upsert(times=DEADLOCK_ATTEMPTS) as tried:
+    with deadlocks_on_profile_upsert(times=RETRY_ATTEMPTS) as tried:
         response = api_client.post("/events/bulk", {"events": batch}, format="json")
 
     assert response.status_code == 503
     assert response.json()["statusCode"] == 503
-    assert len(tried) == DEADLOCK_ATTEMPTS
+    assert len(tried) == RETRY_ATTEMPTS
     assert Event.objects.count() == 0
     assert Profile.objects.count() == 0
 

@@ -11,7 +11,8 @@ import pytest
 import requests
 import responses
 
-from klaviyo_client.client import KlaviyoClient, KlaviyoError, klaviyo_client
+from klaviyo_client.client import KlaviyoClient, klaviyo_client
+from klaviyo_client.errors import KlaviyoError
 from klaviyo_client.ratelimit import LocalRateLimiter, parse_limits
 
 BASE = "https://a.klaviyo.test/api"

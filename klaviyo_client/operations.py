@@ -1,0 +1,31 @@
+"""Klaviyo's operations this project calls: method, path (below /api, as in the spec) and the
+rate-limit bucket they count against (klaviyo_client/limits.py RATE_LIMITS)."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One Klaviyo operation: its spec path (below /api), method and rate-limit bucket."""
+
+    method: str
+    path: str
+    bucket: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.method} /api/{self.path}"
+
+
+GET_ACCOUNTS = Operation("GET", "accounts", "accounts")
+GET_METRICS = Operation("GET", "metrics", "metrics")
+GET_PROFILES = Operation("GET", "profiles", "profiles")
+GET_EVENTS = Operation("GET", "events", "events_read")
+QUERY_METRIC_AGGREGATES = Operation("POST", "metric-aggregates", "metric_aggregates")
+CREATE_EVENT = Operation("POST", "events", "events")
+BULK_CREATE_EVENTS = Operation("POST", "event-bulk-create-jobs", "bulk_events")
+PROFILE_IMPORT = Operation("POST", "profile-import", "profile_import")
+# PATCH /api/profiles/{id} (75/s, 750/m in the spec) shares profile-import's bucket: it is only
+# the follow-up of a profile-import's 409, never a flow of its own.
+UPDATE_PROFILE = Operation("PATCH", "profiles/{id}", "profile_import")
+PROFILE_BULK_IMPORT = Operation("POST", "profile-bulk-import-jobs", "profile_bulk_import")
