@@ -9,6 +9,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from core.logging import logging_config
+from klaviyo_backend import spectacular
 from klaviyo_backend.cron import cron_checked
 from klaviyo_backend.env import Env
 from klaviyo_client.limits import MAX_BULK_BYTES, MAX_BULK_EVENTS, RATE_LIMITS
@@ -262,26 +263,8 @@ READS_KLAVIYO_BUDGET_SECONDS = env.float(
 # Seconds a Klaviyo day count is reused (metric aggregates allow 3 calls/s, 60/min); 0: never.
 READS_KLAVIYO_CACHE_SECONDS = env.int("READS_KLAVIYO_CACHE_SECONDS", default=60, min=0)
 
-# --- drf-spectacular ----------------------------------------------------------------------------
-
-SPECTACULAR_SETTINGS = {
-    "TITLE": "klaviyo-backend",
-    "DESCRIPTION": (
-        "Accepts customer events and profiles, stores them, forwards them to Klaviyo reliably, "
-        "answers questions about them and deletes what is older than the retention period. "
-        "Every endpoint but the docs and /health needs the `X-API-Key` header."
-    ),
-    "VERSION": "1.0.0",
-    "SERVE_INCLUDE_SCHEMA": False,
-    "COMPONENT_SPLIT_REQUEST": True,
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
-    "SERVE_AUTHENTICATION": [],
-    "APPEND_COMPONENTS": {
-        "securitySchemes": {"ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
-    },
-    "SECURITY": [{"ApiKeyAuth": []}],
-    "ENUM_NAME_OVERRIDES": {"SyncStatusEnum": "events.models.SyncStatus"},
-}
+# drf-spectacular: the OpenAPI document's title, description and security scheme (static).
+SPECTACULAR_SETTINGS = spectacular.SPECTACULAR_SETTINGS
 
 # --- Celery -------------------------------------------------------------------------------------
 

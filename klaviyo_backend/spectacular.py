@@ -1,0 +1,21 @@
+"""drf-spectacular's settings: the OpenAPI document's title, description and security scheme.
+Static (no environment knob), so apart from settings.py, which reads the environment."""
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "klaviyo-backend",
+    "DESCRIPTION": (
+        "Accepts customer events and profiles, stores them, forwards them to Klaviyo reliably, "
+        "answers questions about them and deletes what is older than the retention period. "
+        "Every endpoint but the docs and /health needs the `X-API-Key` header."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {"ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"}}
+    },
+    "SECURITY": [{"ApiKeyAuth": []}],
+    "ENUM_NAME_OVERRIDES": {"SyncStatusEnum": "events.models.SyncStatus"},
+}
