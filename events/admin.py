@@ -25,8 +25,9 @@ from events.models import Event, Profile, SyncStatus
 COUNT_CAP = 10_000
 EVENT_NAME_CHOICES = 200
 REASON_CHOICES = 10
+TIMES = "\N{MULTIPLICATION SIGN}"  # after the status: "failed x8" (eight attempts)
 # Characters of an error shown in a list (the whole text on hover).
-ERROR_CHARS = 70
+ERROR_CHARS = 60
 
 
 class CappedCountPaginator(Paginator):
@@ -39,18 +40,30 @@ class CappedCountPaginator(Paginator):
 
 
 def short_time(moment: datetime | None) -> str:
-    """`2026-11-29 15:20:16`: a third of Django's default width, so a list fits 1,400 px."""
-    return localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else "-"
-
-
-def status_label(status: str) -> str:
-    """A short coloured label (staff.css): `failed`, not `Failed`; `skipped`, not `Skipped
-    (no Klaviyo key)`; the long name on hover."""
+    """`11-29 15:20:16`, the whole date and time on hover: a list of three times fits 1,400 px
+    (the retention period is days, not years)."""
+    if not moment:
+        return "-"
+    moment = localtime(moment)
     return format_html(
-        '<span class="status status-{}" title="{}">{}</span>',
+        '<span class="nowrap" title="{}">{}</span>',
+        moment.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        moment.strftime("%m-%d %H:%M:%S"),
+    )
+
+
+def status_label(status: str, *, attempts: int | None = None) -> str:
+    """A short coloured label (staff.css): `failed`, not `Failed`; `skipped`, not `Skipped
+    (no Klaviyo key)`; the long name (and the attempts) on hover, the attempts beside it."""
+    label = SyncStatus(status).label
+    if attempts:
+        label = f"{label}, {attempts} attempt{'s' if attempts != 1 else ''}"
+    return format_html(
+        '<span class="status status-{}" title="{}">{}</span>{}',
         status,
-        SyncStatus(status).label,
+        label,
         status,
+        format_html(' <span class="attempts">{}{}</span>', TIMES, attempts) if attempts else "",
     )
 
 
@@ -124,7 +137,6 @@ class EventAdmin(admin.ModelAdmin):
         "email",
         "event_time",
         "status",
-        "attempts",
         "short_error",
         "synced",
     )
@@ -199,7 +211,7 @@ class EventAdmin(admin.ModelAdmin):
 
     @admin.display(description="status", ordering="sync_status")
     def status(self, event: Event) -> str:
-        return status_label(event.sync_status)
+        return status_label(event.sync_status, attempts=event.attempts)
 
     @admin.display(description="last error")
     def short_error(self, event: Event) -> str:

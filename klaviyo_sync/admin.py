@@ -1,5 +1,6 @@
-"""The admin actions that send events and profiles to Klaviyo again, added to the events app's
-admin pages (events/admin.py shows the rows and their sync status; sending is this app's job)."""
+"""The admin actions that send events and profiles to Klaviyo again, and the pages' Retry now
+and Klaviyo payload (admin_pages.py), added to the events app's admin pages (events/admin.py
+shows the rows and their sync status; sending is this app's job)."""
 
 from itertools import islice
 
@@ -9,6 +10,7 @@ from django.http import HttpRequest
 
 from events import admin as events_admin
 from events.models import Event, Profile, SyncStatus
+from klaviyo_sync.admin_pages import EventPage, ProfilePage
 from klaviyo_sync.services import events_retry_failed
 from klaviyo_sync.tasks import queue_event_sync, sync_profile
 
@@ -20,7 +22,7 @@ admin.site.unregister(Event)
 
 
 @admin.register(Event)
-class EventAdmin(events_admin.EventAdmin):
+class EventAdmin(EventPage, events_admin.EventAdmin):
     actions = ("retry_sync",)
 
     @admin.action(description="Retry sync of the selected failed events")
@@ -51,7 +53,7 @@ admin.site.unregister(Profile)
 
 
 @admin.register(Profile)
-class ProfileAdmin(events_admin.ProfileAdmin):
+class ProfileAdmin(ProfilePage, events_admin.ProfileAdmin):
     actions = ("sync_now",)
 
     @admin.action(description="Send the selected profiles to Klaviyo now")

@@ -112,6 +112,21 @@ def requeue_stale_pending_events() -> int:
     return queued
 
 
+def queue_profile_sync(profile_id: int) -> bool:
+    """Queues one profile's sync; False (logged) when the broker can't take it."""
+    try:
+        sync_profile.delay(profile_id)
+    except Exception as error:  # kombu/redis errors vary by transport; none may reach the caller
+        logger.warning(
+            "Could not queue the Klaviyo sync of profile %s (%s: %s)",
+            profile_id,
+            type(error).__name__,
+            error,
+        )
+        return False
+    return True
+
+
 @shared_task(name="klaviyo_sync.tasks.sync_profile")
 def sync_profile(profile_id: int) -> str:
     return profile_sync(profile_id=profile_id).sync_status

@@ -61,7 +61,7 @@ def test_the_list_shows_short_status_labels_and_cut_errors_with_the_full_text_on
         in page
     )
     assert f'title="{error.replace(chr(39), "&#x27;")}"' in page
-    shown = (error[:69] + "…").replace("'", "&#x27;")  # ERROR_CHARS = 70, the ellipsis included
+    shown = (error[:59] + "…").replace("'", "&#x27;")  # ERROR_CHARS = 60, the ellipsis included
     assert f">{shown}</span>" in page
     assert "core/staff.css" in page
 

@@ -3,14 +3,17 @@ dashboard's counts and charts, retry a failed event from its page and see it del
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 from selenium.webdriver.common.by import By
 
 from events.models import Event, SyncStatus
-from events.tests.factories import EventFactory
+from events.tests.factories import EventFactory, ProfileFactory
+from testkit.procs import wait_until
 from tests.browser.conftest import STAFF_PASSWORD
 from tests.browser.pages import log_in, screenshot, wait_for
 
@@ -86,3 +89,63 @@ def test_staff_log_in_and_read_the_sync_health_dashboard(
 
     path = screenshot(browser, screenshots / "dashboard.png")
     assert path.stat().st_size > 10_000
+
+    # "Show" on the largest reason: the list of those events, readable at 1,400 px.
+    reasons[0].find_element(By.LINK_TEXT, "Show").click()
+    rows = wait_for(browser, "#result_list").find_elements(By.CSS_SELECTOR, "tbody tr")
+    assert len(rows) == 3
+    error = rows[0].find_element(By.CSS_SELECTOR, ".error-text")
+    assert "is not a valid email" in error.get_attribute("title")  # the full text on hover
+    assert rows[0].find_element(By.CSS_SELECTOR, ".status").text.lower() == "failed"
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 1400
+    # Every column, the last error and the sync time included, without scrolling the table.
+    assert browser.execute_script(
+        "const box = document.querySelector('#changelist .results');"
+        "return box.scrollWidth <= box.clientWidth"
+    )
+    screenshot(browser, screenshots / "events-of-one-reason.png")
+
+
+def test_staff_retry_a_failed_event_from_its_page_and_see_it_sent(
+    live_server, browser, staff_user, screenshots, sync_stack
+):
+    event = EventFactory(
+        event_name="Placed Order",
+        profile=ProfileFactory(email="retry.me@example.com", attributes={"first_name": "Rita"}),
+        event_attributes={"OrderId": "R-1", "Items": ["lamp"], "Total": 49.0},
+        value=49.0,
+        unique_id="order-R-1",
+        sync_status=SyncStatus.FAILED,
+        attempts=8,
+        last_error="HTTP 503: Service Unavailable (gave up after 8 attempts)",
+    )
+    log_in(browser, base_url=live_server.url, username="staff", password=STAFF_PASSWORD)
+    browser.get(f"{live_server.url}{reverse('admin:events_event_change', args=[event.pk])}")
+
+    assert wait_for(browser, "#sync-status").text.lower() == "failed"
+    payload = json.loads(browser.find_element(By.ID, "klaviyo-payload").text)
+    assert payload["data"]["attributes"]["unique_id"] == "order-R-1"
+    assert payload["data"]["attributes"]["profile"]["data"]["attributes"]["email"] == (
+        "retry.me@example.com"
+    )
+    assert not browser.find_elements(By.CSS_SELECTOR, 'input[name="_save"]')  # read only
+    screenshot(browser, screenshots / "event-failed.png")
+
+    browser.find_element(By.CSS_SELECTOR, "#retry-form button").click()
+    assert "Queued for Klaviyo" in wait_for(browser, ".messagelist").text
+    wait_until(
+        lambda: Event.objects.get(pk=event.pk).sync_status == SyncStatus.SENT,
+        timeout=30,
+        what="the retried event is sent",
+    )
+    browser.refresh()
+
+    assert wait_for(browser, "#sync-status").text.lower() == "sent"
+    assert not browser.find_elements(By.ID, "retry-form")
+    stored = sync_stack.stored_by_unique_id()["order-R-1"]
+    assert (stored.metric_name, stored.properties["OrderId"], stored.value) == (
+        "Placed Order",
+        "R-1",
+        49.0,
+    )
+    screenshot(browser, screenshots / "event-sent.png")
