@@ -6,12 +6,13 @@ most COUNT_CAP rows), filters and search that use indexes, and the list's orderi
 created-at index.
 """
 
+import sys
 from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
 from django.core.paginator import Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django.utils.html import format_html
@@ -37,6 +38,29 @@ class CappedCountPaginator(Paginator):
     @cached_property
     def count(self) -> int:
         return self.object_list[: COUNT_CAP + 1].count()
+
+
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """The strings that start with `prefix` are those >= it and < this successor (the last
+    character's code point plus one), in code point order: that of the binary collations of
+    the text keys on MariaDB (migration 0003) and of SQLite."""
+    head = prefix
+    while head and ord(head[-1]) == sys.maxunicode:
+        head = head[:-1]
+    if not head:
+        return prefix, chr(sys.maxunicode) * 2
+    return prefix, head[:-1] + chr(ord(head[-1]) + 1)
+
+
+def profile_exact_keys(term: str) -> list[tuple[str, str]]:
+    """The profile columns a search term may name exactly, each with its own index."""
+    return [
+        ("identity", term),
+        ("identity", term.lower()),
+        ("phone_number", term),
+        ("external_id", term),
+        ("klaviyo_id", term),
+    ]
 
 
 def short_time(moment: datetime | None) -> str:
@@ -149,7 +173,7 @@ class EventAdmin(admin.ModelAdmin):
     )
     # Both use an index (email's range, unique_id's lookup); a substring search couldn't.
     search_fields = ("email", "unique_id")
-    search_help_text = "The start of an email (any case), or an exact uniqueId (case matters)."
+    search_help_text = "An exact uniqueId (case matters), else the start of an email (any case)."
     list_select_related = ("profile",)
     show_full_result_count = False
     paginator = CappedCountPaginator
@@ -160,13 +184,20 @@ class EventAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Event], search_term: str
     ) -> tuple[QuerySet[Event], bool]:
-        # Emails are stored lower-cased: a prefix of the lower-cased term is a range of the
-        # (email, event_name, time) index (LIKE 'term%' under the binary collation). uniqueIds
-        # compare exactly, on their unique index. bench/dashboard.py prints both plans.
+        # One index each, never an OR of the two (MariaDB scans the table for that): a uniqueId
+        # is looked up exactly on its unique index (case matters, as in Klaviyo) and wins;
+        # otherwise the emails starting with the lower-cased term (emails are stored
+        # lower-cased) are a range of the (email, event_name, time) index: `>= term and <
+        # successor`, not Django's LIKE BINARY, which MariaDB can't read as a range.
+        # events/tests/test_admin_search_plan.py pins both plans on MariaDB; bench/dashboard.py
+        # times them on 1M events.
         term = search_term.strip()
         if not term:
             return queryset, False
-        return queryset.filter(Q(email__startswith=term.lower()) | Q(unique_id=term)), False
+        if Event.objects.filter(unique_id=term).exists():
+            return queryset.filter(unique_id=term), False
+        low, high = prefix_range(term.lower())
+        return queryset.filter(email__gte=low, email__lt=high), False
 
     fieldsets = (
         (None, {"fields": ("id", "event_name", "email", "profile", "time", "value", "unique_id")}),
@@ -244,13 +275,21 @@ class ProfileAdmin(admin.ModelAdmin):
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Profile], search_term: str
     ) -> tuple[QuerySet[Profile], bool]:
-        # Emails (and email identities) are stored lower-cased; the other ids are exact.
+        # Each id is an exact lookup on its own index (an OR of them would scan the table on
+        # MariaDB); when none matches, the emails starting with the term, a range of the email
+        # index. Emails (and email identities) are stored lower-cased.
         term = search_term.strip()
         if not term:
             return queryset, False
-        exact = Q(identity=term) | Q(phone_number=term) | Q(external_id=term) | Q(klaviyo_id=term)
-        prefix = Q(email__startswith=term.lower())
-        return queryset.filter(exact | prefix | Q(identity=term.lower())), False
+        exact: set[int] = set()
+        for field, value in profile_exact_keys(term):
+            exact.update(
+                Profile.objects.filter(**{field: value}).values_list("id", flat=True)[:100]
+            )
+        if exact:
+            return queryset.filter(id__in=exact), False
+        low, high = prefix_range(term.lower())
+        return queryset.filter(email__gte=low, email__lt=high), False
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -4,6 +4,7 @@ and pages that are read only."""
 import pytest
 from django.urls import reverse
 
+from events.admin import prefix_range
 from events.failures import failure_reason, reason_key
 from events.models import SyncStatus
 from events.tests.factories import EventFactory, ProfileFactory
@@ -104,3 +105,18 @@ def test_the_reason_filter_lists_the_events_of_one_failure_reason(staff_client):
     assert response.status_code == 200
     assert found(response) == sorted(str(event.pk) for event in same)
     assert "failed: HTTP 400: &#x27;…&#x27; invalid" in response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("prefix", "low", "high"),
+    [("ann", "ann", "ano"), ("a@x.c", "a@x.c", "a@x.d"), ("z\U0010ffff", "z\U0010ffff", "{")],
+)
+def test_a_prefix_is_a_range_of_code_points(prefix, low, high):
+    assert prefix_range(prefix) == (low, high)
+
+
+def test_an_exact_unique_id_wins_over_emails_that_start_like_it(staff_client):
+    order = EventFactory(unique_id="ann")
+    EventFactory(profile=ProfileFactory(email="anna@example.com"))
+
+    assert found(staff_client.get(EVENTS, {"q": "ann"})) == [str(order.pk)]
