@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from console.models import SyncHealthSnapshot
 from console.selectors import sync_health_figures
-from events.failures import error_texts_for_reason
+from events.failures import failure_reasons_fill, reason_of_key
 from events.models import Event
 from klaviyo_sync.tasks import RetryQueued, events_retry_and_queue
 
@@ -18,14 +18,15 @@ from klaviyo_sync.tasks import RetryQueued, events_retry_and_queue
 SNAPSHOT_HISTORY = timedelta(hours=48)
 # Events one "retry these" sends again at most (press it again for more).
 RETRY_CAP = 100_000
-# Error texts per IN (...) list when reading the ids of a reason's events.
-TEXTS_PER_QUERY = 100
+# Failed or skipped rows one refresh gives a reason at most (rows written without one).
+REASONS_FILLED_PER_REFRESH = 20_000
 
 
 def sync_health_refresh() -> SyncHealthSnapshot:
     """Computes the dashboard's figures now and stores them; drops snapshots past the history."""
     now = timezone.now()
     started = time.perf_counter()
+    failure_reasons_fill(limit=REASONS_FILLED_PER_REFRESH)
     figures = sync_health_figures(now=now)
     snapshot = SyncHealthSnapshot.objects.create(
         taken_at=now,
@@ -49,13 +50,11 @@ def sync_health_current() -> SyncHealthSnapshot:
 
 
 def events_retry_reason(*, status: str, key: str, limit: int = RETRY_CAP) -> RetryQueued:
-    """Sends again the events in `status` (failed or skipped) that failed for this reason."""
-    texts = error_texts_for_reason(status=status, key=key)
-    ids: list[str] = []
-    for start in range(0, len(texts), TEXTS_PER_QUERY):
-        chunk = texts[start : start + TEXTS_PER_QUERY]
-        rows = Event.objects.filter(sync_status=status, last_error__in=chunk).order_by()
-        ids += [str(event_id) for event_id in rows.values_list("id", flat=True)[: limit - len(ids)]]
-        if len(ids) >= limit:
-            break
+    """Sends again the events in `status` (failed or skipped) that failed for this reason:
+    read on the (sync_status, failure_reason) index."""
+    reason = reason_of_key(key=key)
+    if reason is None:
+        return RetryQueued(requeued=0, not_queued=0)
+    rows = Event.objects.filter(sync_status=status, failure_reason=reason).order_by()
+    ids = [str(event_id) for event_id in rows.values_list("id", flat=True)[:limit]]
     return events_retry_and_queue(ids, statuses=(status,))

@@ -19,7 +19,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.timezone import localtime
 
-from events.failures import FAILURE_STATUSES, error_texts_for_reason, failure_groups
+from events.failures import FAILURE_STATUSES, failure_groups, reason_of_key
 from events.models import Event, Profile, SyncStatus
 
 # Rows the list counts at most: enough pages to browse, bounded cost whatever the table size.
@@ -144,12 +144,10 @@ class FailureReasonFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet[Event]) -> QuerySet[Event]:
         if not self.value():
             return queryset
-        texts = [
-            text
-            for status in FAILURE_STATUSES
-            for text in error_texts_for_reason(status=status, key=self.value())
-        ]
-        return queryset.filter(sync_status__in=FAILURE_STATUSES, last_error__in=texts)
+        reason = reason_of_key(key=self.value())
+        if reason is None:
+            return queryset.none()
+        return queryset.filter(sync_status__in=FAILURE_STATUSES, failure_reason=reason)
 
 
 @admin.register(Event)

@@ -1,24 +1,24 @@
 """Why events failed or were skipped, as one line per cause: a row's `last_error` without what
 differs from event to event (ids, emails, quoted values, positions in a bulk body, attempt
-counts), so that a thousand events rejected for the same reason make one group. The staff
-console shows the groups; admin's event list filters by them; "retry these" sends one again.
+counts), so that a thousand events rejected for the same reason make one group. The sync
+stores it beside last_error (Event.failure_reason, indexed with the status); the staff console
+shows the groups, admin's event list filters by them, "retry these" sends one again.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterator
+from collections import defaultdict
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 
 from events.models import Event, SyncStatus
 
-MAX_REASON = 300
-# Distinct error texts read at most (the most frequent first) when grouping or matching.
-MAX_ERROR_TEXTS = 5000
+MAX_REASON = 300  # Event.failure_reason's max_length
 MAX_GROUPS = 25
+FILL_CHUNK = 2000
 FAILURE_STATUSES = (SyncStatus.FAILED, SyncStatus.SKIPPED)
 
 _SUBSTITUTIONS = [
@@ -54,38 +54,58 @@ def reason_key(reason: str) -> str:
 
 def failure_groups(*, limit: int = MAX_GROUPS) -> list[dict[str, Any]]:
     """Failed and skipped events by reason, largest first: status, reason, key, count and one
-    full error text as an example."""
-    groups: dict[tuple[str, str], dict[str, Any]] = {}
-    for status, text, count in _error_texts(FAILURE_STATUSES):
-        reason = failure_reason(text)
-        group = groups.setdefault(
-            (status, reason),
-            {
-                "status": status,
-                "reason": reason,
-                "key": reason_key(reason),
-                "count": 0,
-                "example": text,
-            },
-        )
-        group["count"] += count
-    ordered = sorted(groups.values(), key=lambda group: (-group["count"], group["reason"]))
-    return ordered[:limit]
-
-
-def error_texts_for_reason(*, status: str, key: str) -> list[str]:
-    """The exact last_error texts of events in `status` whose reason has this key."""
-    return [
-        text for _, text, _ in _error_texts((status,)) if reason_key(failure_reason(text)) == key
-    ]
-
-
-def _error_texts(statuses: tuple[str, ...]) -> Iterator[tuple[str, str, int]]:
+    full error text as an example. Counted on the (sync_status, failure_reason) index."""
     rows = (
-        Event.objects.filter(sync_status__in=statuses)
+        Event.objects.filter(sync_status__in=FAILURE_STATUSES)
+        .exclude(failure_reason="")
         .order_by()
-        .values_list("sync_status", "last_error")
+        .values_list("sync_status", "failure_reason")
         .annotate(n=Count("id"))
-        .order_by("-n")[:MAX_ERROR_TEXTS]
     )
-    yield from rows
+    groups = [
+        {"status": status, "reason": reason, "key": reason_key(reason), "count": count}
+        for status, reason, count in rows
+    ]
+    groups.sort(key=lambda group: (-group["count"], group["reason"]))
+    for group in groups[:limit]:
+        group["example"] = (
+            Event.objects.filter(sync_status=group["status"], failure_reason=group["reason"])
+            .values_list("last_error", flat=True)
+            .first()
+        )
+    return groups[:limit]
+
+
+def reason_of_key(*, key: str) -> str | None:
+    """The reason whose key this is, among those of failed and skipped events now."""
+    reasons = (
+        Event.objects.filter(sync_status__in=FAILURE_STATUSES)
+        .exclude(failure_reason="")
+        .order_by()
+        .values_list("failure_reason", flat=True)
+        .distinct()
+    )
+    return next((reason for reason in reasons if reason_key(reason) == key), None)
+
+
+def failure_reasons_fill(*, events: QuerySet[Any] | None = None, limit: int | None = None) -> int:
+    """Gives failed and skipped events without a stored reason theirs, in primary-key chunks:
+    rows written by code that sets last_error alone, and (migration 0005) rows older than the
+    column. `events` may be a migration's historical manager. Returns the rows changed."""
+    rows = (events if events is not None else Event.objects.all()).filter(
+        sync_status__in=FAILURE_STATUSES, failure_reason=""
+    )
+    changed = 0
+    last = None
+    while limit is None or changed < limit:
+        page = rows.order_by("id") if last is None else rows.filter(id__gt=last).order_by("id")
+        chunk = list(page.values_list("id", "last_error")[:FILL_CHUNK])
+        if not chunk:
+            break
+        last = chunk[-1][0]
+        by_reason: dict[str, list[Any]] = defaultdict(list)
+        for event_id, text in chunk:
+            by_reason[failure_reason(text)].append(event_id)
+        for reason, ids in by_reason.items():
+            changed += rows.filter(id__in=ids).update(failure_reason=reason)
+    return changed

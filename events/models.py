@@ -75,6 +75,9 @@ class Event(models.Model):
     )
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True, default="")
+    # last_error without what differs from event to event (events/failures.py), written with
+    # it: failed and skipped events group by it on an index (staff console, admin filter).
+    failure_reason = models.CharField(max_length=300, blank=True, default="")
     klaviyo_response = models.TextField(null=True, blank=True)
     last_attempt_at = models.DateTimeField(null=True, blank=True)
     # When the event may next be sent: a scheduled retry, or the end of a worker's hold on it
@@ -91,6 +94,7 @@ class Event(models.Model):
             models.Index(fields=["email", "event_name", "time"], name="event_email_name_time"),
             models.Index(fields=["created_at"], name="event_created_at"),
             models.Index(fields=["sync_status", "created_at"], name="event_status_created"),
+            models.Index(fields=["sync_status", "failure_reason"], name="event_status_reason"),
         ]
         constraints = [
             # Klaviyo: "If the unique_id is repeated for the same profile and metric, only the

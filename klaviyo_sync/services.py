@@ -24,6 +24,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from core.db import run_retrying
+from events.failures import failure_reason
 from events.models import Event, Profile, SyncStatus
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import klaviyo_client
@@ -141,6 +142,7 @@ def _events_skip(ids: list[UUID]) -> SyncOutcome:
     skipped = pending.update(
         sync_status=SyncStatus.SKIPPED,
         last_error=NO_KEY_MESSAGE,
+        failure_reason=failure_reason(NO_KEY_MESSAGE),
         last_attempt_at=now,
         next_attempt_at=None,
     )
@@ -162,6 +164,7 @@ def _record(
             sync_status=SyncStatus.SENT,
             klaviyo_response=mapping.SENT_MESSAGE,
             last_error="",
+            failure_reason="",
             synced_at=now,
             next_attempt_at=None,
         )
@@ -194,6 +197,7 @@ def _record(
             claim.filter(id__in=event_ids),
             sync_status=SyncStatus.FAILED,
             last_error=last_error[:5000],
+            failure_reason=failure_reason(last_error[:5000]),
             klaviyo_response=response[:5000] if response else None,
             next_attempt_at=None,
         )
@@ -203,6 +207,7 @@ def _record(
         outcome.retrying += _update(
             claim.filter(id__in=event_ids),
             last_error=first.summary[:5000],
+            failure_reason=failure_reason(first.summary[:5000]),
             klaviyo_response=first.summary[:5000] if first.status else None,
             next_attempt_at=now + timedelta(seconds=delay),
         )
@@ -283,6 +288,7 @@ def events_retry_failed(
         sync_status=SyncStatus.PENDING,
         attempts=0,
         last_error="",
+        failure_reason="",
         klaviyo_response=None,
         next_attempt_at=None,
     )

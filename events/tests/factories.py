@@ -1,7 +1,8 @@
 import factory
 from django.utils import timezone
 
-from events.models import Event, Profile
+from events.failures import FAILURE_STATUSES, failure_reason
+from events.models import Event, Profile, SyncStatus
 
 
 class ProfileFactory(factory.django.DjangoModelFactory):
@@ -22,3 +23,11 @@ class EventFactory(factory.django.DjangoModelFactory):
     email = factory.SelfAttribute("profile.email")
     event_attributes = factory.LazyFunction(lambda: {"amount": 10})
     time = factory.LazyFunction(timezone.now)
+    sync_status = SyncStatus.PENDING
+    last_error = ""
+    # As the sync writes it: beside the error of a failed or skipped event.
+    failure_reason = factory.LazyAttribute(
+        lambda event: failure_reason(event.last_error)
+        if event.sync_status in FAILURE_STATUSES
+        else ""
+    )

@@ -3,12 +3,13 @@
 import pytest
 
 from events.failures import (
-    error_texts_for_reason,
     failure_groups,
     failure_reason,
+    failure_reasons_fill,
     reason_key,
+    reason_of_key,
 )
-from events.models import SyncStatus
+from events.models import Event, SyncStatus
 from events.tests.factories import EventFactory
 
 
@@ -72,13 +73,33 @@ def test_groups_count_failed_and_skipped_events_by_reason_largest_first():
 
 
 @pytest.mark.django_db
-def test_the_texts_of_a_reason_are_found_by_its_key():
+def test_a_key_names_its_reason():
     EventFactory(sync_status=SyncStatus.FAILED, last_error="HTTP 400: 'a@x.com' invalid")
-    EventFactory(sync_status=SyncStatus.FAILED, last_error="HTTP 400: 'b@x.com' invalid")
     EventFactory(sync_status=SyncStatus.FAILED, last_error="HTTP 413: too large")
 
-    texts = error_texts_for_reason(
-        status=SyncStatus.FAILED, key=reason_key("HTTP 400: '…' invalid")
-    )
+    assert reason_of_key(key=reason_key("HTTP 400: '…' invalid")) == "HTTP 400: '…' invalid"
+    assert reason_of_key(key=reason_key("HTTP 500: never seen")) is None
 
-    assert sorted(texts) == ["HTTP 400: 'a@x.com' invalid", "HTTP 400: 'b@x.com' invalid"]
+
+@pytest.mark.django_db
+def test_rows_stored_without_a_reason_get_theirs():
+    written_elsewhere = [
+        EventFactory(sync_status=status, last_error=text, failure_reason="")
+        for status, text in [
+            (SyncStatus.FAILED, "HTTP 400: 'a@x.com' invalid"),
+            (SyncStatus.SKIPPED, "Not sent: no key"),
+            (SyncStatus.FAILED, ""),
+        ]
+    ]
+    pending = EventFactory(sync_status=SyncStatus.PENDING, last_error="HTTP 503: retrying")
+
+    changed = failure_reasons_fill()
+
+    assert changed == 3
+    assert [Event.objects.get(pk=e.pk).failure_reason for e in written_elsewhere] == [
+        "HTTP 400: '…' invalid",
+        "Not sent: no key",
+        "(no error recorded)",
+    ]
+    assert Event.objects.get(pk=pending.pk).failure_reason == ""
+    assert failure_reasons_fill() == 0

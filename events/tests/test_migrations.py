@@ -1,5 +1,5 @@
-"""Migrations 0003 (exact text keys) and 0004 (uniqueId per profile and metric): what they do to
-the columns and the rows, and that they reverse."""
+"""Migrations 0003 (exact text keys), 0004 (uniqueId per profile and metric) and 0005 (failure
+reasons): what they do to the columns and the rows, and that they reverse."""
 
 from collections.abc import Iterator
 
@@ -117,6 +117,7 @@ def test_the_unique_id_index_moves_to_profile_and_metric_keeping_every_row(back_
 
     migrate_to(PER_PROFILE)
 
+    Event = models_at(PER_PROFILE).get_model("events", "Event")
     after = sorted(Event.objects.values_list("id", "event_name", "profile_id", "unique_id"))
     assert after == before
     # The same order id: another metric, another profile are new events; a repeat is refused.
@@ -143,3 +144,33 @@ def test_it_reverses_while_no_two_events_share_a_unique_id(back_at_the_end):
         ("Page View", None),
         ("Placed Order", "order-1"),
     ]
+
+
+FAILURE_REASON = ("events", "0005_event_failure_reason")
+
+
+def test_failed_and_skipped_events_get_their_failure_reason(back_at_the_end):
+    migrate_to(PER_PROFILE)
+    old = models_at(PER_PROFILE)
+    OldProfile, OldEvent = old.get_model("events", "Profile"), old.get_model("events", "Event")
+    ann = OldProfile.objects.create(identity="ann@example.com", email="ann@example.com")
+    texts = {
+        "failed": "HTTP 400: 'ann@example.com' is not a valid email (/data/7/attributes)",
+        "skipped": "Not sent: KLAVIYO_API_KEY is not configured",
+        "pending": "HTTP 503: retrying",
+    }
+    ids = {
+        status: OldEvent.objects.create(
+            event_name="Placed Order", profile=ann, sync_status=status, last_error=text
+        ).id
+        for status, text in texts.items()
+    }
+
+    migrate_to(FAILURE_REASON)
+
+    reasons = dict(Event.objects.filter(id__in=ids.values()).values_list("id", "failure_reason"))
+    assert reasons == {
+        ids["failed"]: "HTTP 400: '…' is not a valid email (/data/N/attributes)",
+        ids["skipped"]: "Not sent: KLAVIYO_API_KEY is not configured",
+        ids["pending"]: "",
+    }
