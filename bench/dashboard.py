@@ -232,6 +232,7 @@ def main() -> None:
     pages = {
         "baseline /admin/auth/group/": "/admin/auth/group/",
         "dashboard": "/admin/sync-health/",
+        "event list, no filter": "/admin/events/event/",
         "admin index (summary)": "/admin/",
         "failed events of one reason": (
             f"/admin/events/event/?sync_status__exact=failed&reason={reason['key']}"

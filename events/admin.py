@@ -37,7 +37,10 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def count(self) -> int:
-        return self.object_list[: COUNT_CAP + 1].count()
+        # Unordered: sorting doesn't change a count, and an ORDER BY would make MariaDB walk
+        # the sort's index (created_at) instead of the filter's, reading rows to test them
+        # (a common email prefix: 1.1 s for 10,001 rows, in bench/dashboard.py).
+        return self.object_list.order_by()[: COUNT_CAP + 1].count()
 
 
 def prefix_range(prefix: str) -> tuple[str, str]:

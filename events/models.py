@@ -94,7 +94,12 @@ class Event(models.Model):
             models.Index(fields=["email", "event_name", "time"], name="event_email_name_time"),
             models.Index(fields=["created_at"], name="event_created_at"),
             models.Index(fields=["sync_status", "created_at"], name="event_status_created"),
-            models.Index(fields=["sync_status", "failure_reason"], name="event_status_reason"),
+            # Failures by reason (staff console), and a reason's events newest first.
+            models.Index(
+                fields=["sync_status", "failure_reason", "created_at"], name="event_status_reason"
+            ),
+            # Deliveries per hour and their delay: the last day's sends, read from the index alone.
+            models.Index(fields=["synced_at", "created_at"], name="event_synced_created"),
         ]
         constraints = [
             # Klaviyo: "If the unique_id is repeated for the same profile and metric, only the
