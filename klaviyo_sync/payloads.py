@@ -1,7 +1,7 @@
 """What the sync sends to Klaviyo for one event or profile, shown on its admin page for
-debugging: built now by the functions the sync itself calls (profiles.profile_resource,
-profiles.event_profile, mapping.event_resource), from the columns the sync reads (EVENT_FIELDS,
-PROFILE_FIELDS).
+debugging: built now by the functions the sync itself calls (profiles.profile_resource and
+sending.event_create_data, which the sender uses for every POST /api/events), from the columns
+the sync reads (EVENT_FIELDS, PROFILE_FIELDS).
 
 An event's profile part holds the profile attributes the event carried (its changes), which is
 what a send of it alone carries; sent with other events of its profile, their changes are merged
@@ -22,7 +22,7 @@ from django.conf import settings
 from events.models import Event, Profile
 from klaviyo_client import mapping, profiles
 from klaviyo_sync.profile_sync import profile_sync_changes
-from klaviyo_sync.sending import PROFILE_FIELDS, profile_changes
+from klaviyo_sync.sending import PROFILE_FIELDS, event_create_data, profile_changes
 from klaviyo_sync.services import EVENT_FIELDS
 
 
@@ -45,8 +45,7 @@ def event_payload(*, event_id: UUID | str) -> Payload:
         profile = profiles.profile_resource(
             profile_row=profile_row, changes=profile_changes([row]).get(row["profile_id"], {})
         )
-        profile = profiles.event_profile(profile, revision=settings.KLAVIYO_REVISION)
-        body = {"data": mapping.event_resource(event_row=row, profile=profile)}
+        body = {"data": event_create_data(row, profile, revision=settings.KLAVIYO_REVISION)}
     except mapping.NotSendable as problem:
         return Payload("POST /api/events", None, f"Not sent: {problem}")
     return Payload("POST /api/events", body, None)

@@ -130,11 +130,10 @@ def _send_one_by_one(
     results: SendResults,
 ) -> None:
     for position, (row, attributes) in enumerate(sendable):
-        profile = profile_mapping.event_profile(
-            profiles[row["profile_id"]], revision=client.revision
-        )
         try:
-            resource = mapping.event_with_profile(attributes=attributes, profile=profile)
+            resource = event_create_data(
+                row, profiles[row["profile_id"]], revision=client.revision, attributes=attributes
+            )
         except mapping.NotSendable as problem:
             results.fail([row["id"]], f"Not sent: {problem}")
             continue
@@ -150,6 +149,23 @@ def _send_one_by_one(
             results.klaviyo_failed(error, [row["id"]])
             continue
         results.sent.append(row["id"])
+
+
+def event_create_data(
+    row: dict[str, Any],
+    profile: dict[str, Any],
+    *,
+    revision: str,
+    attributes: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The `data` of POST /api/events for one event row and its profile resource, as an event
+    carries it: the one place that body is put together, for the sender and for the admin's
+    event page (payloads.py). Raises NotSendable."""
+    if attributes is None:
+        attributes = mapping.event_attributes(event_row=row)
+    return mapping.event_with_profile(
+        attributes=attributes, profile=profile_mapping.event_profile(profile, revision=revision)
+    )
 
 
 def _pin_profile_error(error: KlaviyoError, row: dict[str, Any], results: SendResults) -> None:
