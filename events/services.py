@@ -219,6 +219,9 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
         f.get_db_prep_save(getattr(first, f.attname), connection) for f in constant
     )
     pk, encoder = meta.pk, fields["event_attributes"].encoder
+    # created_at: the batch's first as the backend adapts it, the others by their offset from
+    # it (a microsecond apart, see _in_order): adapting each costs a time zone conversion.
+    first_created = datetime.fromisoformat(ops.adapt_datetimefield_value(first.created_at))
     rows = [
         (
             pk.get_db_prep_value(event.id, connection),
@@ -231,7 +234,7 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
             event.value,
             event.unique_id,
             event.value_currency,
-            ops.adapt_datetimefield_value(event.created_at),
+            str(first_created + (event.created_at - first.created_at)),
             *constant_values,
         )
         # In the unique index's order: concurrent batches take its locks in the same order.
@@ -284,11 +287,11 @@ def _events_by_key(keys: Iterable[tuple[str, str, str]]) -> dict[tuple[str, str,
     keys = set(keys)
     if not keys:
         return {}
-    found = Event.objects.filter(
-        unique_id__in={key[2] for key in keys},
-        event_name__in={key[1] for key in keys},
-        profile__identity__in={key[0] for key in keys},
-    ).annotate(identity=F("profile__identity"))
+    # Found by unique_id alone (its index), the rest compared here: a filter on the event name
+    # or identity too made SQLite walk another index.
+    found = Event.objects.filter(unique_id__in={key[2] for key in keys}).annotate(
+        identity=F("profile__identity")
+    )
     by_key = {(event.identity, event.event_name, event.unique_id): event for event in found}
     return {key: event for key, event in by_key.items() if key in keys}
 
@@ -329,7 +332,11 @@ def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
     An event whose profile, event name and `unique_id` match one earlier in the batch or
     stored by an earlier request makes no second row: that item's result is the first event.
     """
-    keys = [_dedup_key(item) for item in items]
+    identities = [_identity_of(item) for item in items]
+    keys = [
+        (identity, item["event_name"], item["unique_id"]) if item.get("unique_id") else None
+        for identity, item in zip(identities, items, strict=True)
+    ]
     earlier = _events_by_key(key for key in keys if key)
     fresh: dict[int, dict[str, Any]] = {}
     first_with_key: dict[tuple[str, str, str], int] = {}
@@ -349,7 +356,7 @@ def events_ingest_bulk(*, items: list[dict[str, Any]]) -> list[IngestResult]:
                 ]
             )
             built = {
-                index: _event_from(item, ids[_identity_of(item)], _in_order(now, index))
+                index: _event_from(item, ids[identities[index]], _in_order(now, index))
                 for index, item in fresh.items()
             }
             # IGNORE is the guard against a concurrent request inserting the same event.
