@@ -13,7 +13,7 @@ from rest_framework import serializers
 from core.serializers import IsoDateTimeField, iso_utc
 from core.strict_input import StrictInputSerializer
 from events.models import Event
-from events.validators import event_input_validate
+from events.validators import CLEAN_NAME_VALIDATOR, event_input_validate
 from klaviyo_client.limits import (
     MAX_ARRAY_ITEMS,
     MAX_EVENT_PROPERTIES,
@@ -36,7 +36,9 @@ class EventInputSerializer(serializers.Serializer):
     eventName = serializers.CharField(
         source="event_name",
         max_length=MAX_METRIC_NAME,
-        help_text=f"Klaviyo's metric name: at most {MAX_METRIC_NAME} characters.",
+        validators=[CLEAN_NAME_VALIDATOR],
+        help_text=f"Klaviyo's metric name: at most {MAX_METRIC_NAME} characters, no control "
+        "characters or bidirectional overrides.",
     )
     email = serializers.EmailField(
         required=False,
@@ -70,6 +72,7 @@ class EventInputSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         max_length=255,
+        validators=[CLEAN_NAME_VALIDATOR],
         help_text="Idempotency key, as Klaviyo's unique_id: an event with the profile, eventName "
         "and uniqueId of a stored one is not stored again (200 with the first event).",
     )

@@ -12,12 +12,13 @@ same limits on what is sent, the merged profile included, as the last line of de
 
 import json
 import math
+import re
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.core.validators import EmailValidator
+from django.core.validators import EmailValidator, RegexValidator
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
@@ -44,6 +45,16 @@ MAX_ECHOED_KEY = 40  # a client's key named in an error message is cut to this
 # 4 bytes of UTF-8, or 6 as a \u escape.
 FLOAT_JSON_BOUND = 24
 CHAR_JSON_BOUND = 6
+
+# Refused in names and identifiers (eventName, email, uniqueId, profile identifiers, standard
+# profile attributes): C0 and C1 control characters (NUL, ESC of ANSI escapes, ...) and the
+# bidirectional embeddings, overrides and isolates (U+202E, ...). Klaviyo keeps them, so each
+# variant would be a metric or a profile of its own, and they disguise what a name says in
+# admin, logs and terminals. Free-form attributes are stored and sent as they come.
+UNCLEAN_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+UNCLEAN_NAME_PROBLEM = "must not contain control characters or bidirectional overrides"
+# The same rule for the OpenAPI schema (a `pattern` of the name fields).
+CLEAN_NAME_VALIDATOR = RegexValidator(r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$")
 
 MISSING = object()
 EMAIL_VALIDATOR = EmailValidator()
@@ -76,8 +87,8 @@ def _text(value: Any, *, max_length: int, why: str = "") -> str:
         raise FieldError("must not be empty")
     if len(text) > max_length:
         raise FieldError(f"must be at most {max_length} characters{why}")
-    if "\x00" in text:
-        raise FieldError("must not contain null characters")
+    if UNCLEAN_NAME.search(text):
+        raise FieldError(UNCLEAN_NAME_PROBLEM)
     return text
 
 
@@ -195,7 +206,11 @@ def _profile_text_problems(attributes: dict[str, Any], prefix: str = "") -> dict
             key in LOCATION_ATTRIBUTES or (not prefix and key in STANDARD_ATTRIBUTES)
         ):
             continue
-        if isinstance(value, str) or (isinstance(value, int | float) and type(value) is not bool):
+        if isinstance(value, str):
+            if UNCLEAN_NAME.search(value):
+                errors[prefix + key] = [UNCLEAN_NAME_PROBLEM]
+            continue
+        if isinstance(value, int | float) and type(value) is not bool:
             continue
         kind = "a number" if key in NUMERIC_LOCATION else "text"
         errors[prefix + key] = [f"must be a string or a number: Klaviyo takes {key} as {kind}"]
@@ -216,6 +231,8 @@ def _profile_attributes(value: Any) -> tuple[dict[str, Any], int]:
             not isinstance(identifier, str) or not identifier.strip() or len(identifier) > 255
         ):
             errors[key] = ["must be a non-empty string of at most 255 characters"]
+        elif isinstance(identifier, str) and UNCLEAN_NAME.search(identifier):
+            errors[key] = [UNCLEAN_NAME_PROBLEM]
     for key, problem in _profile_text_problems(attributes).items():
         errors.setdefault(key, problem)
     if isinstance(attributes.get("location"), dict):

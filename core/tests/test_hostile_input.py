@@ -9,6 +9,7 @@ import pytest
 from django.utils import timezone
 
 from events.models import Event, Profile
+from events.validators import UNCLEAN_NAME
 from klaviyo_emulator import DEFAULT_API_KEY, Emulator
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +29,10 @@ FRAGMENTS = [
     "line\nbreak\ttab\rreturn",
     "emoji 🙂 and ümlaut and 中文 and RTL \u202e",
 ]
+# What a name or identifier (eventName, uniqueId, firstName, ...) may hold: control characters
+# and bidi overrides are refused there (events/tests/test_clean_names.py), kept in free-form
+# attributes.
+NAME_FRAGMENTS = [fragment for fragment in FRAGMENTS if not UNCLEAN_NAME.search(fragment)]
 
 
 def post_raw(client, body: bytes, path: str = "/events", content_type: str = "application/json"):
@@ -340,7 +345,7 @@ def test_wrong_types_in_bulk_are_refused(api_client):
 def test_a_nul_character_in_a_text_field_is_refused(api_client, field):
     response = api_client.post("/events", {**EVENT, field: "a\u0000b"}, format="json")
 
-    assert_error(response, 400, field, "null characters")
+    assert_error(response, 400, field, "control characters")
     assert_nothing_stored()
 
 
@@ -447,7 +452,7 @@ def test_a_time_eleven_months_ahead_is_stored(api_client):
 # --- SQL and script fragments ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("fragment", FRAGMENTS)
+@pytest.mark.parametrize("fragment", NAME_FRAGMENTS)
 def test_fragments_in_every_string_field_are_stored_faithfully(api_client, fragment):
     payload = {
         "eventName": f"Purchase {fragment}",
@@ -497,7 +502,7 @@ def test_fragments_survive_a_profile_merge_and_a_bulk_ingest(api_client):
     assert stored == {e["eventName"] for e in events}
 
 
-@pytest.mark.parametrize("fragment", FRAGMENTS)
+@pytest.mark.parametrize("fragment", NAME_FRAGMENTS)
 def test_fragments_read_back_equal_through_the_read_endpoints(api_client, settings, fragment):
     settings.KLAVIYO_API_KEY = ""  # the answers come from the local database
     email = "o'reilly+drop--table@example.com"
