@@ -170,6 +170,7 @@ def raw_rows(events: list[dict[str, Any]]) -> tuple[list[list[tuple]], list[list
                     "pending",
                     0,
                     "",
+                    "",
                     now,
                 )
             )
@@ -192,7 +193,8 @@ def raw_insert(profile_batches: list[list[tuple]], event_batches: list[list[tupl
     insert_events = (
         f"INSERT INTO {Event._meta.db_table} (id, event_name, email, profile_id, "
         "event_attributes, profile_attributes, time, value, unique_id, sync_status, attempts, "
-        "last_error, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        "last_error, failure_reason, created_at) "
+        "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
     )
     started = time.perf_counter()
     for profiles, rows in zip(profile_batches, event_batches, strict=True):
