@@ -11,6 +11,10 @@ class SyncStatus(models.TextChoices):
     SKIPPED = "skipped", "Skipped (no Klaviyo key)"
 
 
+# Why a row is `skipped`: recorded at ingest (and by the sync) while KLAVIYO_API_KEY is empty.
+NO_KEY_MESSAGE = "Not sent: KLAVIYO_API_KEY is not configured"
+
+
 class Profile(models.Model):
     """One person, identified by email or, lacking one, by phone number or external id.
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.constants import OnConflict
@@ -15,7 +16,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from core.db import run_retrying
-from events.models import Event, Profile, SyncStatus
+from events.models import NO_KEY_MESSAGE, Event, Profile, SyncStatus
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +25,15 @@ logger = logging.getLogger(__name__)
 class IngestResult:
     event: Event
     created: bool  # False: the uniqueId matched an earlier event, which is returned instead
+
+
+def initial_sync_status() -> tuple[str, str]:
+    """(sync_status, last_error) of what is stored now: `skipped` while no Klaviyo key is
+    configured (nothing will send it; `manage.py resync` can once a key is set), else
+    `pending`. The API's answer then says the status the row really has."""
+    if settings.KLAVIYO_API_KEY:
+        return SyncStatus.PENDING, ""
+    return SyncStatus.SKIPPED, NO_KEY_MESSAGE
 
 
 def json_merge_patch(target: Any, patch: Any) -> Any:
@@ -87,6 +97,7 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
     if not rows:
         return {}
     now = timezone.now()
+    status, last_error = initial_sync_status()
     params: list[Any] = []
     # Sorted, so that concurrent multi-row upserts lock rows in the same order (no deadlock).
     for identity in sorted(rows):
@@ -97,8 +108,8 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             row.get("phone_number"),
             row.get("external_id"),
             _json(row["attributes"]),
-            SyncStatus.PENDING,
-            "",
+            status,
+            last_error,
             now,
             now,
         ]
@@ -122,7 +133,9 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             "email = COALESCE(VALUES(email), email), "
             "phone_number = COALESCE(VALUES(phone_number), phone_number), "
             "external_id = COALESCE(VALUES(external_id), external_id), "
-            "sync_status = VALUES(sync_status), updated_at = VALUES(updated_at)"
+            "sync_status = VALUES(sync_status), "
+            "last_error = IF(VALUES(last_error) = '', last_error, VALUES(last_error)), "
+            "updated_at = VALUES(updated_at)"
         )
     elif connection.vendor == "sqlite":
         conflict = (
@@ -131,7 +144,9 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             f"email = COALESCE(excluded.email, {table}.email), "
             f"phone_number = COALESCE(excluded.phone_number, {table}.phone_number), "
             f"external_id = COALESCE(excluded.external_id, {table}.external_id), "
-            "sync_status = excluded.sync_status, updated_at = excluded.updated_at"
+            "sync_status = excluded.sync_status, "
+            f"last_error = IIF(excluded.last_error = '', {table}.last_error, excluded.last_error), "
+            "updated_at = excluded.updated_at"
         )
         # SQLite returns the row inserted or updated (3.35+, the oldest Django 5.2 supports).
         returning = " RETURNING id" if single else ""
@@ -164,6 +179,7 @@ def _json(value: Any) -> str:
 
 def _event_from(data: dict[str, Any], profile_id: int, now: datetime | None = None) -> Event:
     now = now or timezone.now()
+    status, last_error = initial_sync_status()
     return Event(
         id=uuid.uuid4(),
         event_name=data["event_name"],
@@ -175,6 +191,8 @@ def _event_from(data: dict[str, Any], profile_id: int, now: datetime | None = No
         value=data.get("value"),
         unique_id=data.get("unique_id"),
         value_currency=data.get("value_currency"),
+        sync_status=status,
+        last_error=last_error,
         created_at=now,
     )
 

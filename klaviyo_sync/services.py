@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from core.db import run_retrying
 from events.failures import failure_reason
-from events.models import Event, Profile, SyncStatus
+from events.models import NO_KEY_MESSAGE, Event, Profile, SyncStatus
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import klaviyo_client
 from klaviyo_client.errors import KlaviyoError, KlaviyoNotConfigured
@@ -33,7 +33,6 @@ from klaviyo_sync.sending import PROFILE_FIELDS, SendResults, batch_send
 
 logger = logging.getLogger(__name__)
 
-NO_KEY_MESSAGE = "Not sent: KLAVIYO_API_KEY is not configured"
 # A retry task may run a little before its row's next_attempt_at (clocks, rounding).
 CLAIM_TOLERANCE = timedelta(seconds=5)
 EVENT_FIELDS = (

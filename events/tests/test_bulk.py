@@ -21,7 +21,8 @@ def assert_nothing_stored() -> None:
     assert Profile.objects.count() == 0
 
 
-def test_it_stores_a_batch_and_answers_each_event_in_input_order(api_client):
+def test_it_stores_a_batch_and_answers_each_event_in_input_order(api_client, settings):
+    settings.KLAVIYO_API_KEY = "pk_test"  # else they are stored `skipped`
     sent = [
         event(1, eventName="Page View"),
         event(2, eventName="Add to Cart", uniqueId="cart-2"),

@@ -78,7 +78,10 @@ def test_an_event_without_profile_attributes_leaves_them_alone(api_client):
     assert stored_attributes() == {"a": 1}
 
 
-def test_a_changed_profile_is_pending_sync_again_and_keeps_its_creation_time(api_client):
+def test_a_changed_profile_is_pending_sync_again_and_keeps_its_creation_time(
+    api_client, settings
+):
+    settings.KLAVIYO_API_KEY = "pk_test"  # else it is `skipped`
     created = timezone.now() - timedelta(days=1)
     profile = ProfileFactory(
         email=EMAIL,
@@ -128,3 +131,13 @@ def test_one_batch_merges_its_events_in_order_over_the_stored_profile(api_client
 
     assert response.status_code == 201
     assert stored_attributes() == {"keep": 1, "n": 2, "deep": {"x": 1, "z": 3}}
+
+
+def test_without_a_klaviyo_key_a_changed_profile_is_skipped_and_says_why(api_client):
+    ProfileFactory(email=EMAIL, attributes={"a": 1}, sync_status=SyncStatus.SENT)
+
+    send(api_client, {"b": 2})
+
+    profile = Profile.objects.get(email=EMAIL)
+    assert profile.sync_status == SyncStatus.SKIPPED
+    assert profile.last_error == "Not sent: KLAVIYO_API_KEY is not configured"

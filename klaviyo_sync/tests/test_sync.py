@@ -527,3 +527,20 @@ def test_a_profile_already_sent_in_its_current_state_keeps_its_synced_at(klaviyo
     changed.refresh_from_db()
     assert profile.synced_at == synced_at
     assert changed.sync_status == SyncStatus.SENT and changed.synced_at > synced_at
+
+
+def test_without_a_klaviyo_key_the_answer_says_skipped_and_nothing_is_queued(
+    settings, post, sync_tasks
+):
+    settings.KLAVIYO_API_KEY = ""
+
+    created = post("/events", PURCHASE)
+    bulk = post("/events/bulk", {"events": [{"eventName": "View", "email": "a@example.com"}]})
+
+    assert created["syncStatus"] == SyncStatus.SKIPPED
+    assert [item["syncStatus"] for item in bulk["events"]] == [SyncStatus.SKIPPED]
+    assert sync_tasks == []
+    stored = Event.objects.get(pk=bulk["events"][0]["id"])
+    assert stored.sync_status == SyncStatus.SKIPPED
+    assert stored.last_error == "Not sent: KLAVIYO_API_KEY is not configured"
+    assert stored.profile.sync_status == SyncStatus.SKIPPED
