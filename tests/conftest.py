@@ -5,7 +5,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from klaviyo_emulator import Emulator, EmulatorConfig
+from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
 from testkit.procs import broker_reachable, broker_url, producer_on
 
 
@@ -24,8 +24,12 @@ def celery_producer(broker: str) -> Iterator[None]:
 
 
 @pytest.fixture
-def emulator() -> Iterator[Emulator]:
+def emulator(settings: pytest.FixtureRequest) -> Iterator[Emulator]:
+    """The Klaviyo of this process too: events it ingests are stored `pending` (with no key
+    they would be `skipped`), and its Klaviyo calls go to the emulator."""
     emulator = Emulator(port=0, config=EmulatorConfig())
     emulator.start()
+    settings.KLAVIYO_API_KEY = DEFAULT_API_KEY
+    settings.KLAVIYO_BASE_URL = emulator.api_url
     yield emulator
     emulator.stop()

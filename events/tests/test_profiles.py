@@ -78,9 +78,7 @@ def test_an_event_without_profile_attributes_leaves_them_alone(api_client):
     assert stored_attributes() == {"a": 1}
 
 
-def test_a_changed_profile_is_pending_sync_again_and_keeps_its_creation_time(
-    api_client, settings
-):
+def test_a_changed_profile_is_pending_sync_again_and_keeps_its_creation_time(api_client, settings):
     settings.KLAVIYO_API_KEY = "pk_test"  # else it is `skipped`
     created = timezone.now() - timedelta(days=1)
     profile = ProfileFactory(
