@@ -55,3 +55,10 @@ def api_client() -> APIClient:
     client = APIClient()
     client.credentials(HTTP_X_API_KEY=TEST_API_KEY)
     return client
+
+
+@pytest.fixture(autouse=True)
+def _embedded_broker_dir(settings: pytest.FixtureRequest, tmp_path_factory) -> None:
+    """The embedded broker's folder (checked by /health) in the test run's temporary folder,
+    not beside the developer's own database."""
+    settings.EMBEDDED_BROKER_DIR = tmp_path_factory.getbasetemp() / "embedded-broker"

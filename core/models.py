@@ -10,3 +10,19 @@ class ApiKey(AbstractAPIKey):
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
         verbose_name_plural = "API keys"
+
+
+class WorkerHeartbeat(models.Model):
+    """The last time each Celery worker said it was alive (every WORKER_HEARTBEAT_SECONDS):
+    /health reports `degraded` when no worker has been seen for HEALTH_WORKER_SILENT_SECONDS."""
+
+    hostname = models.CharField(max_length=255, unique=True)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-seen_at"]
+
+    def __str__(self) -> str:
+        return self.hostname

@@ -1,13 +1,16 @@
 """Settings, read from the environment (and an optional `.env` file) through one `env` object.
 
 Every knob is listed with its default and meaning in `.env.example`. A fresh checkout runs with no
-configuration at all: SQLite in the project folder and Celery tasks run eagerly in process.
+configuration at all: SQLite in the project folder and Celery's queue in a folder beside it.
 Each value is checked as read; the last line stops a start with a bad one (klaviyo_backend/env.py).
 """
 
 from datetime import timedelta
 from pathlib import Path
 
+from core.embedded_broker import URL as EMBEDDED_BROKER_URL
+from core.embedded_broker import embedded_broker_dir
+from core.embedded_broker import transport_options as embedded_transport_options
 from core.logging import logging_config
 from klaviyo_backend import spectacular
 from klaviyo_backend.cron import cron_checked
@@ -269,18 +272,29 @@ SPECTACULAR_SETTINGS = spectacular.SPECTACULAR_SETTINGS
 
 # --- Celery -------------------------------------------------------------------------------------
 
-# Empty: no broker, tasks run eagerly in the process that queues them.
-# Redis only: the health check pings it and the rate limiter shares it.
+# Redis (redis://host:6379/0) for production. Empty: the embedded broker, a folder beside the
+# SQLite database (core/embedded_broker.py), whose worker and beat `manage.py serve` starts with
+# the web server. Tasks never run inside the request (the test suite makes them eager itself,
+# conftest.py). Redis only: the health check pings it and the rate limiter shares it.
 CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", default="", schemes=("redis", "rediss"))
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
-CELERY_TASK_EAGER_PROPAGATES = False
+EMBEDDED_BROKER = not CELERY_BROKER_URL
+_CONFIGURED_BROKER_URL = CELERY_BROKER_URL
+# Where the embedded broker keeps its messages: beside its own database (db.sqlite3 ->
+# db.sqlite3-broker/), so instances with different DATABASE_URLs never share a queue.
+EMBEDDED_BROKER_DIR = Path(
+    env.str("EMBEDDED_BROKER_DIR", default="") or embedded_broker_dir(_db, base_dir=BASE_DIR)
+).resolve()
+# Seconds between the embedded worker's looks into its queue folder: the most a new task waits.
+EMBEDDED_BROKER_POLL_SECONDS = env.float(
+    "EMBEDDED_BROKER_POLL_SECONDS", default=0.2, min=0.01, max=10
+)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Redis re-delivers an unacknowledged task after this; every retry delay stays well below it.
-CELERY_BROKER_TRANSPORT_OPTIONS = {
+_REDIS_TRANSPORT_OPTIONS = {
     "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600, min=1),
     # A Redis that does not answer (host down, packets dropped) must cost a request about a
     # second, not the system's two-minute connect timeout: the event is stored all the same,
@@ -291,6 +305,17 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # BRPOP poll, so an idle worker never times out.
     "socket_timeout": 5.0,
 }
+if EMBEDDED_BROKER:
+    CELERY_BROKER_URL = EMBEDDED_BROKER_URL  # its scheme names core.embedded_broker's transport
+    # With Redis's options too: a producer pointed at Redis later (the test kit) keeps its
+    # timeouts; each transport reads only its own keys.
+    CELERY_BROKER_TRANSPORT_OPTIONS = _REDIS_TRANSPORT_OPTIONS | embedded_transport_options(
+        EMBEDDED_BROKER_DIR, polling_interval=EMBEDDED_BROKER_POLL_SECONDS
+    )
+    # Remote control would poll a second queue folder for broadcasts nobody sends here.
+    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
+else:
+    CELERY_BROKER_TRANSPORT_OPTIONS = _REDIS_TRANSPORT_OPTIONS
 # Queueing a task tries a second time at once (a pooled connection Redis dropped), not four
 # times over 0.6 s as by default: while Redis is down, every request that queues pays this.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -304,6 +329,21 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The periodic tasks themselves are declared in klaviyo_backend/beat.py.
 DJANGO_CELERY_BEAT_TZ_AWARE = True
+
+# --- Health -------------------------------------------------------------------------------------
+
+# How often each Celery worker records that it is alive (core.models.WorkerHeartbeat).
+WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=15.0, min=0.1, max=3600)
+# /health says `degraded` (200) when no worker has been seen for this long...
+HEALTH_WORKER_SILENT_SECONDS = env.float("HEALTH_WORKER_SILENT_SECONDS", default=60.0, min=0.2)
+env.require(
+    HEALTH_WORKER_SILENT_SECONDS >= 2 * WORKER_HEARTBEAT_SECONDS,
+    "HEALTH_WORKER_SILENT_SECONDS",
+    "must be at least twice WORKER_HEARTBEAT_SECONDS",
+)
+# ...or when the oldest pending event is older than this (the sweeper re-queues after
+# SYNC_STALE_PENDING_SECONDS; an event still pending well past that is not being sent).
+HEALTH_PENDING_MAX_AGE_SECONDS = env.float("HEALTH_PENDING_MAX_AGE_SECONDS", default=900.0, min=1)
 
 # --- Klaviyo ------------------------------------------------------------------------------------
 
@@ -340,7 +380,7 @@ env.require(
 KLAVIYO_RETRY_JITTER = env.float("KLAVIYO_RETRY_JITTER", default=0.2, min=0, max=0.99)
 # A countdown task longer than the visibility timeout would be delivered twice by Redis.
 env.require(
-    0.9 * CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    0.9 * _REDIS_TRANSPORT_OPTIONS["visibility_timeout"]
     > KLAVIYO_RETRY_MAX_DELAY * (1 + KLAVIYO_RETRY_JITTER),
     "KLAVIYO_RETRY_MAX_DELAY",
     "(with KLAVIYO_RETRY_JITTER) must stay below 90% of CELERY_VISIBILITY_TIMEOUT",
@@ -361,7 +401,7 @@ KLAVIYO_BULK_MIN_EVENTS = env.int("KLAVIYO_BULK_MIN_EVENTS", default=24, min=1)
 # Client-side rate limiting, shared by all workers through Redis (empty URL: per process).
 KLAVIYO_RATE_LIMIT_ENABLED = env.bool("KLAVIYO_RATE_LIMIT_ENABLED", default=True)
 KLAVIYO_RATE_LIMIT_REDIS_URL = env.url(
-    "KLAVIYO_RATE_LIMIT_REDIS_URL", default=CELERY_BROKER_URL, schemes=("redis", "rediss")
+    "KLAVIYO_RATE_LIMIT_REDIS_URL", default=_CONFIGURED_BROKER_URL, schemes=("redis", "rediss")
 )
 # Limits per endpoint, "<n>/s,<n>/m": Klaviyo's published ones (lower them to leave room for
 # other apps on the same Klaviyo account).

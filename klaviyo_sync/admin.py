@@ -2,20 +2,18 @@
 and Klaviyo payload (admin_pages.py), added to the events app's admin pages (events/admin.py
 shows the rows and their sync status; sending is this app's job)."""
 
-from itertools import islice
-
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from events import admin as events_admin
-from events.models import Event, Profile, SyncStatus
+from events.models import Event, Profile
 from klaviyo_sync.admin_pages import EventPage, ProfilePage
-from klaviyo_sync.services import events_retry_failed
-from klaviyo_sync.tasks import queue_event_sync, sync_profile
+from klaviyo_sync.resync import RESYNC_STATUSES
+from klaviyo_sync.tasks import events_retry_and_queue, sync_profile
 
-# Failed events one "Retry sync" re-queues at most (run it again for more).
-RETRY_CAP = 100_000
+# Events one "Send again" takes at most (run it again for more; manage.py resync has no cap).
+RESYNC_CAP = 100_000
 
 
 admin.site.unregister(Event)
@@ -23,28 +21,31 @@ admin.site.unregister(Event)
 
 @admin.register(Event)
 class EventAdmin(EventPage, events_admin.EventAdmin):
-    actions = ("retry_sync",)
+    actions = ("resync",)
 
-    @admin.action(description="Retry sync of the selected failed events")
-    def retry_sync(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
-        failed = queryset.filter(sync_status=SyncStatus.FAILED).values_list("id", flat=True)
+    @admin.action(description="Send the selected events to Klaviyo again (skipped, failed, sent)")
+    def resync(self, request: HttpRequest, queryset: QuerySet[Event]) -> None:
+        """What `manage.py resync` does, for the chosen rows; pending ones are on their way
+        already. Safe to repeat: each event keeps its unique_id, which Klaviyo dedupes on."""
+        chosen = queryset.filter(sync_status__in=RESYNC_STATUSES).values_list("id", flat=True)
         # Read first, then update: never change rows under an open cursor over them.
-        ids_left = iter(list(failed.order_by()[:RETRY_CAP]))
-        requeued = not_queued = 0
-        while chunk := list(islice(ids_left, 1000)):
-            ids = events_retry_failed(event_ids=chunk)
-            requeued += len(ids)
-            if not queue_event_sync(ids):
-                not_queued += len(ids)
-        if requeued:
-            self.message_user(request, f"{requeued} failed events re-queued for Klaviyo.")
+        outcome = events_retry_and_queue(
+            list(chosen.order_by()[:RESYNC_CAP]), statuses=RESYNC_STATUSES
+        )
+        if outcome.requeued:
+            self.message_user(request, f"{outcome.requeued} events queued for Klaviyo again.")
         else:
-            self.message_user(request, "None of the selected events had failed.", messages.WARNING)
-        if not_queued:
             self.message_user(
                 request,
-                f"{not_queued} could not be queued (broker down): they are pending and the "
-                "sweeper will send them.",
+                "None of the selected events was skipped, failed or sent (pending ones are "
+                "on their way).",
+                messages.WARNING,
+            )
+        if outcome.not_queued:
+            self.message_user(
+                request,
+                f"{outcome.not_queued} could not be queued (broker down): they are pending and "
+                "the sweeper will send them.",
                 messages.WARNING,
             )
 

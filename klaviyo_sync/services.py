@@ -20,6 +20,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -276,21 +277,22 @@ RETRYABLE_STATUSES = (SyncStatus.FAILED, SyncStatus.SKIPPED)
 def events_retry_failed(
     *, event_ids: Iterable[str | UUID], statuses: Sequence[str] = (SyncStatus.FAILED,)
 ) -> list[str]:
-    """Puts failed (or, with `statuses`, also skipped) events back to pending with a fresh
-    attempt count; returns their ids. Each keeps its unique_id: Klaviyo counts it once."""
-    ids = list(
-        Event.objects.filter(id__in=list(event_ids), sync_status__in=statuses).values_list(
-            "id", flat=True
+    """Puts failed (or, with `statuses`, also skipped or even sent) events back to pending with
+    a fresh attempt count, if still in one of `statuses` (a concurrent sync or retry may have
+    moved them); returns the ids this call changed. Each keeps its unique_id: Klaviyo counts it
+    once."""
+    rows = Event.objects.filter(id__in=list(event_ids), sync_status__in=list(statuses))
+    with transaction.atomic():
+        ids = list(rows.select_for_update().values_list("id", flat=True))
+        Event.objects.filter(id__in=ids).update(
+            sync_status=SyncStatus.PENDING,
+            attempts=0,
+            last_error="",
+            failure_reason="",
+            klaviyo_response=None,
+            next_attempt_at=None,
+            synced_at=None,
         )
-    )
-    Event.objects.filter(id__in=ids, sync_status__in=statuses).update(
-        sync_status=SyncStatus.PENDING,
-        attempts=0,
-        last_error="",
-        failure_reason="",
-        klaviyo_response=None,
-        next_attempt_at=None,
-    )
     return [str(event_id) for event_id in ids]
 
 

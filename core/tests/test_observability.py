@@ -186,7 +186,7 @@ def test_health_answers_503_when_the_broker_is_down(anonymous_client, settings):
     assert response.status_code == 503
     assert response.json()["broker"] == "down"
     assert response.json()["database"] == "ok"
-    assert response.json()["status"] == "degraded"
+    assert response.json()["status"] == "down"
 
 
 def test_health_answers_503_when_the_database_is_down(anonymous_client, settings, monkeypatch):
@@ -202,9 +202,11 @@ def test_health_answers_503_when_the_database_is_down(anonymous_client, settings
 
     assert response.status_code == 503
     assert response.json() == {
-        "status": "degraded",
+        "status": "down",
+        "reasons": ["the database is unreachable"],
         "database": "down",
         "broker": None,
+        "workerLastSeenSeconds": None,
         "klaviyoApiKey": bool(settings.KLAVIYO_API_KEY),
         "oldestPendingEventAgeSeconds": None,
         "failedEvents": None,

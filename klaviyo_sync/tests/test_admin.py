@@ -1,4 +1,6 @@
-"""Events and profiles in admin: sync columns, filters, search, no full count, Retry sync."""
+"""Events and profiles in admin: sync columns, filters, search, no full count, Send again."""
+
+import json
 
 import pytest
 from django.db import connection
@@ -94,36 +96,45 @@ def test_the_capped_paginator_stops_counting_at_the_cap():
     assert COUNT_CAP > 3
 
 
-def test_retry_sync_requeues_only_the_failed_events(staff_client, klaviyo):
+def test_send_again_queues_the_skipped_failed_and_sent_events_not_the_pending(
+    staff_client, klaviyo
+):
     klaviyo.post(f"{BASE}/events", status=202)
     failed = EventFactory(sync_status=SyncStatus.FAILED, attempts=8, last_error="HTTP 503: x")
-    sent = EventFactory(sync_status=SyncStatus.SENT, attempts=1)
+    skipped = EventFactory(sync_status=SyncStatus.SKIPPED, unique_id="s-1")
+    sent = EventFactory(sync_status=SyncStatus.SENT, attempts=1, unique_id="o-1")
+    pending = EventFactory(sync_status=SyncStatus.PENDING)
 
     response = staff_client.post(
         EVENTS_LIST,
-        {"action": "retry_sync", "_selected_action": [str(failed.id), str(sent.id)]},
+        {
+            "action": "resync",
+            "_selected_action": [str(e.id) for e in (failed, skipped, sent, pending)],
+        },
         follow=True,
     )
 
-    failed.refresh_from_db()
-    sent.refresh_from_db()
     assert response.status_code == 200
-    assert "1 failed events re-queued for Klaviyo." in response.content.decode()
-    assert failed.sync_status == SyncStatus.SENT
-    assert failed.attempts == 1
-    assert failed.last_error == ""
-    assert sent.attempts == 1
-    assert len(klaviyo.calls) == 1
+    assert "3 events queued for Klaviyo again." in response.content.decode()
+    for event in (failed, skipped, sent):
+        event.refresh_from_db()
+        assert (event.sync_status, event.attempts, event.last_error) == (SyncStatus.SENT, 1, "")
+    pending.refresh_from_db()
+    assert pending.sync_status == SyncStatus.PENDING
+    sent_ids = sorted(
+        json.loads(c.request.body)["data"]["attributes"]["unique_id"] for c in klaviyo.calls
+    )
+    assert sent_ids == sorted([str(failed.id), "s-1", "o-1"])
 
 
-def test_retry_sync_says_when_nothing_had_failed(staff_client, klaviyo):
-    sent = EventFactory(sync_status=SyncStatus.SENT)
+def test_send_again_says_when_every_chosen_event_is_pending(staff_client, klaviyo):
+    pending = EventFactory(sync_status=SyncStatus.PENDING)
 
     response = staff_client.post(
-        EVENTS_LIST, {"action": "retry_sync", "_selected_action": [str(sent.id)]}, follow=True
+        EVENTS_LIST, {"action": "resync", "_selected_action": [str(pending.id)]}, follow=True
     )
 
-    assert "None of the selected events had failed." in response.content.decode()
+    assert "None of the selected events was skipped, failed or sent" in response.content.decode()
     assert len(klaviyo.calls) == 0
 
 

@@ -1,4 +1,11 @@
-"""`manage.py serve`: create or update the schema, then serve on PORT with gunicorn."""
+"""`manage.py serve`: create or update the schema, then serve on PORT with gunicorn.
+
+With a broker configured (CELERY_BROKER_URL), gunicorn alone: the worker and beat run apart
+(docker-compose.yml, the README). Without one, the whole product from one command: gunicorn,
+a Celery worker and Celery beat over the embedded broker (a folder beside the SQLite database),
+under one supervisor that prefixes each line with its process's name and stops them all on
+Ctrl-C or SIGTERM.
+"""
 
 import os
 import shutil
@@ -9,11 +16,16 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from core.embedded_broker import folders_prepare
 from core.metrics import metrics_multiprocess_dir_prepare
+from core.supervisor import Supervisor
 
 
 class Command(BaseCommand):
-    help = "Applies migrations, then serves the API with gunicorn on PORT (default 3000)."
+    help = (
+        "Applies migrations, then serves the API with gunicorn on PORT (default 3000); without "
+        "CELERY_BROKER_URL also a Celery worker and beat on the embedded broker."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--port", type=int, default=settings.PORT)
@@ -30,6 +42,14 @@ class Command(BaseCommand):
             default=settings.WEB_THREADS,
             help="threads per worker (env WEB_THREADS)",
         )
+        parser.add_argument(
+            "--worker-concurrency",
+            type=int,
+            default=1,
+            # One: the Klaviyo rate limiter is per process without Redis, so one sender keeps
+            # every call under Klaviyo's limits.
+            help="Celery pool processes of the embedded worker (default 1)",
+        )
         parser.add_argument("--no-migrate", action="store_true", help="skip `migrate`")
         parser.add_argument(
             "--app",
@@ -42,9 +62,47 @@ class Command(BaseCommand):
             call_command("migrate", interactive=False, verbosity=1)
         # Workers count requests into files there, so /metrics adds up every worker's counts.
         metrics_multiprocess_dir_prepare()
+        web = self.gunicorn_argv(options)
+        address = f"http://{options['bind']}:{options['port']}"
+        if not settings.EMBEDDED_BROKER:
+            self.stdout.write(f"Serving on {address} (docs at /api)")
+            sys.stdout.flush()
+            # Replace this process: gunicorn owns signals and worker management from here on.
+            os.execv(web[0], web)
+        folder = settings.EMBEDDED_BROKER_DIR
+        folders_prepare(folder)
+        supervisor = Supervisor(
+            {
+                "web": web,
+                "worker": self.celery_argv(
+                    "worker",
+                    "--pool",
+                    "prefork",
+                    "--concurrency",
+                    str(options["worker_concurrency"]),
+                    # One name per instance (its port): heartbeats of side-by-side instances
+                    # don't mix. Mingle and gossip would broadcast to no other worker.
+                    "--hostname",
+                    f"embedded-{options['port']}@%h",
+                    "--without-mingle",
+                    "--without-gossip",
+                    "--without-heartbeat",
+                ),
+                # Its pid file beside the queue: one beat per instance, not per checkout.
+                "beat": self.celery_argv("beat", "--pidfile", str(folder / "beat.pid")),
+            }
+        )
+        supervisor.say(
+            f"web on {address} (docs at /api), a Celery worker and beat on the embedded broker "
+            f"in {folder}; Ctrl-C stops them all"
+        )
+        sys.exit(supervisor.run())
+
+    @staticmethod
+    def gunicorn_argv(options: dict[str, Any]) -> list[str]:
         gunicorn = shutil.which("gunicorn", path=os.path.dirname(sys.executable)) or "gunicorn"
         # No gunicorn access log: the app writes one JSON line per request (core.middleware).
-        argv = [
+        return [
             gunicorn,
             options["app"],
             "--bind",
@@ -65,8 +123,20 @@ class Command(BaseCommand):
             # gunicorn's own error answers (400, 414, 431, ...) in the JSON error shape.
             "--config",
             "python:klaviyo_backend.gunicorn_config",
+            # Its control socket would be one fixed path (~/.gunicorn) for every instance.
+            "--no-control-socket",
         ]
-        self.stdout.write(f"Serving on http://{options['bind']}:{options['port']} (docs at /api)")
-        sys.stdout.flush()
-        # Replace this process: gunicorn owns signals and worker management from here on.
-        os.execv(argv[0], argv)
+
+    @staticmethod
+    def celery_argv(command: str, *extra: str) -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "klaviyo_backend",
+            command,
+            "--loglevel",
+            settings.LOG_LEVEL,
+            *extra,
+        ]
