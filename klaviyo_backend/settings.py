@@ -281,9 +281,17 @@ EMBEDDED_BROKER = not CELERY_BROKER_URL
 _CONFIGURED_BROKER_URL = CELERY_BROKER_URL
 # Where the embedded broker keeps its messages: beside its own database (db.sqlite3 ->
 # db.sqlite3-broker/), so instances with different DATABASE_URLs never share a queue.
-EMBEDDED_BROKER_DIR = Path(
-    env.str("EMBEDDED_BROKER_DIR", default="") or embedded_broker_dir(_db, base_dir=BASE_DIR)
-).resolve()
+
+
+def _embedded_broker_dir(value: str) -> Path:
+    if not value:
+        return embedded_broker_dir(_db, base_dir=BASE_DIR).resolve()
+    if not Path(value).is_absolute():
+        raise ValueError("must be an absolute path")
+    return Path(value)
+
+
+EMBEDDED_BROKER_DIR = env.parsed("EMBEDDED_BROKER_DIR", "", _embedded_broker_dir)
 # Seconds between the embedded worker's looks into its queue folder: the most a new task waits.
 EMBEDDED_BROKER_POLL_SECONDS = env.float(
     "EMBEDDED_BROKER_POLL_SECONDS", default=0.2, min=0.01, max=10

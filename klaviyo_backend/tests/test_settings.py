@@ -69,6 +69,12 @@ BAD_VALUES = [
     ("READS_KLAVIYO_CACHE_SECONDS", "-1", "READS_KLAVIYO_CACHE_SECONDS='-1': must be at least"),
     ("CELERY_BROKER_URL", "amqp://broker", "CELERY_BROKER_URL: must start with redis://"),
     ("CELERY_VISIBILITY_TIMEOUT", "0", "CELERY_VISIBILITY_TIMEOUT='0': must be at least 1"),
+    ("EMBEDDED_BROKER_DIR", "db-broker", "EMBEDDED_BROKER_DIR='db-broker': must be an absolute"),
+    ("EMBEDDED_BROKER_POLL_SECONDS", "0", "EMBEDDED_BROKER_POLL_SECONDS='0': must be at least"),
+    ("EMBEDDED_BROKER_POLL_SECONDS", "11", "EMBEDDED_BROKER_POLL_SECONDS='11': must be at most"),
+    ("WORKER_HEARTBEAT_SECONDS", "0", "WORKER_HEARTBEAT_SECONDS='0': must be at least 0.1"),
+    ("HEALTH_WORKER_SILENT_SECONDS", "20", "HEALTH_WORKER_SILENT_SECONDS: must be at least twice"),
+    ("HEALTH_PENDING_MAX_AGE_SECONDS", "0", "HEALTH_PENDING_MAX_AGE_SECONDS='0': must be at least"),
     ("KLAVIYO_BASE_URL", "a.klaviyo.com/api", "KLAVIYO_BASE_URL: must start with https://"),
     ("KLAVIYO_BASE_URL", "", "KLAVIYO_BASE_URL: must not be empty"),
     ("KLAVIYO_REVISION", "latest", "KLAVIYO_REVISION='latest': must look like 2026-07-15"),
@@ -153,8 +159,14 @@ def test_no_knob_set_loads_the_documented_defaults(clean_environment):
     assert loaded["SYNC_SWEEP_INTERVAL_SECONDS"] == 60
     assert loaded["KLAVIYO_SEND_LEASE_SECONDS"] == 300
     assert loaded["KLAVIYO_BULK_MIN_EVENTS"] == 24
-    assert loaded["CELERY_TASK_ALWAYS_EAGER"] is True
     assert loaded["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    # No broker: the embedded one, beside the database; tasks are never eager outside tests.
+    assert loaded["EMBEDDED_BROKER"] is True
+    assert loaded["CELERY_BROKER_URL"] == "embedded://localhost/"
+    database = Path(loaded["DATABASES"]["default"]["NAME"])
+    assert loaded["EMBEDDED_BROKER_DIR"] == database.with_name("db.sqlite3-broker").resolve()
+    assert "CELERY_TASK_ALWAYS_EAGER" not in loaded
+    assert loaded["KLAVIYO_RATE_LIMIT_REDIS_URL"] == ""
 
 
 def test_good_values_at_the_edges_load_as_written(clean_environment):
