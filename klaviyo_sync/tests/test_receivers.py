@@ -15,6 +15,12 @@ from klaviyo_sync import tasks
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def _klaviyo_key(settings) -> None:
+    """Events are stored pending (to send) only with a key; without one, skipped."""
+    settings.KLAVIYO_API_KEY = "pk_test"
+
+
 @pytest.fixture
 def queued(monkeypatch) -> list[list[str]]:
     """The sync tasks queued, each as its list of event ids (the broker is the boundary)."""
@@ -158,7 +164,7 @@ def test_the_admin_saves_no_event_and_queues_nothing(
     assert Event.objects.get(pk=event.pk).sync_status == SyncStatus.FAILED
 
 
-def test_the_admins_retry_queues_each_failed_event_once(
+def test_the_admins_send_again_queues_each_failed_event_once(
     queued, staff_client, django_capture_on_commit_callbacks
 ):
     failed = EventFactory.create_batch(2, sync_status=SyncStatus.FAILED, last_error="HTTP 503")
@@ -166,7 +172,7 @@ def test_the_admins_retry_queues_each_failed_event_once(
     with django_capture_on_commit_callbacks(execute=True):
         response = staff_client.post(
             reverse("admin:events_event_changelist"),
-            {"action": "retry_sync", "_selected_action": [str(e.pk) for e in failed]},
+            {"action": "resync", "_selected_action": [str(e.pk) for e in failed]},
         )
 
     assert response.status_code == 302
@@ -192,3 +198,17 @@ def test_an_event_saved_outside_a_transaction_is_queued_at_once(queued):
     event = EventFactory()
 
     assert queued == [[str(event.id)]]
+
+
+def test_events_stored_skipped_without_a_key_queue_nothing(
+    queued, settings, django_capture_on_commit_callbacks
+):
+    settings.KLAVIYO_API_KEY = ""
+
+    with django_capture_on_commit_callbacks(execute=True):
+        results = events_ingest_bulk(items=[item(1), item(2)])
+        event_ingest(data=item(3))
+
+    assert queued == []
+    assert set(Event.objects.values_list("sync_status", flat=True)) == {SyncStatus.SKIPPED}
+    assert len(results) == 2
