@@ -1,5 +1,6 @@
 import uuid
 
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -13,6 +14,15 @@ class SyncStatus(models.TextChoices):
 
 # Why a row is `skipped`: recorded at ingest (and by the sync) while KLAVIYO_API_KEY is empty.
 NO_KEY_MESSAGE = "Not sent: KLAVIYO_API_KEY is not configured"
+
+
+def initial_sync_status() -> tuple[str, str]:
+    """(sync_status, last_error) of a row stored now: `skipped` while no Klaviyo key is set
+    (nothing would send it; `manage.py resync` can once one is), else `pending`. The API's
+    answer then says the status the row really has."""
+    if settings.KLAVIYO_API_KEY:
+        return SyncStatus.PENDING, ""
+    return SyncStatus.SKIPPED, NO_KEY_MESSAGE
 
 
 class Profile(models.Model):

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.db.models.constants import OnConflict
@@ -16,7 +15,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from core.db import run_retrying
-from events.models import NO_KEY_MESSAGE, Event, Profile, SyncStatus
+from events.models import Event, Profile, initial_sync_status
 
 logger = logging.getLogger(__name__)
 
@@ -25,15 +24,6 @@ logger = logging.getLogger(__name__)
 class IngestResult:
     event: Event
     created: bool  # False: the uniqueId matched an earlier event, which is returned instead
-
-
-def initial_sync_status() -> tuple[str, str]:
-    """(sync_status, last_error) of what is stored now: `skipped` while no Klaviyo key is
-    configured (nothing will send it; `manage.py resync` can once a key is set), else
-    `pending`. The API's answer then says the status the row really has."""
-    if settings.KLAVIYO_API_KEY:
-        return SyncStatus.PENDING, ""
-    return SyncStatus.SKIPPED, NO_KEY_MESSAGE
 
 
 def json_merge_patch(target: Any, patch: Any) -> Any:
