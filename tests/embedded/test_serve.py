@@ -109,7 +109,9 @@ def test_it_runs_web_worker_and_beat_with_the_queue_beside_its_database(served):
     assert health["broker"] == "ok"
     assert health["workerLastSeenSeconds"] < 5
     broker = served.database.with_name("db.sqlite3-broker")
-    assert {"control", "processing", "queue", "beat.pid"} <= {p.name for p in broker.iterdir()}
+    assert {"control", "processing", "queue"} <= {p.name for p in broker.iterdir()}
+    # Beat's pid file beside the queue once it runs (it may start after the worker is seen).
+    wait_until(lambda: (broker / "beat.pid").exists(), timeout=30, what="beat's pid file")
     names = {line.split(" | ", 1)[0].strip() for line in served.process.log().splitlines()}
     assert {"serve", "web", "worker", "beat"} <= names
 
