@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from queue import Empty
 from typing import Any
@@ -49,6 +50,20 @@ def embedded_broker_dir(database: dict[str, Any], *, base_dir: Path) -> Path:
         path = Path(name)
         return path.with_name(f"{path.name}-broker")
     return base_dir / f"{Path(name).name or 'default'}-broker"
+
+
+def dir_parser(*, database: dict[str, Any], base_dir: Path) -> Callable[[str], Path]:
+    """The EMBEDDED_BROKER_DIR setting's parser: empty, beside the database; else an
+    absolute path."""
+
+    def parse(value: str) -> Path:
+        if not value:
+            return embedded_broker_dir(database, base_dir=base_dir).resolve()
+        if not Path(value).is_absolute():
+            raise ValueError("must be an absolute path")
+        return Path(value)
+
+    return parse
 
 
 def transport_options(folder: Path, *, polling_interval: float) -> dict[str, Any]:

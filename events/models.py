@@ -16,13 +16,13 @@ class SyncStatus(models.TextChoices):
 NO_KEY_MESSAGE = "Not sent: KLAVIYO_API_KEY is not configured"
 
 
-def initial_sync_status() -> tuple[str, str]:
-    """(sync_status, last_error) of a row stored now: `skipped` while no Klaviyo key is set
+def initial_sync_fields() -> dict[str, str]:
+    """sync_status and last_error of a row stored now: `skipped` while no Klaviyo key is set
     (nothing would send it; `manage.py resync` can once one is), else `pending`. The API's
     answer then says the status the row really has."""
     if settings.KLAVIYO_API_KEY:
-        return SyncStatus.PENDING, ""
-    return SyncStatus.SKIPPED, NO_KEY_MESSAGE
+        return {"sync_status": SyncStatus.PENDING, "last_error": ""}
+    return {"sync_status": SyncStatus.SKIPPED, "last_error": NO_KEY_MESSAGE}
 
 
 class Profile(models.Model):

@@ -15,7 +15,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from core.db import run_retrying
-from events.models import Event, Profile, initial_sync_status
+from events.models import Event, Profile, initial_sync_fields
 
 logger = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
     if not rows:
         return {}
     now = timezone.now()
-    status, last_error = initial_sync_status()
+    fields = initial_sync_fields()
     params: list[Any] = []
     # Sorted, so that concurrent multi-row upserts lock rows in the same order (no deadlock).
     for identity in sorted(rows):
@@ -98,8 +98,8 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             row.get("phone_number"),
             row.get("external_id"),
             _json(row["attributes"]),
-            status,
-            last_error,
+            fields["sync_status"],
+            fields["last_error"],
             now,
             now,
         ]
@@ -123,9 +123,7 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             "email = COALESCE(VALUES(email), email), "
             "phone_number = COALESCE(VALUES(phone_number), phone_number), "
             "external_id = COALESCE(VALUES(external_id), external_id), "
-            "sync_status = VALUES(sync_status), "
-            "last_error = IF(VALUES(last_error) = '', last_error, VALUES(last_error)), "
-            "updated_at = VALUES(updated_at)"
+            "sync_status = VALUES(sync_status), updated_at = VALUES(updated_at)"
         )
     elif connection.vendor == "sqlite":
         conflict = (
@@ -134,9 +132,7 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             f"email = COALESCE(excluded.email, {table}.email), "
             f"phone_number = COALESCE(excluded.phone_number, {table}.phone_number), "
             f"external_id = COALESCE(excluded.external_id, {table}.external_id), "
-            "sync_status = excluded.sync_status, "
-            f"last_error = IIF(excluded.last_error = '', {table}.last_error, excluded.last_error), "
-            "updated_at = excluded.updated_at"
+            "sync_status = excluded.sync_status, updated_at = excluded.updated_at"
         )
         # SQLite returns the row inserted or updated (3.35+, the oldest Django 5.2 supports).
         returning = " RETURNING id" if single else ""
@@ -169,7 +165,6 @@ def _json(value: Any) -> str:
 
 def _event_from(data: dict[str, Any], profile_id: int, now: datetime | None = None) -> Event:
     now = now or timezone.now()
-    status, last_error = initial_sync_status()
     return Event(
         id=uuid.uuid4(),
         event_name=data["event_name"],
@@ -181,8 +176,7 @@ def _event_from(data: dict[str, Any], profile_id: int, now: datetime | None = No
         value=data.get("value"),
         unique_id=data.get("unique_id"),
         value_currency=data.get("value_currency"),
-        sync_status=status,
-        last_error=last_error,
+        **initial_sync_fields(),
         created_at=now,
     )
 

@@ -8,11 +8,9 @@ Each value is checked as read; the last line stops a start with a bad one (klavi
 from datetime import timedelta
 from pathlib import Path
 
-from core.embedded_broker import URL as EMBEDDED_BROKER_URL
-from core.embedded_broker import embedded_broker_dir
-from core.embedded_broker import transport_options as embedded_transport_options
+from core import embedded_broker
 from core.logging import logging_config
-from klaviyo_backend import spectacular
+from klaviyo_backend import django_static, spectacular
 from klaviyo_backend.cron import cron_checked
 from klaviyo_backend.env import Env
 from klaviyo_client.limits import MAX_BULK_BYTES, MAX_BULK_EVENTS, RATE_LIMITS
@@ -82,20 +80,7 @@ WSGI_APPLICATION = "klaviyo_backend.wsgi.application"
 # Paths work with or without a trailing slash through the routers, not through redirects.
 APPEND_SLASH = False
 
-TEMPLATES = [
-    {
-        "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
-        "APP_DIRS": True,
-        "OPTIONS": {
-            "context_processors": [
-                "django.template.context_processors.request",
-                "django.contrib.auth.context_processors.auth",
-                "django.contrib.messages.context_processors.messages",
-            ],
-        },
-    },
-]
+TEMPLATES = django_static.TEMPLATES
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 _db = DATABASES["default"]
@@ -137,12 +122,7 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # build it, migrate fails loudly. events/tests/test_exact_keys.py pins that the index is whole.
 SILENCED_SYSTEM_CHECKS = ["mysql.W003"]
 
-AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
-    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
-    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
-]
+AUTH_PASSWORD_VALIDATORS = django_static.AUTH_PASSWORD_VALIDATORS
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -272,30 +252,14 @@ SPECTACULAR_SETTINGS = spectacular.SPECTACULAR_SETTINGS
 
 # --- Celery -------------------------------------------------------------------------------------
 
-# Redis (redis://host:6379/0) for production. Empty: the embedded broker, a folder beside the
-# SQLite database (core/embedded_broker.py), whose worker and beat `manage.py serve` starts with
-# the web server. Tasks never run inside the request (the test suite makes them eager itself,
-# conftest.py). Redis only: the health check pings it and the rate limiter shares it.
+# Redis only (health pings it, the rate limiter shares it). Empty: the embedded broker beside the
+# database (core/embedded_broker.py); serve runs a worker and beat too. Eager only in tests.
 CELERY_BROKER_URL = env.url("CELERY_BROKER_URL", default="", schemes=("redis", "rediss"))
-EMBEDDED_BROKER = not CELERY_BROKER_URL
-_CONFIGURED_BROKER_URL = CELERY_BROKER_URL
-# Where the embedded broker keeps its messages: beside its own database (db.sqlite3 ->
-# db.sqlite3-broker/), so instances with different DATABASE_URLs never share a queue.
-
-
-def _embedded_broker_dir(value: str) -> Path:
-    if not value:
-        return embedded_broker_dir(_db, base_dir=BASE_DIR).resolve()
-    if not Path(value).is_absolute():
-        raise ValueError("must be an absolute path")
-    return Path(value)
-
-
-EMBEDDED_BROKER_DIR = env.parsed("EMBEDDED_BROKER_DIR", "", _embedded_broker_dir)
-# Seconds between the embedded worker's looks into its queue folder: the most a new task waits.
-EMBEDDED_BROKER_POLL_SECONDS = env.float(
-    "EMBEDDED_BROKER_POLL_SECONDS", default=0.2, min=0.01, max=10
+EMBEDDED_BROKER, _CONFIGURED_BROKER_URL = not CELERY_BROKER_URL, CELERY_BROKER_URL
+EMBEDDED_BROKER_DIR = env.parsed(
+    "EMBEDDED_BROKER_DIR", "", embedded_broker.dir_parser(database=_db, base_dir=BASE_DIR)
 )
+EMBEDDED_BROKER_POLL_SECONDS = env.float("EMBEDDED_BROKER_POLL_SECONDS", 0.2, min=0.01, max=10)
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
@@ -313,17 +277,12 @@ _REDIS_TRANSPORT_OPTIONS = {
     # BRPOP poll, so an idle worker never times out.
     "socket_timeout": 5.0,
 }
-if EMBEDDED_BROKER:
-    CELERY_BROKER_URL = EMBEDDED_BROKER_URL  # its scheme names core.embedded_broker's transport
-    # With Redis's options too: a producer pointed at Redis later (the test kit) keeps its
-    # timeouts; each transport reads only its own keys.
-    CELERY_BROKER_TRANSPORT_OPTIONS = _REDIS_TRANSPORT_OPTIONS | embedded_transport_options(
+CELERY_BROKER_TRANSPORT_OPTIONS = _REDIS_TRANSPORT_OPTIONS
+if EMBEDDED_BROKER:  # Redis's options kept: a producer pointed at Redis later (the test kit)
+    CELERY_BROKER_URL, CELERY_WORKER_ENABLE_REMOTE_CONTROL = embedded_broker.URL, False
+    CELERY_BROKER_TRANSPORT_OPTIONS = _REDIS_TRANSPORT_OPTIONS | embedded_broker.transport_options(
         EMBEDDED_BROKER_DIR, polling_interval=EMBEDDED_BROKER_POLL_SECONDS
     )
-    # Remote control would poll a second queue folder for broadcasts nobody sends here.
-    CELERY_WORKER_ENABLE_REMOTE_CONTROL = False
-else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = _REDIS_TRANSPORT_OPTIONS
 # Queueing a task tries a second time at once (a pooled connection Redis dropped), not four
 # times over 0.6 s as by default: while Redis is down, every request that queues pays this.
 CELERY_TASK_PUBLISH_RETRY_POLICY = {
@@ -338,19 +297,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # The periodic tasks themselves are declared in klaviyo_backend/beat.py.
 DJANGO_CELERY_BEAT_TZ_AWARE = True
 
-# --- Health -------------------------------------------------------------------------------------
-
-# How often each Celery worker records that it is alive (core.models.WorkerHeartbeat).
+# --- Health (/health: degraded when no worker beat for so long, or an event pends too long) --
 WORKER_HEARTBEAT_SECONDS = env.float("WORKER_HEARTBEAT_SECONDS", default=15.0, min=0.1, max=3600)
-# /health says `degraded` (200) when no worker has been seen for this long...
 HEALTH_WORKER_SILENT_SECONDS = env.float("HEALTH_WORKER_SILENT_SECONDS", default=60.0, min=0.2)
-env.require(
-    HEALTH_WORKER_SILENT_SECONDS >= 2 * WORKER_HEARTBEAT_SECONDS,
-    "HEALTH_WORKER_SILENT_SECONDS",
-    "must be at least twice WORKER_HEARTBEAT_SECONDS",
-)
-# ...or when the oldest pending event is older than this (the sweeper re-queues after
-# SYNC_STALE_PENDING_SECONDS; an event still pending well past that is not being sent).
+_silent_ok = HEALTH_WORKER_SILENT_SECONDS >= 2 * WORKER_HEARTBEAT_SECONDS
+env.require(_silent_ok, "HEALTH_WORKER_SILENT_SECONDS", "must be at least twice the heartbeat")
 HEALTH_PENDING_MAX_AGE_SECONDS = env.float("HEALTH_PENDING_MAX_AGE_SECONDS", default=900.0, min=1)
 
 # --- Klaviyo ------------------------------------------------------------------------------------

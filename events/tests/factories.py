@@ -27,7 +27,7 @@ class EventFactory(factory.django.DjangoModelFactory):
     last_error = ""
     # As the sync writes it: beside the error of a failed or skipped event.
     failure_reason = factory.LazyAttribute(
-        lambda event: failure_reason(event.last_error)
-        if event.sync_status in FAILURE_STATUSES
-        else ""
+        lambda event: (
+            failure_reason(event.last_error) if event.sync_status in FAILURE_STATUSES else ""
+        )
     )

@@ -131,11 +131,15 @@ def test_one_batch_merges_its_events_in_order_over_the_stored_profile(api_client
     assert stored_attributes() == {"keep": 1, "n": 2, "deep": {"x": 1, "z": 3}}
 
 
-def test_without_a_klaviyo_key_a_changed_profile_is_skipped_and_says_why(api_client):
+def test_without_a_klaviyo_key_profiles_are_skipped_and_a_new_one_says_why(api_client):
     ProfileFactory(email=EMAIL, attributes={"a": 1}, sync_status=SyncStatus.SENT)
 
     send(api_client, {"b": 2})
+    api_client.post("/events", {"eventName": "Ping", "email": "new@example.com"}, format="json")
 
-    profile = Profile.objects.get(email=EMAIL)
-    assert profile.sync_status == SyncStatus.SKIPPED
-    assert profile.last_error == "Not sent: KLAVIYO_API_KEY is not configured"
+    assert Profile.objects.get(email=EMAIL).sync_status == SyncStatus.SKIPPED
+    new = Profile.objects.get(email="new@example.com")
+    assert (new.sync_status, new.last_error) == (
+        SyncStatus.SKIPPED,
+        "Not sent: KLAVIYO_API_KEY is not configured",
+    )

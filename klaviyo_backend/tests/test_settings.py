@@ -73,7 +73,11 @@ BAD_VALUES = [
     ("EMBEDDED_BROKER_POLL_SECONDS", "0", "EMBEDDED_BROKER_POLL_SECONDS='0': must be at least"),
     ("EMBEDDED_BROKER_POLL_SECONDS", "11", "EMBEDDED_BROKER_POLL_SECONDS='11': must be at most"),
     ("WORKER_HEARTBEAT_SECONDS", "0", "WORKER_HEARTBEAT_SECONDS='0': must be at least 0.1"),
-    ("HEALTH_WORKER_SILENT_SECONDS", "20", "HEALTH_WORKER_SILENT_SECONDS: must be at least twice"),
+    (
+        "HEALTH_WORKER_SILENT_SECONDS",
+        "20",
+        "HEALTH_WORKER_SILENT_SECONDS: must be at least twice the",
+    ),
     ("HEALTH_PENDING_MAX_AGE_SECONDS", "0", "HEALTH_PENDING_MAX_AGE_SECONDS='0': must be at least"),
     ("KLAVIYO_BASE_URL", "a.klaviyo.com/api", "KLAVIYO_BASE_URL: must start with https://"),
     ("KLAVIYO_BASE_URL", "", "KLAVIYO_BASE_URL: must not be empty"),
