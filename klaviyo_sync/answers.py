@@ -6,6 +6,7 @@ Klaviyo's numbers count the events that reached Klaviyo; local numbers count eve
 (pending, failed and skipped ones too) within the retention period.
 """
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -135,6 +136,26 @@ def _metric_id_resolve(
     return ids_by_name[name], ids_by_name
 
 
+def _events_pages(
+    client: KlaviyoClient, deadline: Deadline, *, too_many: str, **filters: Any
+) -> Iterator[tuple[list[dict[str, Any]], Any]]:
+    """Every page of GET /api/events that `filters` select, Klaviyo's largest pages, each
+    (events, included); NotInKlaviyo past MAX_EVENT_PAGES pages (`too_many` says of what)."""
+    cursor: str | None = None
+    for _page in range(MAX_EVENT_PAGES):
+        deadline.check()
+        events, included, cursor = klaviyo_call(
+            "events_list",
+            lambda cursor=cursor: client.events_list(
+                page_cursor=cursor, page_size=MAX_EVENTS_PAGE, **filters
+            ),
+        )
+        yield events, included
+        if not cursor:
+            return
+    raise NotInKlaviyo(f"more than {MAX_EVENT_PAGES * MAX_EVENTS_PAGE} {too_many}")
+
+
 def metric_day_count_read(*, metric: str, day: date, tz: ZoneInfo) -> DayAnswer:
     """How many `metric` events happened on `day` in `tz`: Klaviyo's metric aggregate, else a
     count of the local events. Klaviyo's answer is cached READS_KLAVIYO_CACHE_SECONDS: the
@@ -195,29 +216,23 @@ def metric_day_emails_read(
     def fetch(client: KlaviyoClient, deadline: Deadline) -> tuple[str, dict[str, str], dict | None]:
         metric_id, fresh_ids = _metric_id_resolve(client, deadline, name=metric, known_id=known_id)
         profile_ids_by_email: dict[str, str] = {}
-        cursor: str | None = None
-        for _page in range(MAX_EVENT_PAGES):
-            deadline.check()
-            events, included, cursor = klaviyo_call(
-                "events_list",
-                lambda cursor=cursor: client.events_list(
-                    metric_id=metric_id,
-                    since=start,
-                    until=end,
-                    page_cursor=cursor,
-                    page_size=MAX_EVENTS_PAGE,
-                    include_profile=True,
-                ),
-            )
+        pages = _events_pages(
+            client,
+            deadline,
+            too_many="events that day",
+            metric_id=metric_id,
+            since=start,
+            until=end,
+            include_profile=True,
+        )
+        for events, included in pages:
             profiles = resources_by_id(included, "profile")
             for event in events:
                 profile_id = related_id(event, "profile")
                 email = (profiles.get(profile_id) or {}).get("attributes", {}).get("email")
                 if email:
                     profile_ids_by_email[email.strip().lower()] = profile_id
-            if not cursor:
-                return metric_id, profile_ids_by_email, fresh_ids
-        raise NotInKlaviyo(f"more than {MAX_EVENT_PAGES * MAX_EVENTS_PAGE} events that day")
+        return metric_id, profile_ids_by_email, fresh_ids
 
     def apply(fetched: tuple[str, dict[str, str], dict | None]) -> DayAnswer:
         metric_id, profile_ids_by_email, fresh_ids = fetched
@@ -303,15 +318,10 @@ def profile_metrics_read(*, email: str) -> ProfileMetricsAnswer | None:
     def fetch(client: KlaviyoClient, deadline: Deadline) -> tuple[str, dict, dict | None]:
         profile_id = _profile_fetch(client, deadline, email=email)["id"]
         summaries: dict[str, list[Any]] = {}  # metric id -> [count, first time, last time]
-        cursor: str | None = None
-        for _page in range(MAX_EVENT_PAGES):
-            deadline.check()
-            events, _included, cursor = klaviyo_call(
-                "events_list",
-                lambda cursor=cursor: client.events_list(
-                    profile_id=profile_id, page_cursor=cursor, page_size=MAX_EVENTS_PAGE
-                ),
-            )
+        pages = _events_pages(
+            client, deadline, too_many="events of the profile", profile_id=profile_id
+        )
+        for events, _included in pages:
             for event in events:
                 metric_id = related_id(event, "metric")
                 if metric_id is None:
@@ -320,10 +330,6 @@ def profile_metrics_read(*, email: str) -> ProfileMetricsAnswer | None:
                 row = summaries.setdefault(metric_id, [0, moment, moment])
                 row[0] += 1
                 row[1], row[2] = min(row[1], moment), max(row[2], moment)
-            if not cursor:
-                break
-        else:
-            raise NotInKlaviyo(f"profile has more than {MAX_EVENT_PAGES * MAX_EVENTS_PAGE} events")
         unknown = summaries.keys() - names_by_id.keys()
         fresh_ids = metric_ids_fetch(client, deadline) if unknown else None
         return profile_id, summaries, fresh_ids
