@@ -24,6 +24,8 @@ RETRY_ATTEMPTS = 3
 TRANSIENT_MYSQL_ERRORS = frozenset(
     {1040, 1053, 1205, 1213, 1317, 1927, 2002, 2003, 2006, 2013, 2055, 4031}
 )
+# Waits between tries while the database is away (a restart takes seconds).
+RECONNECT_PAUSES = (0.2, 0.5, 1.0, 2.0, 4.0)
 
 
 def database_unavailable(error: Exception) -> bool:
@@ -46,27 +48,48 @@ def run_retrying(
     what: str,
     retry_on: frozenset[int] = DEADLOCK_ONLY,
     pause_seconds: float = 0.0,
+    unavailable_for: float = 0.0,
 ) -> T:
     """Runs one whole transaction (or one autocommit statement), again when it failed with one
     of the MySQL/MariaDB errors `retry_on` (SQLite's "database is locked" counting as a lock
     wait timeout), RETRY_ATTEMPTS times in all, `pause_seconds` times the attempt apart.
 
     A deadlock is never run again inside an outer transaction: InnoDB rolled that back too.
+
+    With `unavailable_for` (seconds), also again while the database is away or busy (a lost
+    connection, a restart: `database_unavailable`), on a new connection, for up to that long.
+    Only for writes that may safely run twice (they set values, they don't add to them): a lost
+    connection doesn't say whether the statement committed.
     """
-    for attempt in range(1, RETRY_ATTEMPTS + 1):
+    deadline = time.monotonic() + unavailable_for
+    pauses = iter(RECONNECT_PAUSES)
+    attempt = 0
+    while True:
+        attempt += 1
         try:
             return transaction_run()
         except DatabaseError as error:
             code = _error_code(error)
-            if attempt == RETRY_ATTEMPTS or code not in retry_on:
+            outer = connection.in_atomic_block
+            if (
+                code in retry_on
+                and attempt < RETRY_ATTEMPTS
+                and not (code == DEADLOCK_ERROR and outer)
+            ):
+                deadlock = code == DEADLOCK_ERROR
+                why = "chosen as a deadlock victim" if deadlock else f"failed ({error})"
+                logger.warning("%s %s, running it again (%s)", what, why, attempt)
+                if pause_seconds:
+                    time.sleep(pause_seconds * attempt)
+                continue
+            if not unavailable_for or outer or not database_unavailable(error):
                 raise
-            if code == DEADLOCK_ERROR and connection.in_atomic_block:
+            pause = next(pauses, RECONNECT_PAUSES[-1])
+            if time.monotonic() + pause > deadline:
                 raise
-            why = "chosen as a deadlock victim" if code == DEADLOCK_ERROR else f"failed ({error})"
-            logger.warning("%s %s, running it again (%s)", what, why, attempt)
-            if pause_seconds:
-                time.sleep(pause_seconds * attempt)
-    raise AssertionError("unreachable")  # pragma: no cover
+            logger.warning("%s: database unavailable (%s), trying again", what, error)
+            connection.close()  # a lost connection stays unusable: Django opens a new one
+            time.sleep(pause)
 
 
 def _error_code(error: DatabaseError) -> int | None:

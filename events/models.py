@@ -97,6 +97,11 @@ class Event(models.Model):
     # When the event may next be sent: a scheduled retry, or the end of a worker's hold on it
     # while sending. The sweeper leaves it alone until well after that (klaviyo_sync).
     next_attempt_at = models.DateTimeField(null=True, blank=True)
+    # When the sweeper queues the event again if it is still pending and unclaimed by then: at
+    # once when queueing it failed (broker down), at the end of a claim's lease (the worker died),
+    # SYNC_STALE_PENDING_SECONDS after a task was queued for it (a task lost in the broker).
+    # Null: its first task was queued when it was saved (the sweeper goes by created_at).
+    requeue_at = models.DateTimeField(null=True, blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -114,6 +119,11 @@ class Event(models.Model):
             ),
             # Deliveries per hour and their delay: the last day's sends, read from the index alone.
             models.Index(fields=["synced_at", "created_at"], name="event_synced_created"),
+            # The sweeper's two range scans: due rows (requeue_at <= now), and rows queued when
+            # saved (requeue_at IS NULL) by age.
+            models.Index(
+                fields=["sync_status", "requeue_at", "created_at"], name="event_status_requeue"
+            ),
         ]
         constraints = [
             # Klaviyo: "If the unique_id is repeated for the same profile and metric, only the

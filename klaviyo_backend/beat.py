@@ -23,10 +23,13 @@ class PeriodicTaskSpec:
     task: str
     cron: str | None = None  # five crontab fields, in UTC
     every_seconds: int | None = None
+    # A run still waiting in the queue after this long is dropped: the next one is coming.
+    expire_seconds: int | None = None
 
     @property
     def declared(self) -> str:
-        return self.cron if self.cron else f"every {self.every_seconds}s"
+        schedule = self.cron if self.cron else f"every {self.every_seconds}s"
+        return schedule + (f", expires after {self.expire_seconds}s" if self.expire_seconds else "")
 
 
 def declared_schedule() -> list[PeriodicTaskSpec]:
@@ -40,6 +43,8 @@ def declared_schedule() -> list[PeriodicTaskSpec]:
             name="requeue stale pending events",
             task="klaviyo_sync.tasks.requeue_stale_pending_events",
             every_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
+            # Sweeps that waited behind a backlog of sync tasks don't all run one after another.
+            expire_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
         ),
         PeriodicTaskSpec(
             name="refresh the sync-health dashboard",
@@ -70,6 +75,7 @@ def beat_schedule_sync(*, specs: list[PeriodicTaskSpec] | None = None) -> None:
                 )
                 fields["crontab"] = None
             fields["kwargs"] = json.dumps({})
+            fields["expire_seconds"] = spec.expire_seconds
             PeriodicTask.objects.update_or_create(name=spec.name, defaults=fields)
 
 

@@ -15,6 +15,7 @@ from klaviyo_backend.cron import cron_checked
 from klaviyo_backend.env import Env
 from klaviyo_client.limits import MAX_BULK_BYTES, MAX_BULK_EVENTS, RATE_LIMITS
 from klaviyo_client.ratelimit import parse_limits
+from klaviyo_sync.lease import send_lease_seconds
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -317,12 +318,11 @@ KLAVIYO_REVISION = env.str(
 )
 KLAVIYO_CONNECT_TIMEOUT = env.float("KLAVIYO_CONNECT_TIMEOUT", default=3.05, above=0, max=300)
 KLAVIYO_READ_TIMEOUT = env.float("KLAVIYO_READ_TIMEOUT", default=15.0, above=0, max=600)
-# How often the sweeper re-queues events left pending (a task lost while Redis was down).
-SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=60, min=1)
-# Seconds an event may stay pending (since saved, or since its retry was due) before the
-# sweeper queues it again; above the slowest normal drain of a batch, so it never doubles one.
-SYNC_STALE_PENDING_SECONDS = env.int("SYNC_STALE_PENDING_SECONDS", default=600, min=1)
-# Most events one sweep re-queues (in tasks of KLAVIYO_BULK_BATCH_SIZE); the rest wait a minute.
+# Seconds between sweeps (beat), each queueing the events that are due (klaviyo_sync/services).
+SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=10, min=1, max=3600)
+# Seconds from a task's queueing to a sweep re-queueing its events if unclaimed (lost task).
+SYNC_STALE_PENDING_SECONDS = env.int("SYNC_STALE_PENDING_SECONDS", default=600, min=60)
+# Most events one sweep re-queues (in tasks of KLAVIYO_BULK_BATCH_SIZE); the rest wait a sweep.
 SYNC_SWEEP_MAX_EVENTS = env.int("SYNC_SWEEP_MAX_EVENTS", default=200_000, min=1)
 # Attempts per event before it is marked failed; retries back off exponentially with jitter
 # from KLAVIYO_RETRY_BASE_DELAY up to KLAVIYO_RETRY_MAX_DELAY seconds (defaults: 8 attempts
@@ -344,9 +344,6 @@ env.require(
     "KLAVIYO_RETRY_MAX_DELAY",
     "(with KLAVIYO_RETRY_JITTER) must stay below 90% of CELERY_VISIBILITY_TIMEOUT",
 )
-# Seconds a worker holds the events it is sending; another task may take them after that
-# (a crashed worker). Longer than a send: timeouts plus the rate limiter's wait.
-KLAVIYO_SEND_LEASE_SECONDS = env.int("KLAVIYO_SEND_LEASE_SECONDS", default=300, min=1)
 # Events per bulk request and its body limit in bytes, at most Klaviyo's (1,000 and 5 MB).
 KLAVIYO_BULK_BATCH_SIZE = env.int(
     "KLAVIYO_BULK_BATCH_SIZE", default=MAX_BULK_EVENTS, min=1, max=MAX_BULK_EVENTS
@@ -377,6 +374,11 @@ KLAVIYO_RATE_LIMITS = {
 KLAVIYO_RATE_LIMIT_MARGIN = env.float("KLAVIYO_RATE_LIMIT_MARGIN", default=0.1, min=0, max=10)
 # Seconds a worker waits for the limiter before it re-queues the batch instead.
 KLAVIYO_RATE_LIMIT_MAX_WAIT = env.float("KLAVIYO_RATE_LIMIT_MAX_WAIT", default=20.0, min=0)
+# Derived (klaviyo_sync/lease.py), no longer a knob: one set is refused, not silently ignored.
+env.require("KLAVIYO_SEND_LEASE_SECONDS" not in env, "KLAVIYO_SEND_LEASE_SECONDS", "is derived")
+KLAVIYO_SEND_LEASE_SECONDS = send_lease_seconds(
+    KLAVIYO_RATE_LIMIT_MAX_WAIT, KLAVIYO_CONNECT_TIMEOUT, KLAVIYO_READ_TIMEOUT
+)
 
 # --- Staff console ------------------------------------------------------------------------------
 

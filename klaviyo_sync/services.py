@@ -3,8 +3,10 @@ what happened. Celery plumbing lives in tasks.py; these functions only say what 
 
 An event moves pending -> sent | failed | skipped. A worker first *claims* the pending rows it
 was given (attempts + 1, `next_attempt_at` = now + lease), so two tasks holding the same ids
-never both send them; a crashed worker's claim expires with the lease. Klaviyo also dedupes on
-each event's `unique_id`, so even a send repeated after a crash counts once there.
+never both send them; a crashed worker's claim expires with the lease (lease.py: about 50 s),
+when the sweeper queues the rows again (`requeue_at`). What Klaviyo accepts is recorded at once,
+request by request, so a batch interrupted half way is sent again only for the rest. Klaviyo
+also dedupes on each event's `unique_id`, so even a send repeated after a crash counts once.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
@@ -30,12 +32,14 @@ from events.models import NO_KEY_MESSAGE, Event, Profile, SyncStatus
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import klaviyo_client
 from klaviyo_client.errors import KlaviyoError, KlaviyoNotConfigured
+from klaviyo_sync.lease import CLAIM_TOLERANCE, SendClock
 from klaviyo_sync.sending import PROFILE_FIELDS, SendResults, batch_send
 
 logger = logging.getLogger(__name__)
 
-# A retry task may run a little before its row's next_attempt_at (clocks, rounding).
-CLAIM_TOLERANCE = timedelta(seconds=5)
+# Seconds the recording of what Klaviyo accepted goes on trying while the database is away
+# (a restart): beyond that the rows are sent again after their lease, and Klaviyo dedupes.
+RECORD_UNAVAILABLE_SECONDS = 30.0
 EVENT_FIELDS = (
     "id",
     "event_name",
@@ -91,14 +95,22 @@ def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
     client = klaviyo_client()
     if client is None:
         return _events_skip(ids)
+    clock = SendClock(
+        lease_seconds=settings.KLAVIYO_SEND_LEASE_SECONDS,
+        connect_timeout=settings.KLAVIYO_CONNECT_TIMEOUT,
+        read_timeout=settings.KLAVIYO_READ_TIMEOUT,
+        rate_limit_max_wait=client.rate_limit_max_wait,
+    )
     now = timezone.now()
+    lease_end = now + timedelta(seconds=settings.KLAVIYO_SEND_LEASE_SECONDS)
     claimed = _update(
         Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING).filter(
             Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_TOLERANCE)
         ),
         attempts=F("attempts") + 1,
         last_attempt_at=now,
-        next_attempt_at=now + timedelta(seconds=settings.KLAVIYO_SEND_LEASE_SECONDS),
+        next_attempt_at=lease_end,
+        requeue_at=lease_end,  # the worker died if the rows are still claimed then
     )
     if not claimed:
         return SyncOutcome()
@@ -112,9 +124,18 @@ def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
     profile_rows = Profile.objects.filter(
         id__in={row["profile_id"] for row in rows.values()}
     ).values(*PROFILE_FIELDS)
-    results = SendResults(rows)
+
+    def record_accepted(event_ids: list[UUID]) -> None:
+        _sent_record(
+            results, event_ids, claimed_at=now, profiles_read_at=profiles_read_at, outcome=outcome
+        )
+
+    outcome = SyncOutcome()
+    results = SendResults(rows, clock=clock, on_accepted=record_accepted)
     try:
         batch_send(client, rows=rows, profile_rows=profile_rows, results=results, now=now)
+    except DatabaseError:
+        raise  # the rows keep their claim: sent again after the lease (the task retries too)
     except Exception as error:
         # A bug must not leave rows claimed for ever: what has no outcome yet is retried,
         # and fails for good after KLAVIYO_MAX_ATTEMPTS like any other failure.
@@ -124,15 +145,66 @@ def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
         )
         decided = {*results.sent, *results.failed, *results.retry, *results.deferred}
         results.klaviyo_failed(internal, [i for i in rows if i not in decided])
-    return _record(results, claimed_at=now, profiles_read_at=profiles_read_at)
+    return _record(results, claimed_at=now, outcome=outcome)
 
 
-def _update(rows: QuerySet[Any], **changes: Any) -> int:
+def _update(rows: QuerySet[Any], *, unavailable_for: float = 0.0, **changes: Any) -> int:
     """One UPDATE of the sync's bookkeeping, run again when InnoDB picks it as a deadlock
     victim: a claim that walks the status index can lock rows another task is recording,
     and marking profiles sent locks them in id order while an ingest takes identity order.
     Each statement is whole or nothing, so running it again counts nothing twice."""
-    return run_retrying(lambda: rows.update(**changes), what="A sync status update")
+    return run_retrying(
+        lambda: rows.update(**changes),
+        what="A sync status update",
+        unavailable_for=unavailable_for,
+    )
+
+
+def _claim(claimed_at: datetime) -> QuerySet[Event]:
+    """The rows this worker still holds: a claim taken over after its lease is not ours."""
+    return Event.objects.filter(sync_status=SyncStatus.PENDING, last_attempt_at=claimed_at)
+
+
+def _sent_record(
+    results: SendResults,
+    event_ids: list[UUID],
+    *,
+    claimed_at: datetime,
+    profiles_read_at: datetime,
+    outcome: SyncOutcome,
+) -> None:
+    """Marks events Klaviyo accepted as sent, and their profiles, unchanged since read, too.
+    Tried again through a lost connection or a restart (setting a status twice is harmless)."""
+    now = timezone.now()
+    outcome.sent += _update(
+        _claim(claimed_at).filter(id__in=event_ids),
+        unavailable_for=RECORD_UNAVAILABLE_SECONDS,
+        sync_status=SyncStatus.SENT,
+        klaviyo_response=mapping.SENT_MESSAGE,
+        last_error="",
+        failure_reason="",
+        synced_at=now,
+        next_attempt_at=None,
+        requeue_at=None,
+    )
+    sent_profiles = {results.rows[event_id]["profile_id"] for event_id in event_ids}
+    # Only profiles unchanged since we read them (newer attributes are still to be sent),
+    # and not already recorded as sent in this state (synced_at: when their current
+    # attributes reached Klaviyo), which spares most rows an update during a backlog.
+    profiles = Profile.objects.filter(
+        id__in=sent_profiles, updated_at__lte=profiles_read_at
+    ).filter(
+        ~Q(sync_status=SyncStatus.SENT)
+        | Q(synced_at__isnull=True)
+        | Q(synced_at__lt=F("updated_at"))
+    )
+    _update(
+        profiles,
+        unavailable_for=RECORD_UNAVAILABLE_SECONDS,
+        sync_status=SyncStatus.SENT,
+        synced_at=now,
+        last_error="",
+    )
 
 
 def _events_skip(ids: list[UUID]) -> SyncOutcome:
@@ -152,34 +224,13 @@ def _events_skip(ids: list[UUID]) -> SyncOutcome:
     return SyncOutcome(skipped=skipped)
 
 
-def _record(
-    results: SendResults, *, claimed_at: datetime, profiles_read_at: datetime
-) -> SyncOutcome:
+def _record(results: SendResults, *, claimed_at: datetime, outcome: SyncOutcome) -> SyncOutcome:
+    """Records what was not recorded as it happened: failures, retries, what was given back.
+    A row waiting for a retry task is the sweeper's again SYNC_STALE_PENDING_SECONDS after
+    its time, should that task be lost (tasks.py makes it due at once when it can't be queued)."""
     now = timezone.now()
-    outcome = SyncOutcome()
-    claim = Event.objects.filter(sync_status=SyncStatus.PENDING, last_attempt_at=claimed_at)
-    if results.sent:
-        outcome.sent = _update(
-            claim.filter(id__in=results.sent),
-            sync_status=SyncStatus.SENT,
-            klaviyo_response=mapping.SENT_MESSAGE,
-            last_error="",
-            failure_reason="",
-            synced_at=now,
-            next_attempt_at=None,
-        )
-        sent_profiles = {results.rows[event_id]["profile_id"] for event_id in results.sent}
-        # Only profiles unchanged since we read them (newer attributes are still to be sent),
-        # and not already recorded as sent in this state (synced_at: when their current
-        # attributes reached Klaviyo), which spares most rows an update during a backlog.
-        profiles = Profile.objects.filter(
-            id__in=sent_profiles, updated_at__lte=profiles_read_at
-        ).filter(
-            ~Q(sync_status=SyncStatus.SENT)
-            | Q(synced_at__isnull=True)
-            | Q(synced_at__lt=F("updated_at"))
-        )
-        _update(profiles, sync_status=SyncStatus.SENT, synced_at=now, last_error="")
+    stale = timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS)
+    claim = _claim(claimed_at)
     gave_up: dict[UUID, tuple[str, str | None]] = {}
     retry_groups: dict[int, list[UUID]] = defaultdict(list)
     for event_id, error in results.retry.items():
@@ -200,6 +251,7 @@ def _record(
             failure_reason=failure_reason(last_error[:5000]),
             klaviyo_response=response[:5000] if response else None,
             next_attempt_at=None,
+            requeue_at=None,
         )
     for attempts, event_ids in retry_groups.items():
         first = results.retry[event_ids[0]]
@@ -210,6 +262,7 @@ def _record(
             failure_reason=failure_reason(first.summary[:5000]),
             klaviyo_response=first.summary[:5000] if first.status else None,
             next_attempt_at=now + timedelta(seconds=delay),
+            requeue_at=now + timedelta(seconds=delay) + stale,
         )
         outcome.retries.append(RetryPlan([str(i) for i in event_ids], delay))
     deferred: dict[float, list[UUID]] = defaultdict(list)
@@ -221,6 +274,7 @@ def _record(
             claim.filter(id__in=event_ids),
             attempts=F("attempts") - 1,
             next_attempt_at=now + timedelta(seconds=seconds),
+            requeue_at=now + timedelta(seconds=seconds) + stale,
         )
         outcome.retries.append(RetryPlan([str(i) for i in event_ids], seconds))
     if results.bad_profiles:
@@ -239,34 +293,37 @@ def _record(
 def events_requeue_stale(
     *, now: datetime, older_than: timedelta, limit: int, batch_size: int
 ) -> list[list[str]]:
-    """Batches of events left pending: saved (or due for a retry) more than `older_than` ago,
-    and never sent (a task lost while the broker was down, a crashed worker, a retry that could
-    not be queued). Each batch is stamped as queued now, so the next sweeps leave it alone for
-    `older_than` again: no storm of duplicate tasks while a big backlog drains."""
-    cutoff = now - older_than
-    stale = Event.objects.filter(sync_status=SyncStatus.PENDING).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lt=cutoff)
+    """Batches of pending events to queue again, due ones first: those whose `requeue_at` has
+    come (queueing failed while the broker was down, a claim's lease ended with its worker,
+    a retry task lost), then those queued when saved more than `older_than` ago and never
+    claimed (a task lost in the broker). Both are range scans of one index.
+
+    Each batch is stamped `requeue_at = now + older_than`: the task queued now is given that
+    long before another sweep queues the rows again, so a big backlog in flight is never
+    queued twice over."""
+    stamp = now + older_than
+    due = Event.objects.filter(sync_status=SyncStatus.PENDING, requeue_at__lte=now)
+    saved_long_ago = Event.objects.filter(
+        sync_status=SyncStatus.PENDING, requeue_at__isnull=True, created_at__lt=now - older_than
     )
     batches: list[list[str]] = []
-    total = 0
-    since: datetime | None = None
-    while total < limit:
-        # Walks the (sync_status, created_at) index forward; stamped rows drop out.
-        page = stale.filter(created_at__lt=cutoff)
-        if since is not None:
-            page = page.filter(created_at__gte=since)
-        chunk = list(
-            page.order_by("created_at").values_list("id", "created_at")[
-                : min(batch_size, limit - total)
-            ]
-        )
-        if not chunk:
-            break
-        ids = [event_id for event_id, _ in chunk]
-        Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING).update(next_attempt_at=now)
-        batches.append([str(event_id) for event_id in ids])
-        total += len(ids)
-        since = chunk[-1][1]
+    for rows, order in ((due, "requeue_at"), (saved_long_ago, "created_at")):
+        since: datetime | None = None
+        while (total := sum(map(len, batches))) < limit:
+            # Walks the index forward; stamped rows drop out of both scans.
+            page = rows.filter(**{f"{order}__gte": since}) if since is not None else rows
+            chunk = list(
+                page.order_by(order).values_list("id", order)[: min(batch_size, limit - total)]
+            )
+            if not chunk:
+                break
+            ids = [event_id for event_id, _ in chunk]
+            _update(
+                Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING),
+                requeue_at=stamp,
+            )
+            batches.append([str(event_id) for event_id in ids])
+            since = chunk[-1][1]
     return batches
 
 
@@ -292,6 +349,8 @@ def events_retry_failed(
             klaviyo_response=None,
             next_attempt_at=None,
             synced_at=None,
+            # Queued now (tasks.py makes them due at once if that fails).
+            requeue_at=timezone.now() + timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS),
         )
     return [str(event_id) for event_id in ids]
 

@@ -2,8 +2,9 @@
 worker lost come from settings, so a killed worker's task is delivered again (and the claim
 in the service keeps a second delivery from sending twice).
 
-Queueing never raises: when the broker is down the rows stay pending, and the sweeper
-(`requeue_stale_pending_events`, on beat) queues them once it is back.
+Queueing never raises: when the broker is down the rows stay pending, marked due
+(`requeue_at`), and the sweeper (`requeue_stale_pending_events`, on beat every
+SYNC_SWEEP_INTERVAL_SECONDS) queues them as soon as the broker is back.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ from uuid import UUID
 from celery import shared_task
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import F
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from events.models import Event, SyncStatus
 from klaviyo_sync.profile_sync import profile_sync
 from klaviyo_sync.services import (
     RETRYABLE_STATUSES,
@@ -45,8 +49,22 @@ def queue_event_sync(event_ids: Sequence[str], *, countdown: float | None = None
             error,
             extra={"events": len(event_ids)},
         )
+        _mark_not_queued(event_ids)
         return False
     return True
+
+
+def _mark_not_queued(event_ids: Sequence[str]) -> None:
+    """The sweeper queues these as soon as they may be sent (at once, or at a retry's time),
+    not after SYNC_STALE_PENDING_SECONDS as if a task were waiting for them. A row claimed
+    meanwhile keeps its lease's end (next_attempt_at) as its time."""
+    try:
+        Event.objects.filter(id__in=list(event_ids), sync_status=SyncStatus.PENDING).update(
+            requeue_at=Coalesce(F("next_attempt_at"), timezone.now())
+        )
+    except DatabaseError as error:
+        # The database is away too: they are swept SYNC_STALE_PENDING_SECONDS after saved.
+        logger.warning("Could not mark %d events as not queued (%s)", len(event_ids), error)
 
 
 def queue_events_in_batches(event_ids: Sequence[str]) -> None:
@@ -97,7 +115,8 @@ def sync_events(event_ids: list[str]) -> dict[str, int]:
 
 @shared_task(name="klaviyo_sync.tasks.requeue_stale_pending_events")
 def requeue_stale_pending_events() -> int:
-    """Queues events left pending past SYNC_STALE_PENDING_SECONDS (beat, every minute)."""
+    """Queues the pending events that are due, and those whose task was lost (beat, every
+    SYNC_SWEEP_INTERVAL_SECONDS)."""
     batches = events_requeue_stale(
         now=timezone.now(),
         older_than=timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS),

@@ -293,6 +293,22 @@ def start_worker(*, env: Mapping[str, str], concurrency: int = 1, timeout: float
     return worker
 
 
+def start_beat(*, env: Mapping[str, str], timeout: float = 60) -> Process:
+    """A real `celery -A klaviyo_backend beat` on the database scheduler (the schedule that
+    `migrate` writes, or klaviyo_backend.beat.beat_schedule_sync), once it has started."""
+    args = [sys.executable, "-m", "celery", "-A", "klaviyo_backend", "beat", "--loglevel", "INFO"]
+    # Its state file (unused by the database scheduler, written all the same) in a temporary
+    # folder, not in the checkout.
+    args += ["--schedule", str(Path(tempfile.mkdtemp(prefix="beat-")) / "celerybeat-schedule")]
+    beat = start_process("celery-beat", args, env=env)
+    try:
+        beat.wait_for_log(r"beat: Starting", timeout=timeout)
+    except ProcessError:
+        beat.stop()
+        raise
+    return beat
+
+
 def start_emulator_process(
     *extra_args: str, env: Mapping[str, str] | None = None, timeout: float = 30
 ) -> tuple[Process, str]:

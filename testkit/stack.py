@@ -15,26 +15,34 @@ emulator fails still ends in seconds.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Set
 from typing import Any
 
 import redis
 
 from events.models import Event, SyncStatus
+from klaviyo_backend.beat import beat_schedule_sync
 from klaviyo_client.mapping import SENT_MESSAGE
 from klaviyo_emulator import DEFAULT_API_KEY, Emulator
-from testkit.procs import Process, broker_flush, database_url, start_worker, wait_until, worker_env
+from testkit.procs import (
+    Process,
+    broker_flush,
+    database_url,
+    start_beat,
+    start_worker,
+    wait_until,
+    worker_env,
+)
 
-# Seconds, through the worker's settings: fast retries, and a killed worker's task comes back
-# (Redis visibility timeout) and its claim on the rows expires (send lease) within seconds.
+# Seconds, through the worker's settings: fast retries of Klaviyo's failures. Nothing that a
+# recovery depends on is shortened: the send lease (derived from the client's timeouts and
+# rate-limit wait), the sweep interval, the stale threshold and Redis's visibility timeout
+# keep their production defaults, so a drill's recovery time is production's.
 FAST_WORKER_SETTINGS = {
     "KLAVIYO_RETRY_BASE_DELAY": "0.2",
     "KLAVIYO_RETRY_MAX_DELAY": "1",
     "KLAVIYO_RETRY_JITTER": "0.1",
     "KLAVIYO_MAX_ATTEMPTS": "8",
-    "CELERY_VISIBILITY_TIMEOUT": "3",
-    "KLAVIYO_SEND_LEASE_SECONDS": "2",
 }
 SETTLE_TIMEOUT = 45  # seconds for every row to leave `pending`
 
@@ -45,6 +53,7 @@ class SyncStack:
         self.env = env
         self.concurrency = concurrency
         self.worker: Process | None = None
+        self.beat: Process | None = None
 
     @classmethod
     def start(
@@ -69,6 +78,13 @@ class SyncStack:
         self.worker = start_worker(env=self.env, concurrency=self.concurrency)
         return self.worker
 
+    def start_beat(self) -> Process:
+        """celery beat on this stack's broker and database, with the declared schedule (the
+        sweeper every SYNC_SWEEP_INTERVAL_SECONDS); stopped with the worker."""
+        beat_schedule_sync()  # a test database emptied by an earlier test has none
+        self.beat = start_beat(env=self.env)
+        return self.beat
+
     def stop_worker(self) -> None:
         """At the end of a test: killed at once (SIGKILL to its process group). A warm shutdown
         takes a second per test and proves nothing here; the next stack flushes the broker."""
@@ -76,6 +92,9 @@ class SyncStack:
             self.worker.kill()
         if self.worker is not None:
             self.worker.stop()  # closes its log file
+        if self.beat is not None:
+            self.beat.kill()
+            self.beat.stop()
 
     def wait_until_settled(self, *, timeout: float = SETTLE_TIMEOUT) -> None:
         """Until no event is pending; on timeout, says what the worker logged."""
@@ -103,20 +122,6 @@ class SyncStack:
             )
         finally:
             client.close()
-
-    def wait_for_redelivery(self) -> None:
-        """Until Redis would hand a dead worker's unacknowledged tasks to a new worker (the
-        visibility timeout has passed since they were taken); a new worker restores them when
-        it starts."""
-        timeout = float(self.env["CELERY_VISIBILITY_TIMEOUT"])
-        client = redis.Redis.from_url(self.env["CELERY_BROKER_URL"])
-        taken = [score for _, score in client.zrange("unacked_index", 0, -1, withscores=True)]
-        assert taken, "no unacknowledged task: the worker was not holding one"
-        wait_until(
-            lambda: time.time() > max(taken) + timeout + 0.5,
-            timeout=timeout + 5,
-            what="the visibility timeout of the dead worker's task",
-        )
 
     def stored_by_unique_id(self) -> dict[str, Any]:
         """Klaviyo's copy of each event, by unique_id; fails if one was stored twice."""

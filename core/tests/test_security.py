@@ -412,7 +412,7 @@ def test_the_service_refuses_to_start_naming_every_bad_knob():
             **os.environ,
             "BULK_MAX_EVENTS": "0",
             "SYNC_SWEEP_INTERVAL_SECONDS": "0",
-            "KLAVIYO_SEND_LEASE_SECONDS": "-5",
+            "SYNC_STALE_PENDING_SECONDS": "-5",
             "KLAVIYO_BULK_MIN_EVENTS": "-1",
         },
         capture_output=True,
@@ -426,7 +426,7 @@ def test_the_service_refuses_to_start_naming_every_bad_knob():
     for line in (
         "BULK_MAX_EVENTS='0': must be at least 1",
         "SYNC_SWEEP_INTERVAL_SECONDS='0': must be at least 1",
-        "KLAVIYO_SEND_LEASE_SECONDS='-5': must be at least 1",
+        "SYNC_STALE_PENDING_SECONDS='-5': must be at least 60",
         "KLAVIYO_BULK_MIN_EVENTS='-1': must be at least 1",
     ):
         assert line in result.stderr

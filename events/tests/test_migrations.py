@@ -1,11 +1,14 @@
-"""Migrations 0003 (exact text keys), 0004 (uniqueId per profile and metric) and 0005 (failure
-reasons): what they do to the columns and the rows, and that they reverse."""
+"""Migrations 0003 (exact text keys), 0004 (uniqueId per profile and metric), 0005 (failure
+reasons) and 0006 (when the sweeper takes a pending event): what they do to the columns and the
+rows, and that they reverse."""
 
 from collections.abc import Iterator
+from datetime import timedelta
 
 import pytest
 from django.db import IntegrityError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
 
 from events.models import Event, Profile
 
@@ -16,6 +19,7 @@ EXACT_COLUMNS = {
 }
 BEFORE, AFTER = ("events", "0002_event_next_attempt_at"), ("events", "0003_exact_text_keys")
 PER_PROFILE = ("events", "0004_unique_id_per_profile_and_metric")
+REQUEUE_AT = ("events", "0006_event_requeue_at")
 
 
 def migrate_to(target: tuple[str, str]) -> None:
@@ -116,7 +120,6 @@ def test_the_unique_id_index_moves_to_profile_and_metric_keeping_every_row(back_
     before = sorted(OldEvent.objects.values_list("id", "event_name", "profile_id", "unique_id"))
 
     migrate_to(PER_PROFILE)
-
     Event = models_at(PER_PROFILE).get_model("events", "Event")
     after = sorted(Event.objects.values_list("id", "event_name", "profile_id", "unique_id"))
     assert after == before
@@ -174,3 +177,21 @@ def test_failed_and_skipped_events_get_their_failure_reason(back_at_the_end):
         ids["skipped"]: "Not sent: KLAVIYO_API_KEY is not configured",
         ids["pending"]: "",
     }
+
+
+def test_pending_events_with_a_time_become_due_for_the_sweeper_then(back_at_the_end):
+    migrate_to(FAILURE_REASON)
+    old = models_at(FAILURE_REASON)
+    OldProfile, OldEvent = old.get_model("events", "Profile"), old.get_model("events", "Event")
+    ann = OldProfile.objects.create(identity="ann@example.com", email="ann@example.com")
+    moment = timezone.now() + timedelta(minutes=3)
+    held = OldEvent.objects.create(event_name="A", profile=ann, next_attempt_at=moment)
+    fresh = OldEvent.objects.create(event_name="B", profile=ann)
+    sent = OldEvent.objects.create(
+        event_name="C", profile=ann, sync_status="sent", next_attempt_at=moment
+    )
+
+    migrate_to(REQUEUE_AT)
+
+    requeue_at = dict(Event.objects.values_list("id", "requeue_at"))
+    assert requeue_at == {held.id: moment, fresh.id: None, sent.id: None}

@@ -85,14 +85,14 @@ BAD_VALUES = [
     ("KLAVIYO_CONNECT_TIMEOUT", "0", "KLAVIYO_CONNECT_TIMEOUT='0': must be above 0"),
     ("KLAVIYO_READ_TIMEOUT", "nan", "KLAVIYO_READ_TIMEOUT='nan': must be a number"),
     ("SYNC_SWEEP_INTERVAL_SECONDS", "0", "SYNC_SWEEP_INTERVAL_SECONDS='0': must be at least 1"),
-    ("SYNC_STALE_PENDING_SECONDS", "0", "SYNC_STALE_PENDING_SECONDS='0': must be at least 1"),
+    ("SYNC_STALE_PENDING_SECONDS", "59", "SYNC_STALE_PENDING_SECONDS='59': must be at least 60"),
     ("SYNC_SWEEP_MAX_EVENTS", "0", "SYNC_SWEEP_MAX_EVENTS='0': must be at least 1"),
     ("KLAVIYO_MAX_ATTEMPTS", "0", "KLAVIYO_MAX_ATTEMPTS='0': must be at least 1"),
     ("KLAVIYO_RETRY_BASE_DELAY", "-1", "KLAVIYO_RETRY_BASE_DELAY='-1': must be at least 0"),
     ("KLAVIYO_RETRY_MAX_DELAY", "100", "KLAVIYO_RETRY_MAX_DELAY: must be at least KLAVIYO_RETRY"),
     ("KLAVIYO_RETRY_MAX_DELAY", "3500", "below 90% of CELERY_VISIBILITY_TIMEOUT"),
     ("KLAVIYO_RETRY_JITTER", "1", "KLAVIYO_RETRY_JITTER='1': must be at most 0.99"),
-    ("KLAVIYO_SEND_LEASE_SECONDS", "-5", "KLAVIYO_SEND_LEASE_SECONDS='-5': must be at least 1"),
+    ("KLAVIYO_SEND_LEASE_SECONDS", "300", "KLAVIYO_SEND_LEASE_SECONDS: is derived"),
     ("KLAVIYO_BULK_BATCH_SIZE", "1001", "KLAVIYO_BULK_BATCH_SIZE='1001': must be at most 1,000"),
     ("KLAVIYO_BULK_MAX_BYTES", "6000000", "KLAVIYO_BULK_MAX_BYTES='6000000': must be at most"),
     ("KLAVIYO_BULK_MIN_EVENTS", "-1", "KLAVIYO_BULK_MIN_EVENTS='-1': must be at least 1"),
@@ -133,7 +133,7 @@ def test_every_bad_value_is_named_in_one_message(clean_environment):
             clean_environment,
             BULK_MAX_EVENTS="0",
             SYNC_SWEEP_INTERVAL_SECONDS="0",
-            KLAVIYO_SEND_LEASE_SECONDS="-5",
+            SYNC_STALE_PENDING_SECONDS="-5",
             KLAVIYO_BULK_MIN_EVENTS="-1",
         )
 
@@ -142,7 +142,7 @@ def test_every_bad_value_is_named_in_one_message(clean_environment):
     assert lines[1:] == [
         "  - BULK_MAX_EVENTS='0': must be at least 1",
         "  - SYNC_SWEEP_INTERVAL_SECONDS='0': must be at least 1",
-        "  - KLAVIYO_SEND_LEASE_SECONDS='-5': must be at least 1",
+        "  - SYNC_STALE_PENDING_SECONDS='-5': must be at least 60",
         "  - KLAVIYO_BULK_MIN_EVENTS='-1': must be at least 1",
     ]
 
@@ -160,8 +160,8 @@ def test_no_knob_set_loads_the_documented_defaults(clean_environment):
 
     assert loaded["DEBUG"] is True
     assert loaded["BULK_MAX_EVENTS"] == 1000
-    assert loaded["SYNC_SWEEP_INTERVAL_SECONDS"] == 60
-    assert loaded["KLAVIYO_SEND_LEASE_SECONDS"] == 300
+    assert loaded["SYNC_SWEEP_INTERVAL_SECONDS"] == 10
+    assert loaded["KLAVIYO_SEND_LEASE_SECONDS"] == 49
     assert loaded["KLAVIYO_BULK_MIN_EVENTS"] == 24
     assert loaded["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
     # No broker: the embedded one, beside the database; tasks are never eager outside tests.

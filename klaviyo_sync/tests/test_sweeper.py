@@ -1,5 +1,7 @@
-"""The sweeper: events left pending (a task lost while the broker was down, a crashed worker, a
-retry that could not be queued) are queued again, in batches, and not again every minute."""
+"""The sweeper: events left pending are queued again, in batches: at once those that are due
+(stored while the broker was down, claimed by a worker that died, a retry that could not be
+queued), after SYNC_STALE_PENDING_SECONDS those whose task was lost in the broker; and never
+the same ones again before that long."""
 
 from datetime import timedelta
 
@@ -39,18 +41,46 @@ def test_it_sends_events_left_pending_past_the_threshold(klaviyo, settings, sync
     assert Event.objects.get(pk=sent.pk).attempts == 0
 
 
-def test_it_leaves_alone_events_waiting_for_a_scheduled_retry():
+def test_it_leaves_alone_events_whose_time_has_not_come():
     now = timezone.now()
-    waiting = EventFactory(created_at=ago(hours=2), next_attempt_at=now + timedelta(minutes=30))
-    recently_due = EventFactory(created_at=ago(hours=2), next_attempt_at=ago(minutes=5))
-    long_due = EventFactory(created_at=ago(hours=2), next_attempt_at=ago(minutes=11))
+    # A retry waiting for its task, a batch held by a worker within its lease.
+    EventFactory(
+        created_at=ago(hours=2),
+        next_attempt_at=now + timedelta(minutes=30),
+        requeue_at=now + timedelta(minutes=40),
+    )
+    EventFactory(
+        created_at=ago(hours=2),
+        next_attempt_at=now + timedelta(seconds=30),
+        requeue_at=now + timedelta(seconds=30),
+    )
+
+    assert events_requeue_stale(now=now, older_than=STALE, limit=1000, batch_size=1000) == []
+
+
+def test_it_queues_due_events_at_once_however_recently_saved():
+    now = timezone.now()
+    # Stored a second ago while the broker was down; a claim whose worker died as its lease
+    # ended; a retry whose task could not be queued.
+    not_queued = EventFactory(created_at=ago(seconds=1), requeue_at=ago(seconds=1))
+    lease_over = EventFactory(
+        created_at=ago(minutes=1),
+        attempts=1,
+        next_attempt_at=ago(seconds=2),
+        requeue_at=ago(seconds=2),
+    )
+    retry_due = EventFactory(
+        created_at=ago(minutes=5),
+        attempts=2,
+        next_attempt_at=ago(seconds=3),
+        requeue_at=ago(seconds=3),
+    )
 
     batches = events_requeue_stale(now=now, older_than=STALE, limit=1000, batch_size=1000)
 
-    assert batches == [[str(long_due.id)]]
-    assert {waiting.id, recently_due.id}.isdisjoint(
-        Event.objects.filter(next_attempt_at=now).values_list("id", flat=True)
-    )
+    assert batches == [[str(retry_due.id), str(lease_over.id), str(not_queued.id)]]
+    assert set(Event.objects.values_list("requeue_at", flat=True)) == {now + STALE}
+    assert events_requeue_stale(now=now, older_than=STALE, limit=1000, batch_size=1000) == []
 
 
 def test_it_does_not_queue_the_same_events_again_until_the_threshold_passes_again():

@@ -314,6 +314,8 @@ def test_a_retry_that_cannot_be_queued_leaves_the_event_pending_for_the_sweeper(
     assert event.sync_status == SyncStatus.PENDING
     assert event.attempts == 1
     assert event.next_attempt_at > timezone.now()
+    # Due for the sweeper when the retry is, not SYNC_STALE_PENDING_SECONDS later.
+    assert event.requeue_at == event.next_attempt_at
 
 
 def test_a_save_while_the_broker_is_down_still_stores_the_event(post, klaviyo, monkeypatch):
@@ -328,6 +330,8 @@ def test_a_save_while_the_broker_is_down_still_stores_the_event(post, klaviyo, m
     assert event.sync_status == SyncStatus.PENDING
     assert event.attempts == 0
     assert len(klaviyo.calls) == 0
+    # Due for the sweeper at once: no task is waiting for it.
+    assert event.requeue_at is not None and event.requeue_at <= timezone.now()
 
 
 def test_a_bulk_answer_rejecting_some_items_fails_only_those(klaviyo, post):
