@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from cleanup import selectors
 from cleanup.models import PURGE_LOCK, PurgeOutcome, PurgeRun, PurgeTrigger
+from cleanup.run_records import describe, run_finish, run_record, run_start_failed
 from core.db import DEADLOCK_ERROR, LOCK_WAIT_TIMEOUT, ROW_REFERENCED, run_retrying
 from events.models import Event, Profile, SyncStatus
 
@@ -28,7 +29,6 @@ T = TypeVar("T")
 # A batch is run again after a lock wait timeout, a deadlock, or a row still referenced (a
 # profile that got an event between the NOT EXISTS and the delete).
 BATCH_RETRY_ON = frozenset({LOCK_WAIT_TIMEOUT, DEADLOCK_ERROR, ROW_REFERENCED})
-ERROR_MAX_CHARS = 2000
 # Bounds of the inputs: a century of retention; batches whose ids still fit easily in memory.
 MAX_DAYS = 36500
 MAX_BATCH_SIZE = 100_000
@@ -114,23 +114,31 @@ def purge_expired_data(
 
 def purge_run_queue_failed(*, run: PurgeRun, error: BaseException) -> None:
     """Records a run the broker would not take as failed, saying why."""
-    _run_finish(
+    run_finish(
         run=run,
         progress=PurgeProgress(phase="events"),
         outcome=PurgeOutcome.FAILED,
-        error=f"Could not queue the purge: {_describe(error)}",
+        error=f"Could not queue the purge: {describe(error)}",
     )
 
 
 def purge_run_execute(
     *, run_id: int, now: datetime | None = None, on_progress: ProgressCallback | None = None
 ) -> PurgeRun:
-    """Runs a queued PurgeRun: takes the lock, deletes (or counts, in a dry run), records."""
-    run = PurgeRun.objects.get(pk=run_id)
-    cutoff = selectors.purge_cutoff(days=run.retention_days, now=now)
-    _lock_acquire(run=run, cutoff=cutoff)
+    """Runs a queued PurgeRun: takes the lock, deletes (or counts, in a dry run), records.
+
+    A run that can't start (a deadlock, the database away) is recorded as failed and raises
+    PurgeFailed: it is never left `queued`, nor `running` with the lock."""
     progress = PurgeProgress(phase="events")
     try:
+        run = PurgeRun.objects.get(pk=run_id)
+        cutoff = selectors.purge_cutoff(days=run.retention_days, now=now)
+        _lock_acquire(run=run, cutoff=cutoff)  # on an error, the lock is not ours
+    except DatabaseError as error:
+        logger.exception("Purge run #%s could not start", run_id)
+        raise PurgeFailed(run_start_failed(run_id=run_id, error=error)) from error
+    try:
+        run.refresh_from_db()
         if run.dry_run:
             progress.events_deleted = selectors.events_expired_count(cutoff=cutoff)
             progress.unsynced_events_deleted = selectors.events_expired_unsynced_count(
@@ -143,12 +151,12 @@ def purge_run_execute(
             _profiles_delete(run=run, cutoff=cutoff, progress=progress, on_progress=on_progress)
     except BaseException as error:
         logger.exception("Purge run #%s failed", run.pk)
-        _run_finish(run=run, progress=progress, outcome=PurgeOutcome.FAILED, error=_describe(error))
+        run_finish(run=run, progress=progress, outcome=PurgeOutcome.FAILED, error=describe(error))
         if isinstance(error, Exception):
             raise PurgeFailed(run) from error
         raise  # KeyboardInterrupt, SystemExit: recorded, and let them stop the process
     progress.phase = "done"
-    _run_finish(run=run, progress=progress, outcome=PurgeOutcome.SUCCEEDED)
+    run_finish(run=run, progress=progress, outcome=PurgeOutcome.SUCCEEDED)
     if on_progress:
         on_progress(progress)
     if run.unsynced_events_deleted and not run.dry_run:
@@ -164,42 +172,51 @@ def purge_run_execute(
 def _lock_acquire(*, run: PurgeRun, cutoff: datetime) -> None:
     now = timezone.now()
     stale_before = now - timedelta(seconds=settings.PURGE_LOCK_STALE_SECONDS)
-    abandoned = PurgeRun.objects.filter(
-        running_lock=PURGE_LOCK, heartbeat_at__lt=stale_before
-    ).update(
-        running_lock=None,
-        outcome=PurgeOutcome.FAILED,
-        finished_at=now,
-        error=(
-            f"Abandoned: no progress for {settings.PURGE_LOCK_STALE_SECONDS} seconds "
-            "(the process running it stopped); its lock was freed."
+    stale = PurgeRun.objects.filter(running_lock=PURGE_LOCK, heartbeat_at__lt=stale_before)
+    abandoned = run_retrying(
+        lambda: stale.update(
+            running_lock=None,
+            outcome=PurgeOutcome.FAILED,
+            finished_at=now,
+            error=(
+                f"Abandoned: no progress for {settings.PURGE_LOCK_STALE_SECONDS} seconds "
+                "(the process running it stopped); its lock was freed."
+            ),
         ),
+        what="Freeing a stale purge lock",
     )
     if abandoned:
         logger.warning("Freed the lock of a purge that made no progress (crashed?)")
-    try:
+
+    def take() -> int:
         with transaction.atomic():
-            taken = PurgeRun.objects.filter(pk=run.pk, outcome=PurgeOutcome.QUEUED).update(
+            return PurgeRun.objects.filter(pk=run.pk, outcome=PurgeOutcome.QUEUED).update(
                 running_lock=PURGE_LOCK,
                 outcome=PurgeOutcome.RUNNING,
                 cutoff=cutoff,
                 started_at=now,
                 heartbeat_at=now,
             )
+
+    try:
+        # A burst of purges deadlocks on the lock's unique index: InnoDB rolls one back whole.
+        taken = run_retrying(take, what=f"Purge run #{run.pk} taking the lock")
     except IntegrityError:
         holder = selectors.purge_run_running()
         error = "Another purge is running"
         if holder is not None and holder.started_at is not None:
             error += f" (run #{holder.pk}, started {holder.started_at:%Y-%m-%dT%H:%M:%SZ})"
-        PurgeRun.objects.filter(pk=run.pk).update(
-            outcome=PurgeOutcome.SKIPPED, error=error + ".", finished_at=now
+        run_record(
+            PurgeRun.objects.filter(pk=run.pk),
+            outcome=PurgeOutcome.SKIPPED,
+            error=error + ".",
+            finished_at=now,
         )
         run.refresh_from_db()
         logger.warning("Purge run #%s skipped: %s", run.pk, run.error)
         raise PurgeAlreadyRunning(run) from None
     if not taken:
         raise PurgeRunNotQueued(f"Purge run #{run.pk} was already started.")
-    run.refresh_from_db()
 
 
 def _events_delete(
@@ -294,11 +311,14 @@ def _progress_save(
     *, run: PurgeRun, progress: PurgeProgress, on_progress: ProgressCallback | None
 ) -> None:
     """Records the counts so far and proves the run alive (its heartbeat)."""
-    alive = PurgeRun.objects.filter(pk=run.pk, running_lock=PURGE_LOCK).update(
-        heartbeat_at=timezone.now(),
-        events_deleted=progress.events_deleted,
-        unsynced_events_deleted=progress.unsynced_events_deleted,
-        profiles_deleted=progress.profiles_deleted,
+    alive = run_retrying(
+        lambda: PurgeRun.objects.filter(pk=run.pk, running_lock=PURGE_LOCK).update(
+            heartbeat_at=timezone.now(),
+            events_deleted=progress.events_deleted,
+            unsynced_events_deleted=progress.unsynced_events_deleted,
+            profiles_deleted=progress.profiles_deleted,
+        ),
+        what=f"Purge run #{run.pk} recording its progress",
     )
     if not alive:
         raise PurgeLockLost(
@@ -308,28 +328,3 @@ def _progress_save(
     reset_queries()
     if on_progress:
         on_progress(progress)
-
-
-def _run_finish(
-    *, run: PurgeRun, progress: PurgeProgress, outcome: PurgeOutcome, error: str = ""
-) -> None:
-    """Records the outcome and frees the lock (this run's row only: never another's)."""
-    try:
-        PurgeRun.objects.filter(pk=run.pk).update(
-            outcome=outcome,
-            error=error[:ERROR_MAX_CHARS],
-            events_deleted=progress.events_deleted,
-            unsynced_events_deleted=progress.unsynced_events_deleted,
-            profiles_deleted=progress.profiles_deleted,
-            finished_at=timezone.now(),
-            running_lock=None,
-        )
-        run.refresh_from_db()
-    except DatabaseError:
-        # The database is gone too: the lock frees itself after PURGE_LOCK_STALE_SECONDS.
-        logger.exception("Purge run #%s: could not record its outcome", run.pk)
-
-
-def _describe(error: BaseException) -> str:
-    text = str(error)
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
