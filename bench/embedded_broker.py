@@ -41,6 +41,7 @@ CONSUMER = """
 import json, sys, time
 import kombu
 sys.path.insert(0, {root!r})
+import core.embedded_broker  # registers the embedded:// scheme
 url, transport, options, out, poll = sys.argv[1:6]
 transport, options, poll = transport or None, json.loads(options), float(poll)
 queue = kombu.Queue("bench", routing_key="bench")
