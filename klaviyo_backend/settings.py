@@ -11,6 +11,7 @@ from pathlib import Path
 from core import embedded_broker
 from core.logging import logging_config
 from klaviyo_backend import django_static, spectacular
+from klaviyo_backend.content_security import content_security_policy
 from klaviyo_backend.cron import cron_checked
 from klaviyo_backend.env import Env
 from klaviyo_client.limits import MAX_BULK_BYTES, MAX_BULK_EVENTS, RATE_LIMITS
@@ -72,6 +73,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Content-Security-Policy on every answer (klaviyo_backend/content_security.py).
+    "csp.middleware.CSPMiddleware",
     # Last, as django-axes asks: answers a locked-out admin login with 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -147,8 +150,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_REQUEST_BYTES
 REQUEST_BODY_TIMEOUT_SECONDS = env.float(
     "REQUEST_BODY_TIMEOUT_SECONDS", default=15.0, above=0, max=600
 )
-# gunicorn workers of `manage.py serve`, and threads per worker: a client slow to send its
-# request holds a thread, not a whole worker; with the default 2 x 64, 50 such clients leave room.
+# gunicorn workers of `manage.py serve`, threads per worker (a slow client holds one thread).
 WEB_CONCURRENCY = env.int("WEB_CONCURRENCY", default=2, min=1, max=64)
 WEB_THREADS = env.int("WEB_THREADS", default=64, min=1, max=1000)
 
@@ -220,7 +222,6 @@ API_KEY_FAILURE_RATE = env.str(
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0, min=0, max=10)
 # Admin login (django-axes): after this many wrong passwords for one username from one address,
 # that pair is locked out (429) for ADMIN_LOCKOUT_MINUTES; a right password resets the count.
-# Per pair, so that nobody can lock a colleague out by guessing at their name from elsewhere.
 ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5, min=1, max=1000)
 ADMIN_LOCKOUT_MINUTES = env.int("ADMIN_LOCKOUT_MINUTES", default=15, min=1, max=7 * 24 * 60)
 AUTHENTICATION_BACKENDS = [
@@ -248,8 +249,9 @@ READS_KLAVIYO_BUDGET_SECONDS = env.float(
 # Seconds a Klaviyo day count is reused (metric aggregates allow 3 calls/s, 60/min); 0: never.
 READS_KLAVIYO_CACHE_SECONDS = env.int("READS_KLAVIYO_CACHE_SECONDS", default=60, min=0)
 
-# drf-spectacular: the OpenAPI document's title, description and security scheme (static).
+# drf-spectacular's static settings; the Content-Security-Policy allows what the docs load.
 SPECTACULAR_SETTINGS = spectacular.SPECTACULAR_SETTINGS
+CONTENT_SECURITY_POLICY = content_security_policy(SPECTACULAR_SETTINGS)
 
 # --- Celery -------------------------------------------------------------------------------------
 

@@ -430,3 +430,29 @@ def test_the_service_refuses_to_start_naming_every_bad_knob():
         "KLAVIYO_BULK_MIN_EVENTS='-1': must be at least 1",
     ):
         assert line in result.stderr
+
+
+def test_every_answer_carries_a_content_security_policy_without_inline_scripts(client, api_client):
+    answers = [client.get("/api"), client.get("/admin/login/"), api_client.get("/events/metrics")]
+
+    for answer in answers:
+        policy = dict(
+            directive.strip().split(" ", 1)
+            for directive in answer["Content-Security-Policy"].split(";")
+        )
+        assert policy["default-src"] == "'self'"
+        assert "'unsafe-inline'" not in policy["script-src"]
+        assert "'unsafe-eval'" not in policy["script-src"]
+        assert policy["frame-ancestors"] == "'none'"
+        assert policy["object-src"] == "'none'"
+
+
+def test_the_docs_set_up_script_is_a_file_of_its_own(client):
+    page = client.get("/api")
+    script = client.get("/api?script=")
+
+    assert b"<script>" not in page.content
+    assert b'src="/api?script=' in page.content
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert b"SwaggerUIBundle" in script.content
