@@ -39,7 +39,6 @@ from klaviyo_client.limits import (
 from klaviyo_client.mapping import E164
 from klaviyo_client.names import LOCATION_ATTRIBUTES, NUMERIC_LOCATION, STANDARD_ATTRIBUTES
 
-MAX_NUMBER_TEXT = 100  # longest numeric string `value` takes
 MAX_ECHOED_KEY = 40  # a client's key named in an error message is cut to this
 # An upper bound of a float's JSON text ("-2.2250738585072014e-308"), and of a character's:
 # 4 bytes of UTF-8, or 6 as a \u escape.
@@ -79,10 +78,10 @@ def _is_email(value: str) -> bool:
 
 
 def _text(value: Any, *, max_length: int, why: str = "") -> str:
-    """A string as DRF's CharField takes it: numbers as their text, trimmed, not blank."""
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    """A JSON string (a number is not converted: the schema says string), trimmed, not blank."""
+    if not isinstance(value, str):
         raise FieldError("must be a string")
-    text = str(value).strip()
+    text = value.strip()
     if not text:
         raise FieldError("must not be empty")
     if len(text) > max_length:
@@ -275,15 +274,11 @@ def _time(value: Any) -> datetime | None:
 def _value(value: Any) -> float | None:
     if value is MISSING or value is None:
         return None
-    # Numbers, and numeric strings as DRF's FloatField took them; true/false are not numbers.
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise FieldError("must be a number")
-    if isinstance(value, str) and len(value) > MAX_NUMBER_TEXT:
+    # A JSON number, as the schema says (type number): "12" or true are not converted.
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise FieldError("must be a number")
     try:
         number = float(value)
-    except ValueError:
-        raise FieldError("must be a number") from None
     except OverflowError:  # an integer beyond float's range
         number = math.inf
     if not math.isfinite(number):
