@@ -73,8 +73,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    # Content-Security-Policy on every answer (klaviyo_backend/content_security.py).
-    "csp.middleware.CSPMiddleware",
+    "csp.middleware.CSPMiddleware",  # the policy: klaviyo_backend/content_security.py
     # Last, as django-axes asks: answers a locked-out admin login with 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -220,8 +219,7 @@ API_KEY_FAILURE_RATE = env.str(
 # Reverse proxies in front of the service that append to X-Forwarded-For (0: clients connect
 # directly). Client addresses, for the wrong-key guard and admin lockouts, come from there.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0, min=0, max=10)
-# Admin login (django-axes): after this many wrong passwords for one username from one address,
-# that pair is locked out (429) for ADMIN_LOCKOUT_MINUTES; a right password resets the count.
+# Admin login (django-axes): wrong passwords of a username at an address before a lockout (429).
 ADMIN_LOGIN_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5, min=1, max=1000)
 ADMIN_LOCKOUT_MINUTES = env.int("ADMIN_LOCKOUT_MINUTES", default=15, min=1, max=7 * 24 * 60)
 AUTHENTICATION_BACKENDS = [
