@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -25,13 +26,19 @@ from pathlib import Path
 
 import kombu.pools
 import redis
+from django.conf import settings
 from django.db import connection
 
+from core import embedded_broker
 from klaviyo_backend.celery import app as celery_app
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-# The broker when CELERY_BROKER_URL is unset (a plain SQLite run): the CI database number.
-FALLBACK_BROKER_URL = "redis://127.0.0.1:6379/15"
+# The Redis tried when CELERY_BROKER_URL is unset (a plain SQLite run): the CI database number.
+# TEST_FALLBACK_BROKER_URL moves it (a closed port: check the run on the embedded broker).
+FALLBACK_BROKER_URL = os.environ.get("TEST_FALLBACK_BROKER_URL") or "redis://127.0.0.1:6379/15"
+# Set by CI (.ci/run): Redis, redis-server and Chromium must be there; a test that needs one
+# fails without it instead of skipping (or running on the embedded broker).
+REQUIRE_TEST_SERVICES = os.environ.get("REQUIRE_TEST_SERVICES", "") not in ("", "0")
 
 
 class ProcessError(RuntimeError):
@@ -108,7 +115,24 @@ def start_process(name: str, args: list[str], *, env: Mapping[str, str]) -> Proc
 
 
 def broker_url() -> str:
-    return os.environ.get("CELERY_BROKER_URL") or FALLBACK_BROKER_URL
+    """CELERY_BROKER_URL; unset, the fallback Redis if it answers (always when services are
+    required), else the embedded broker (core/embedded_broker.py) of this process's database."""
+    if configured := os.environ.get("CELERY_BROKER_URL"):
+        return configured
+    if REQUIRE_TEST_SERVICES or broker_reachable(FALLBACK_BROKER_URL):
+        return FALLBACK_BROKER_URL
+    return embedded_broker.URL
+
+
+def is_embedded(url: str) -> bool:
+    return url.startswith(f"{embedded_broker.SCHEME}://")
+
+
+def embedded_broker_folder() -> Path:
+    """The embedded broker's folder of the database this process uses now (in a test: beside
+    the test database), which a worker started by worker_env shares."""
+    folder = embedded_broker.embedded_broker_dir(connection.settings_dict, base_dir=PROJECT_DIR)
+    return folder.resolve()
 
 
 def broker_reachable(url: str) -> bool:
@@ -125,15 +149,22 @@ def producer_on(url: str) -> Iterator[None]:
     test may point the producer elsewhere (a private Redis, a closed port) and back."""
     conf = celery_app.conf
     # The write URL: conf.broker_url yields to the CELERY_BROKER_URL environment variable.
-    previous = (conf.get("broker_write_url"), conf.task_always_eager)
+    previous = (conf.get("broker_write_url"), conf.task_always_eager, conf.broker_transport_options)
     _producer_pool_reset()
     conf.broker_write_url = url
     conf.task_always_eager = False
+    if is_embedded(url):  # the folder of the test database, not the one the settings named
+        conf.broker_transport_options = {
+            **conf.broker_transport_options,
+            **embedded_broker.transport_options(
+                embedded_broker_folder(), polling_interval=settings.EMBEDDED_BROKER_POLL_SECONDS
+            ),
+        }
     try:
         yield
     finally:
         _producer_pool_reset()
-        conf.broker_write_url, conf.task_always_eager = previous
+        conf.broker_write_url, conf.task_always_eager, conf.broker_transport_options = previous
 
 
 def _producer_pool_reset() -> None:
@@ -146,7 +177,13 @@ def _producer_pool_reset() -> None:
 
 def broker_flush(url: str) -> None:
     """Empties the broker's database: no task or rate-limit count left from an earlier run.
-    Do it before a worker starts, so the worker declares its queue again."""
+    Do it before a worker starts, so the worker declares its queue again. The embedded
+    broker: its folder for this process's database, emptied."""
+    if is_embedded(url):
+        folder = embedded_broker_folder()
+        shutil.rmtree(folder, ignore_errors=True)
+        embedded_broker.folders_prepare(folder)
+        return
     redis.Redis.from_url(url).flushdb()
 
 
@@ -181,6 +218,8 @@ def worker_env(*, broker: str, database: str, **overrides: str) -> dict[str, str
         PYTHONUNBUFFERED="1",
         LOG_FORMAT="plain",
     )
+    if is_embedded(broker):  # unset: the embedded broker, in the folder this process uses
+        env.update(CELERY_BROKER_URL="", EMBEDDED_BROKER_DIR=str(embedded_broker_folder()))
     env.update(overrides)
     return env
 

@@ -1,7 +1,7 @@
 """The end-to-end sync stack, for e2e tests and fault drills: the Klaviyo emulator (in this
-process), a real Celery worker on the Redis broker, and the database of this process, which the
-worker shares (in a test: the test database; use `transactional_db`, rows must be committed
-for the worker to see them).
+process), a real Celery worker on the broker (Redis, or the embedded one beside the test
+database), and the database of this process, which the worker shares (in a test: the test
+database; use `transactional_db`, rows must be committed for the worker to see them).
 
     stack = SyncStack.start(broker=broker_url(), emulator=emulator)   # flushes the broker
     ... post events ...
@@ -112,6 +112,7 @@ class SyncStack:
     def wait_for_broker_consumer(self, *, timeout: float = 30) -> None:
         """Until the worker, reconnected to a Redis that came back empty, has declared its
         queue there again (nothing else has: the producer declares it on its first send)."""
+        assert self.env["CELERY_BROKER_URL"], "Redis only (the embedded broker has no URL)"
         client = redis.Redis.from_url(self.env["CELERY_BROKER_URL"])
         try:
             wait_until(

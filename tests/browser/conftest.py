@@ -14,6 +14,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 
 from tests.e2e.conftest import sync_stack  # noqa: F401  (worker + emulator, for "Retry now")
+from tests.services import unavailable
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMEDRIVER = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")
@@ -40,9 +41,11 @@ def screenshots() -> Path:
 @pytest.fixture
 def browser() -> Iterator[webdriver.Chrome]:
     for program in (CHROMIUM, CHROMEDRIVER):
-        assert shutil.which(program), (
-            f"browser tests need {program} (apt: chromium chromium-driver)"
-        )
+        if not shutil.which(program):
+            unavailable(
+                f"browser tests need {program}: install Chromium and chromedriver "
+                "(Debian: apt install chromium chromium-driver; or set CHROMIUM, CHROMEDRIVER)"
+            )
     options = Options()
     options.binary_location = CHROMIUM
     for argument in (

@@ -8,6 +8,7 @@ starts again (connections refused; the API process, this one, and the worker bot
 it comes back empty); and a Redis that does not answer at all (a host down, packets dropped),
 which used to hold each request for the system's connect timeout, about two minutes."""
 
+import shutil
 import time
 
 import pytest
@@ -16,6 +17,7 @@ from events.models import Event, SyncStatus
 from testkit.procs import free_port, producer_on, start_redis, unanswered_port
 from testkit.stack import assert_all_sent_exactly_once
 from tests.drills.payloads import bulk_events, single_event
+from tests.services import unavailable
 
 pytestmark = pytest.mark.e2e
 
@@ -29,6 +31,8 @@ NO_HANG_SECONDS = 10
 
 @pytest.fixture
 def private_redis():
+    if not shutil.which("redis-server"):
+        unavailable("needs the redis-server program to stop and restart (apt install redis-server)")
     port = free_port()
     servers = [start_redis(port)]
 
