@@ -7,7 +7,8 @@
 Each target is served the production way: `manage.py serve` (gunicorn with the project's settings,
 DEBUG off, JSON request logs), on MariaDB, with tasks queued on Redis (`--broker`) and no Klaviyo
 key, so nothing leaves the machine. Targets:
-- service: this checkout (or `--url`: a server already running; its database is left as it is);
+- service: this checkout (or `--url`: a server already running; its database is left as it is;
+  `--url NAME=URL` repeated: several, say one per gunicorn worker model, the first as service);
 - baseline: `--baseline DIR`, another checkout (say today's main), with DIR/.venv's Python;
 - floor: a bare WSGI app (bench/single_floor.py) served by this checkout's `manage.py serve`, so on
   the same gunicorn settings, doing only what one event must cost: parse the JSON, upsert the
@@ -61,7 +62,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profiles", type=int, default=1000, help="distinct emails (1,000)")
     parser.add_argument("--baseline", default="", help="another checkout to compare with")
     parser.add_argument("--no-floor", action="store_true", help="leave the floor out")
-    parser.add_argument("--url", default="", help="a running server instead of this checkout")
+    parser.add_argument(
+        "--url",
+        action="append",
+        default=[],
+        metavar="[NAME=]URL",
+        help="a running server instead of this checkout; repeatable",
+    )
     parser.add_argument("--api-key", default=BENCH_KEY, help="X-API-Key for --url")
     parser.add_argument("--mysql", default="mysql://root@127.0.0.1:3306", help="MariaDB server")
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/7", help="Redis for tasks")
@@ -339,9 +346,11 @@ def main() -> None:
     tmp = tempfile.mkdtemp(prefix="bench-single-")
     targets: list[Target] = []
     try:
-        if args.url:
-            targets.append(Target(name="service", url=args.url.rstrip("/"), api_key=args.api_key))
-        else:
+        for index, value in enumerate(args.url):
+            name, _, url = value.rpartition("=") if "=" in value else ("", "", value)
+            name = name or ("service" if index == 0 else f"url{index + 1}")
+            targets.append(Target(name=name, url=url.rstrip("/"), api_key=args.api_key))
+        if not args.url:
             targets.append(serve("service", ROOT, args, tmp))
         if args.baseline:
             targets.append(serve("baseline", Path(args.baseline).resolve(), args, tmp))
