@@ -24,7 +24,8 @@ per round, for 8 clients: service / baseline rate (target 2.5), the service's p9
 and service / floor rate (target 0.5).
 
 Databases: `single_bench_<target>` on `--mysql` (created, migrated, dropped at the end unless
-`--keep`); the broker's queues this run filled are deleted at the end.
+`--keep`); tasks go to a private memory-only redis-server (or `--broker`: the queues this run
+filled are deleted at the end).
 """
 
 import argparse
@@ -46,11 +47,11 @@ from typing import Any
 
 import MySQLdb
 import redis
+from procstat import cpu_seconds, mariadb_pids, server_pids
 from single_floor import FLOOR_QUEUE
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-single-api-key"
-TICKS = os.sysconf("SC_CLK_TCK")
 TARGET_SPEEDUP, TARGET_P95_MS, TARGET_FLOOR_SHARE = 2.5, 30.0, 0.5
 
 
@@ -71,7 +72,11 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--api-key", default=BENCH_KEY, help="X-API-Key for --url")
     parser.add_argument("--mysql", default="mysql://root@127.0.0.1:3306", help="MariaDB server")
-    parser.add_argument("--broker", default="redis://127.0.0.1:6379/7", help="Redis for tasks")
+    parser.add_argument(
+        "--broker",
+        default="",
+        help="Redis for tasks (default: a private redis-server on a free port, stopped at the end)",
+    )
     parser.add_argument(
         "--env",
         action="append",
@@ -81,57 +86,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     return parser.parse_args()
-
-
-# --- Processes and their CPU ------------------------------------------------------------------
-
-
-def _listening_inodes(port: int) -> set[str]:
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "0A":  # LISTEN
-                inodes.add(fields[9])
-    return inodes
-
-
-def server_pids(port: int) -> list[int]:
-    """Every process holding the listening socket: gunicorn's master and its workers."""
-    wanted = {f"socket:[{inode}]" for inode in _listening_inodes(port)}
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            if any(os.readlink(fd) in wanted for fd in (proc / "fd").iterdir()):
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
-
-
-def mariadb_pids() -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        try:
-            name = (proc / "comm").read_text().strip() if proc.name.isdigit() else ""
-            if name in ("mariadbd", "mysqld"):
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
-    return total / TICKS
 
 
 # --- Targets ----------------------------------------------------------------------------------
@@ -156,6 +110,13 @@ def mysql_connect(mysql: str, database: str | None = None) -> Any:
         password=urllib.parse.unquote(url.password or ""),
         **({"database": database} if database else {}),
     )
+
+
+def _redis_answers(url: str) -> bool:
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
 
 
 def free_port() -> int:
@@ -345,6 +306,17 @@ def main() -> None:
     clients = [int(value) for value in args.clients.split(",")]
     tmp = tempfile.mkdtemp(prefix="bench-single-")
     targets: list[Target] = []
+    redis_server = None
+    if not args.broker:
+        port = free_port()
+        redis_server = subprocess.Popen(
+            ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )
+        args.broker = f"redis://127.0.0.1:{port}/0"
+        deadline = time.monotonic() + 10
+        while not _redis_answers(args.broker) and time.monotonic() < deadline:
+            time.sleep(0.1)
     try:
         for index, value in enumerate(args.url):
             name, _, url = value.rpartition("=") if "=" in value else ("", "", value)
@@ -382,8 +354,11 @@ def main() -> None:
             if target.process is not None:
                 target.process.terminate()
                 target.process.wait(timeout=30)
-        broker = redis.Redis.from_url(args.broker)
-        broker.delete(FLOOR_QUEUE, "celery")
+        if redis_server is not None:
+            redis_server.terminate()
+            redis_server.wait(timeout=30)
+        else:
+            redis.Redis.from_url(args.broker).delete(FLOOR_QUEUE, "celery")
         if not args.keep:
             server = mysql_connect(args.mysql)
             for target in targets:
