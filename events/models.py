@@ -124,6 +124,9 @@ class Event(models.Model):
             models.Index(
                 fields=["sync_status", "requeue_at", "created_at"], name="event_status_requeue"
             ),
+            # GET /events filtered by metric or email, newest first (events.selectors.event_list).
+            models.Index(fields=["event_name", "created_at"], name="event_name_created"),
+            models.Index(fields=["email", "created_at"], name="event_email_created"),
         ]
         constraints = [
             # Klaviyo: "If the unique_id is repeated for the same profile and metric, only the

@@ -4,6 +4,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 
 from core.openapi import AUTH_ERRORS, error_example
 from core.serializers import ErrorSerializer
+from events import list_serializers as ls
 from events import serializers as s
 
 PURCHASE_EXAMPLE = {
@@ -103,5 +104,52 @@ events_bulk_create = extend_schema(
             status_codes=["201"],
         ),
         error_example("Bad item", 400, "events.1.email must be a valid email"),
+    ],
+)
+
+event_retrieve = extend_schema(
+    operation_id="events_retrieve",
+    summary="One event and what became of it",
+    description=(
+        "The event as `POST /events` answered it, with its current sync status, the attempts "
+        "made to send it and Klaviyo's last error."
+    ),
+    responses={200: s.EventOutputSerializer, 404: ErrorSerializer, **AUTH_ERRORS},
+    examples=[
+        OpenApiExample(
+            "Sent",
+            value={
+                **EVENT_RESPONSE_EXAMPLE,
+                "sentToKlaviyo": True,
+                "syncStatus": "sent",
+                "attempts": 1,
+                "syncedAt": "2025-09-15T10:00:01.250Z",
+            },
+            response_only=True,
+        ),
+        error_example("Unknown", 404, "Event 8f7b6c1e-2b1a-4c55-9a57-3f0f3f4b9a10 not found"),
+    ],
+)
+
+event_list = extend_schema(
+    operation_id="events_list",
+    summary="The stored events, newest first, to reconcile",
+    description=(
+        "Every stored event (within the retention period) matching all the filters given, "
+        "newest stored first (`createdAt`, then `id`). `since` and `until` bound `createdAt`, "
+        "when the event was stored here. Follow `nextCursor` with the same filters until it is "
+        "null. An unknown parameter is a 400."
+    ),
+    parameters=[ls.EventListQuerySerializer],
+    responses={200: ls.EventPageSerializer, 400: ErrorSerializer, **AUTH_ERRORS},
+    examples=[
+        OpenApiExample(
+            "A page",
+            value={"events": [EVENT_RESPONSE_EXAMPLE], "nextCursor": None},
+            response_only=True,
+        ),
+        error_example(
+            "Bad status", 400, "syncStatus must be one of pending, sent, failed, skipped"
+        ),
     ],
 )

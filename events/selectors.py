@@ -4,12 +4,14 @@ Every query here is a range scan on one of Event's indexes (event_name, time, em
 (email, event_name, time), covering what it selects; none loads more rows than it returns.
 """
 
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.db import connection
-from django.db.models import Count, F, Max, Min, QuerySet
+from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import Collate
 
 from events.models import Event, Metric, Profile, SyncStatus
@@ -146,3 +148,65 @@ def event_pending_oldest_created_at() -> datetime | None:
 
 def event_failed_count() -> int:
     return Event.objects.filter(sync_status=SyncStatus.FAILED).count()
+
+
+# --- What became of the events a client posted (GET /events/{id}, GET /events) ---------------
+
+
+@dataclass(frozen=True)
+class EventPosition:
+    """Where a page of GET /events ended: the last event's createdAt and id."""
+
+    created_at: datetime
+    id: uuid.UUID
+
+
+def event_get(*, event_id: uuid.UUID) -> Event | None:
+    return Event.objects.filter(pk=event_id).first()
+
+
+def event_list_queryset(
+    *,
+    sync_status: str | None = None,
+    metric: str | None = None,
+    email: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: EventPosition | None = None,
+) -> QuerySet:
+    """The events matching every filter given, newest stored first (createdAt, then id,
+    descending), each after `after`.
+
+    since/until bound createdAt (when the event was stored here): the one order every filter
+    shares, so each filter is a range scan of one index ending in created_at (sync_status,
+    event_name, email, or none; InnoDB appends the primary key, the tie-break) read backwards
+    and stopped after the page, never a sort of the matches.
+    """
+    queryset = Event.objects.all()
+    if sync_status is not None:
+        queryset = queryset.filter(sync_status=sync_status)
+    if metric is not None:
+        queryset = queryset.filter(event_name=metric)
+    if email is not None:
+        queryset = queryset.filter(email=email.strip().lower())
+    if since is not None:
+        queryset = queryset.filter(created_at__gte=since)
+    if until is not None:
+        queryset = queryset.filter(created_at__lt=until)
+    if after is not None:
+        # created_at <= x first, a range the index serves; the OR only breaks ties
+        # (MariaDB does not range-scan a row comparison such as (created_at, id) < (x, y)).
+        queryset = queryset.filter(created_at__lte=after.created_at).filter(
+            Q(created_at__lt=after.created_at) | Q(id__lt=after.id)
+        )
+    return queryset.order_by("-created_at", "-id")
+
+
+def event_list(*, limit: int, **filters: Any) -> tuple[list[Event], EventPosition | None]:
+    """Up to `limit` events of event_list_queryset(**filters), and the position of the next
+    page (None on the last one)."""
+    rows = list(event_list_queryset(**filters)[: limit + 1])
+    if len(rows) <= limit:
+        return rows, None
+    last = rows[limit - 1]
+    return rows[:limit], EventPosition(created_at=last.created_at, id=last.id)

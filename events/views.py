@@ -1,18 +1,27 @@
-"""/events: ingest (the questions about events are klaviyo_sync's: they ask Klaviyo first).
-OpenAPI declarations: events/openapi.py."""
+"""/events: ingest, and what became of the events a client posted (GET /events/{id}, GET /events).
+The questions about events (/events/metrics, count, ...) are klaviyo_sync's: they ask Klaviyo
+first. OpenAPI declarations: events/openapi.py."""
 
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from events import list_serializers as ls
 from events import openapi
 from events import serializers as s
+from events.selectors import event_get, event_list
 from events.services import event_ingest, events_ingest_bulk
+
+# Only an id routes to the detail view: /events/metrics, /events/count, ... stay klaviyo_sync's.
+UUID_PATTERN = "[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}"
 
 
 class EventViewSet(viewsets.ViewSet):
-    """Customer events: ingest."""
+    """Customer events: ingest and their sync status."""
+
+    lookup_value_regex = UUID_PATTERN
 
     @openapi.event_create
     def create(self, request: Request) -> Response:
@@ -31,3 +40,17 @@ class EventViewSet(viewsets.ViewSet):
         serializer.is_valid(raise_exception=True)
         results = events_ingest_bulk(items=serializer.validated_data["events"])
         return Response(s.BulkEventsOutputSerializer(results).data, status=status.HTTP_201_CREATED)
+
+    @openapi.event_retrieve
+    def retrieve(self, request: Request, pk: str) -> Response:
+        event = event_get(event_id=pk)
+        if event is None:
+            raise NotFound(f"Event {pk} not found")
+        return Response(s.EventOutputSerializer(event).data)
+
+    @openapi.event_list
+    def list(self, request: Request) -> Response:
+        query = ls.EventListQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        events, next_position = event_list(**query.validated_data)
+        return Response(ls.EventPageSerializer({"events": events, "next": next_position}).data)
