@@ -1,5 +1,9 @@
-"""What every app's OpenAPI declarations share: the error answers and their examples."""
+"""What every app's OpenAPI declarations share: the error answers and their examples, and the
+schema class of a paged list."""
 
+from typing import Any
+
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample
 
 from core.errors import error_body
@@ -17,3 +21,11 @@ def error_example(name: str, status_code: int, message: str) -> OpenApiExample:
         response_only=True,
         status_codes=[str(status_code)],
     )
+
+
+class PagedListSchema(AutoSchema):
+    """For a viewset whose `list` answers one object holding the page (`{"events": [...],
+    "nextCursor"}`), not a bare array: drf-spectacular would wrap its serializer in an array."""
+
+    def _is_list_view(self, serializer: Any = None) -> bool:
+        return False

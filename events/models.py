@@ -46,6 +46,10 @@ class Profile(models.Model):
     )
     last_error = models.TextField(blank=True, default="")
     synced_at = models.DateTimeField(null=True, blank=True)
+    # The sync of its ProfileChanges (POST /profiles): tries so far, and when the next may go.
+    # (db_default: the raw upserts of events.services insert profiles without naming them.)
+    attempts = models.PositiveIntegerField(default=0, db_default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -54,6 +58,28 @@ class Profile(models.Model):
 
     def __str__(self) -> str:
         return self.identity
+
+    @property
+    def anonymous_id(self) -> str | None:
+        value = self.attributes.get("anonymousId")
+        return value if isinstance(value, str) else None
+
+
+class ProfileChange(models.Model):
+    """What one POST /profiles (or one item of a bulk) told us about a profile, as sent (a
+    merge patch: null removes), kept until Klaviyo has it. The worker sends Klaviyo the patches
+    of a profile merged in id order, and only them: what changed, not the whole profile."""
+
+    id = models.BigAutoField(primary_key=True)
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="changes")
+    attributes = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"change {self.id} of profile {self.profile_id}"
 
 
 class Metric(models.Model):

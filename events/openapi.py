@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema
 from core.openapi import AUTH_ERRORS, error_example
 from core.serializers import ErrorSerializer
 from events import list_serializers as ls
+from events import profile_serializers as ps
 from events import serializers as s
 
 PURCHASE_EXAMPLE = {
@@ -151,5 +152,76 @@ event_list = extend_schema(
         error_example(
             "Bad status", 400, "syncStatus must be one of pending, sent, failed, skipped"
         ),
+    ],
+)
+
+PROFILE_EXAMPLE = {
+    "email": "ann@example.com",
+    "profileAttributes": {"firstName": "Ann", "city": "Lyon", "plan": "pro", "nickname": None},
+}
+PROFILE_RESPONSE_EXAMPLE = {
+    "id": 42,
+    "email": "ann@example.com",
+    "phoneNumber": None,
+    "externalId": None,
+    "anonymousId": None,
+    "attributes": {"firstName": "Ann", "city": "Lyon", "plan": "pro"},
+    "klaviyoId": None,
+    "syncStatus": "pending",
+    "lastError": "",
+    "createdAt": "2025-09-15T10:00:00.000Z",
+    "updatedAt": "2025-09-15T10:00:00.000Z",
+}
+profile_upsert = extend_schema(
+    operation_id="profiles_upsert",
+    summary="Create or update one profile",
+    description=(
+        "Identified as an event's profile: `email`, else `phoneNumber`, `externalId` or "
+        "`anonymousId` among the attributes. Merges into the stored profile (null removes a "
+        "key) and queues the sync, which sends Klaviyo only what changed (profile-import). "
+        "201 when new, 200 when it existed. A property the body does not declare is refused."
+    ),
+    request=ps.ProfileInputSerializer,
+    responses={
+        201: ps.ProfileOutputSerializer,
+        200: ps.ProfileOutputSerializer,
+        400: ErrorSerializer,
+        413: ErrorSerializer,
+        **AUTH_ERRORS,
+    },
+    examples=[
+        OpenApiExample("Ann", value=PROFILE_EXAMPLE, request_only=True),
+        OpenApiExample(
+            "Created", value=PROFILE_RESPONSE_EXAMPLE, response_only=True, status_codes=["201"]
+        ),
+        error_example(
+            "No identifier",
+            400,
+            "a profile needs email, profileAttributes.phoneNumber, "
+            "profileAttributes.externalId or profileAttributes.anonymousId",
+        ),
+    ],
+)
+
+profile_retrieve = extend_schema(
+    operation_id="profiles_retrieve",
+    summary="One profile by email, with its sync state",
+    responses={
+        200: ps.ProfileOutputSerializer,
+        400: ErrorSerializer,
+        404: ErrorSerializer,
+        **AUTH_ERRORS,
+    },
+    examples=[
+        OpenApiExample(
+            "Synced",
+            value={
+                **PROFILE_RESPONSE_EXAMPLE,
+                "syncStatus": "sent",
+                "klaviyoId": "01J9ZV7X2Q4M5N6P7R8S9T0V1W",
+            },
+            response_only=True,
+        ),
+        error_example("Unknown", 404, "Profile ann@example.com not found"),
     ],
 )

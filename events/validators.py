@@ -99,7 +99,7 @@ def _event_name(value: Any) -> str:
     return _text(value, max_length=MAX_METRIC_NAME, why=": Klaviyo's limit for a metric name")
 
 
-def _email(value: Any) -> str | None:
+def email_check(value: Any) -> str | None:
     if value is MISSING or value is None:
         return None
     email = _text(value, max_length=254)
@@ -216,7 +216,7 @@ def _profile_text_problems(attributes: dict[str, Any], prefix: str = "") -> dict
     return errors
 
 
-def _profile_attributes(value: Any) -> tuple[dict[str, Any], int]:
+def profile_attributes_check(value: Any) -> tuple[dict[str, Any], int]:
     attributes, bound = _attributes(value)
     errors: dict[str, list[str]] = {}
     # Klaviyo takes Klaviyo's own snake_case names as well as the camelCase ones.
@@ -241,7 +241,7 @@ def _profile_attributes(value: Any) -> tuple[dict[str, Any], int]:
     return attributes, bound
 
 
-def _json_bytes(value: dict[str, Any]) -> bytes:
+def json_bytes(value: dict[str, Any]) -> bytes:
     """As klaviyo_client.mapping encodes it for Klaviyo: compact, UTF-8."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
@@ -303,9 +303,9 @@ def _value_currency(value: Any) -> str | None:
 # (wire name, service name, check): a check returns the clean value or raises FieldError.
 EVENT_FIELDS = (
     ("eventName", "event_name", _event_name),
-    ("email", "email", _email),
+    ("email", "email", email_check),
     ("eventAttributes", "event_attributes", _event_attributes),
-    ("profileAttributes", "profile_attributes", _profile_attributes),
+    ("profileAttributes", "profile_attributes", profile_attributes_check),
     ("time", "time", _time),
     ("value", "value", _value),
     ("uniqueId", "unique_id", _unique_id),
@@ -359,7 +359,7 @@ def event_input_validate(data: Any) -> dict[str, Any]:
         # Klaviyo takes at most 5 MB per event, its profile included. Measured only when the
         # cheap bound says it could be over: a megabyte of JSON takes milliseconds to encode.
         elif events_bound + profile_bound > MAX_EVENT_BYTES and (
-            len(_json_bytes(events)) + len(_json_bytes(profile)) > MAX_EVENT_BYTES
+            len(json_bytes(events)) + len(json_bytes(profile)) > MAX_EVENT_BYTES
         ):
             errors[api_settings.NON_FIELD_ERRORS_KEY] = [
                 "eventAttributes and profileAttributes must be at most 5 MB "

@@ -1,6 +1,6 @@
 """/events: ingest, and what became of the events a client posted (GET /events/{id}, GET /events).
 The questions about events (/events/metrics, count, ...) are klaviyo_sync's: they ask Klaviyo
-first. OpenAPI declarations: events/openapi.py."""
+first. And /profiles: profiles upserted without events. OpenAPI declarations: events/openapi.py."""
 
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
@@ -8,10 +8,13 @@ from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.openapi import PagedListSchema
 from events import list_serializers as ls
 from events import openapi
+from events import profile_serializers as ps
 from events import serializers as s
-from events.selectors import event_get, event_list
+from events.profile_services import profile_upsert
+from events.selectors import event_get, event_list, profile_get_by_email
 from events.services import event_ingest, events_ingest_bulk
 
 # Only an id routes to the detail view: /events/metrics, /events/count, ... stay klaviyo_sync's.
@@ -22,6 +25,7 @@ class EventViewSet(viewsets.ViewSet):
     """Customer events: ingest and their sync status."""
 
     lookup_value_regex = UUID_PATTERN
+    schema = PagedListSchema()  # GET /events answers {"events", "nextCursor"}, not an array
 
     @openapi.event_create
     def create(self, request: Request) -> Response:
@@ -54,3 +58,30 @@ class EventViewSet(viewsets.ViewSet):
         query.is_valid(raise_exception=True)
         events, next_position = event_list(**query.validated_data)
         return Response(ls.EventPageSerializer({"events": events, "next": next_position}).data)
+
+
+class ProfileViewSet(viewsets.ViewSet):
+    """Profiles as a resource of their own: upserted here, synced by the worker."""
+
+    lookup_field = "email"
+    lookup_value_regex = "[^/]+"
+
+    @openapi.profile_upsert
+    def create(self, request: Request) -> Response:
+        serializer = ps.ProfileInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        result = profile_upsert(data=serializer.validated_data)
+        return Response(
+            ps.ProfileOutputSerializer(result.profile).data,
+            status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    @openapi.profile_retrieve
+    def retrieve(self, request: Request, email: str) -> Response:
+        path = ps.ProfileEmailPathSerializer(data={"email": email})
+        path.is_valid(raise_exception=True)
+        address = path.validated_data["email"]
+        profile = profile_get_by_email(email=address)
+        if profile is None:
+            raise NotFound(f"Profile {address} not found")
+        return Response(ps.ProfileOutputSerializer(profile).data)

@@ -47,6 +47,11 @@ def declared_schedule() -> list[PeriodicTaskSpec]:
             expire_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
         ),
         PeriodicTaskSpec(
+            name="requeue stale profile changes",
+            task="klaviyo_sync.tasks.requeue_stale_profile_changes",
+            every_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
+        ),
+        PeriodicTaskSpec(
             name="refresh the sync-health dashboard",
             task="console.tasks.refresh_sync_health",
             every_seconds=settings.DASHBOARD_REFRESH_SECONDS,

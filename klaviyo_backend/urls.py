@@ -10,7 +10,7 @@ from rest_framework.routers import SimpleRouter
 from cleanup.views import CleanupViewSet
 from console.views import home
 from core.views import metrics, not_found
-from events.views import EventViewSet
+from events.views import EventViewSet, ProfileViewSet
 from klaviyo_backend.health import HealthView
 from klaviyo_sync.views import EventReadViewSet, KlaviyoViewSet
 
@@ -25,6 +25,7 @@ class OptionalSlashRouter(SimpleRouter):
 
 router = OptionalSlashRouter()
 router.register("events", EventViewSet, basename="events")
+router.register("profiles", ProfileViewSet, basename="profiles")
 router.register("cleanup", CleanupViewSet, basename="cleanup")
 router.register("klaviyo", KlaviyoViewSet, basename="klaviyo")
 # The events' read endpoints are klaviyo_sync's (Klaviyo first): the same /events prefix and

@@ -31,6 +31,7 @@ logger = logging.getLogger(__name__)
 UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0}
 LIMIT_PATTERN = re.compile(r"^\s*(\d+)\s*/\s*([smh])\s*$")
 
+
 @dataclass(frozen=True)
 class Limit:
     count: int

@@ -8,7 +8,12 @@ class KlaviyoSyncConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from events.models import Event
+        from events.models import Event, ProfileChange
         from klaviyo_sync import receivers
 
         post_save.connect(receivers.on_event_saved, sender=Event, dispatch_uid="klaviyo_event")
+        post_save.connect(
+            receivers.on_profile_change_saved,
+            sender=ProfileChange,
+            dispatch_uid="klaviyo_profile_change",
+        )

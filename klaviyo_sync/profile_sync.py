@@ -21,7 +21,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from events.models import Event, Profile, SyncStatus
+from events.models import Event, Profile, ProfileChange, SyncStatus
 from events.services import json_patches_combine
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import KlaviyoClient, klaviyo_client
@@ -35,11 +35,16 @@ KLAVIYO_IDENTIFIERS = ("email", "phone_number", "external_id")
 
 
 def profile_sync_changes(*, profile_id: int, attributes: dict[str, Any]) -> dict[str, Any]:
-    """The merged view plus a null for every key its events cleared that it no longer holds
-    (nested objects as merge patches: a cleared location key inside `location`)."""
+    """The merged view plus a null for every key its events or its pending changes (POST
+    /profiles) cleared that it no longer holds (nested objects as merge patches: a cleared
+    location key inside `location`)."""
     cleared: dict[str, Any] = {}
     carried = Event.objects.filter(profile_id=profile_id).order_by("created_at")
-    for patch in carried.values_list("profile_attributes", flat=True):
+    pending = ProfileChange.objects.filter(profile_id=profile_id).order_by("id")
+    for patch in [
+        *carried.values_list("profile_attributes", flat=True),
+        *pending.values_list("attributes", flat=True),
+    ]:
         if patch:
             cleared = json_patches_combine(cleared, patch)
     return json_patches_combine(cleared, attributes)
@@ -56,7 +61,9 @@ def duplicate_profile_id(error: KlaviyoError) -> str | None:
     return None
 
 
-def _import(client: KlaviyoClient, resource: dict[str, Any]) -> tuple[dict[str, Any], str]:
+def import_or_update_duplicate(
+    client: KlaviyoClient, resource: dict[str, Any]
+) -> tuple[dict[str, Any], str]:
     """profile-import, or the update of the duplicate Klaviyo names; the answer and a note."""
     try:
         return client.profile_import(data=resource), ""
@@ -84,6 +91,14 @@ def _import(client: KlaviyoClient, resource: dict[str, Any]) -> tuple[dict[str, 
 def profile_sync(*, profile_id: int) -> Profile:
     """Creates or updates one profile in Klaviyo and records Klaviyo's profile id and the
     outcome on the row."""
+    # The pending changes this send covers (read before the profile, whose whole view then
+    # holds them): deleted once it is sent.
+    last_covered = (
+        ProfileChange.objects.filter(profile_id=profile_id)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
     profile = Profile.objects.get(id=profile_id)
     client = klaviyo_client()
     if client is None:
@@ -101,13 +116,17 @@ def profile_sync(*, profile_id: int) -> Profile:
             changes=profile_sync_changes(profile_id=profile_id, attributes=profile.attributes),
             in_event=False,
         )
-        answer, note = _import(client, resource)
+        answer, note = import_or_update_duplicate(client, resource)
         changes = {
             "sync_status": SyncStatus.SENT,
             "last_error": note,
             "synced_at": timezone.now(),
             "klaviyo_id": answer.get("id") or profile.klaviyo_id,
+            "attempts": 0,
+            "next_attempt_at": None,
         }
+        if last_covered is not None:
+            ProfileChange.objects.filter(profile_id=profile_id, id__lte=last_covered).delete()
     except mapping.NotSendable as problem:
         changes = {"sync_status": SyncStatus.FAILED, "last_error": f"Not sent: {problem}"}
     except KlaviyoError as error:

@@ -9,10 +9,11 @@ when it commits, in tasks of KLAVIYO_BULK_BATCH_SIZE (core/commit_batches.py).
 from typing import Any
 
 from core.commit_batches import CommitBatches
-from events.models import Event, SyncStatus
-from klaviyo_sync.tasks import queue_events_in_batches
+from events.models import Event, ProfileChange, SyncStatus
+from klaviyo_sync.tasks import queue_events_in_batches, queue_profiles_sync
 
 events_to_sync: CommitBatches[str] = CommitBatches(queue_events_in_batches)
+profiles_to_sync: CommitBatches[int] = CommitBatches(queue_profiles_sync)
 
 
 def on_event_saved(
@@ -23,3 +24,15 @@ def on_event_saved(
     # events are immutable there. Fixtures (raw) and rows created already settled aren't sent.
     if created and not raw and instance.sync_status == SyncStatus.PENDING:
         events_to_sync.add(str(instance.id), using=kwargs.get("using"))
+
+
+def on_profile_change_saved(
+    sender: type[ProfileChange],
+    instance: ProfileChange,
+    created: bool,
+    raw: bool = False,
+    **kwargs: Any,
+) -> None:
+    """A change of POST /profiles (single or bulk): its profile's sync, queued on commit."""
+    if created and not raw:
+        profiles_to_sync.add(instance.profile_id, using=kwargs.get("using"))

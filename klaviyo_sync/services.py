@@ -23,12 +23,12 @@ from uuid import UUID, uuid4
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from core.db import run_retrying
 from events.failures import failure_reason
-from events.models import NO_KEY_MESSAGE, Event, Profile, SyncStatus
+from events.models import NO_KEY_MESSAGE, Event, Profile, ProfileChange, SyncStatus
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import klaviyo_client
 from klaviyo_client.errors import KlaviyoError, KlaviyoNotConfigured
@@ -191,12 +191,16 @@ def _sent_record(
     # Only profiles unchanged since we read them (newer attributes are still to be sent),
     # and not already recorded as sent in this state (synced_at: when their current
     # attributes reached Klaviyo), which spares most rows an update during a backlog.
-    profiles = Profile.objects.filter(
-        id__in=sent_profiles, updated_at__lte=profiles_read_at
-    ).filter(
-        ~Q(sync_status=SyncStatus.SENT)
-        | Q(synced_at__isnull=True)
-        | Q(synced_at__lt=F("updated_at"))
+    # Nor those whose own changes (POST /profiles) still wait: their sync says when.
+    waiting = ProfileChange.objects.filter(profile_id=OuterRef("pk"))
+    profiles = (
+        Profile.objects.filter(id__in=sent_profiles, updated_at__lte=profiles_read_at)
+        .exclude(Exists(waiting))
+        .filter(
+            ~Q(sync_status=SyncStatus.SENT)
+            | Q(synced_at__isnull=True)
+            | Q(synced_at__lt=F("updated_at"))
+        )
     )
     _update(
         profiles,

@@ -24,6 +24,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from events.models import Event, SyncStatus
+from klaviyo_sync.profile_changes import profile_changes_sync, profiles_with_stale_changes
 from klaviyo_sync.profile_sync import profile_sync
 from klaviyo_sync.services import (
     RETRYABLE_STATUSES,
@@ -149,3 +150,46 @@ def queue_profile_sync(profile_id: int) -> bool:
 @shared_task(name="klaviyo_sync.tasks.sync_profile")
 def sync_profile(profile_id: int) -> str:
     return profile_sync(profile_id=profile_id).sync_status
+
+
+def queue_profiles_sync(profile_ids: Iterable[int], *, countdown: float | None = None) -> None:
+    """One task per profile whose changes (POST /profiles) wait; never raises (the sweeper
+    queues what the broker could not take)."""
+    for profile_id in dict.fromkeys(profile_ids):
+        try:
+            sync_profile_changes.apply_async(args=[profile_id], countdown=countdown or None)
+        except Exception as error:  # as queue_event_sync: no broker error reaches the caller
+            logger.warning(
+                "Could not queue the Klaviyo sync of profile %s (%s: %s); the sweeper will",
+                profile_id,
+                type(error).__name__,
+                error,
+            )
+            return
+
+
+@shared_task(
+    name="klaviyo_sync.tasks.sync_profile_changes",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    max_retries=5,
+)
+def sync_profile_changes(profile_id: int) -> str:
+    outcome = profile_changes_sync(profile_id=profile_id)
+    if outcome.retry_in is not None:
+        queue_profiles_sync([profile_id], countdown=outcome.retry_in)
+    return outcome.status
+
+
+@shared_task(name="klaviyo_sync.tasks.requeue_stale_profile_changes")
+def requeue_stale_profile_changes() -> int:
+    """Queues profiles whose changes wait past SYNC_STALE_PENDING_SECONDS (beat)."""
+    ids = profiles_with_stale_changes(
+        now=timezone.now(),
+        older_than=timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS),
+        limit=settings.SYNC_SWEEP_MAX_EVENTS,
+    )
+    queue_profiles_sync(ids)
+    if ids:
+        logger.info("Sweeper re-queued %d profiles", len(ids), extra={"profiles": len(ids)})
+    return len(ids)

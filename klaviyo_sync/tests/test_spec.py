@@ -14,6 +14,7 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
 from openapi_core.validation.request.exceptions import InvalidRequestBody
 
+from events.models import ProfileChange
 from events.tests.factories import EventFactory, ProfileFactory
 from klaviyo_client import profiles
 from klaviyo_client.client import KlaviyoClient
@@ -228,3 +229,16 @@ def test_the_sync_test_event_follows_the_spec(spec, configured, sent):
     klaviyo_sync_test(email="me@example.com", event_name="Klaviyo Sync Test")
 
     assert_valid(spec, sent)
+
+
+@pytest.mark.django_db
+def test_the_sync_of_profile_changes_follows_the_spec(spec, configured, sent):
+    profile = ProfileFactory(attributes=FULL_PROFILE)
+    ProfileChange.objects.create(profile=profile, attributes={**FULL_PROFILE, **CLEARS})
+
+    tasks.sync_profile_changes.delay(profile.id)
+
+    assert [c.request.url for c in sent] == [f"{BASE}/profile-import"]
+    assert_valid(spec, sent)
+    data = json.loads(sent[0].request.body)["data"]
+    assert data["meta"] == {"patch_properties": {"unset": ["old", "gone"]}}

@@ -1,0 +1,148 @@
+"""POST /profiles and GET /profiles/{email}: profiles upserted without events."""
+
+import pytest
+from rest_framework.test import APIClient
+
+from events.models import Profile, ProfileChange, SyncStatus
+from events.tests.factories import ProfileFactory
+
+pytestmark = pytest.mark.django_db
+
+FIELDS = {
+    "id",
+    "email",
+    "phoneNumber",
+    "externalId",
+    "anonymousId",
+    "attributes",
+    "klaviyoId",
+    "syncStatus",
+    "lastError",
+    "createdAt",
+    "updatedAt",
+}
+
+
+def test_it_creates_a_profile_and_answers_201(api_client: APIClient) -> None:
+    response = api_client.post(
+        "/profiles",
+        {"email": "Ann@Example.com", "profileAttributes": {"firstName": "Ann", "plan": "pro"}},
+        format="json",
+    )
+
+    assert response.status_code == 201
+    body = response.json()
+    assert set(body) == FIELDS
+    assert body["email"] == "ann@example.com"
+    assert body["attributes"] == {"firstName": "Ann", "plan": "pro"}
+    assert body["syncStatus"] == "pending"
+    profile = Profile.objects.get(email="ann@example.com")
+    assert body["id"] == profile.id
+    assert profile.attributes == {"firstName": "Ann", "plan": "pro"}
+    assert list(ProfileChange.objects.values_list("attributes", flat=True)) == [
+        {"firstName": "Ann", "plan": "pro"}
+    ]
+
+
+def test_it_merges_into_an_existing_profile_null_removing_and_answers_200(
+    api_client: APIClient,
+) -> None:
+    profile = ProfileFactory(
+        email="ann@example.com", attributes={"firstName": "Ann", "plan": "pro", "city": "Lyon"}
+    )
+    Profile.objects.filter(id=profile.id).update(sync_status=SyncStatus.SENT)
+
+    response = api_client.post(
+        "/profiles",
+        {"email": "ann@example.com", "profileAttributes": {"plan": None, "city": "Nice"}},
+        format="json",
+    )
+
+    assert response.status_code == 200
+    assert response.json()["id"] == profile.id
+    assert response.json()["attributes"] == {"firstName": "Ann", "city": "Nice"}
+    profile.refresh_from_db()
+    assert profile.attributes == {"firstName": "Ann", "city": "Nice"}
+    assert profile.sync_status == SyncStatus.PENDING
+    # What goes to Klaviyo is the change, nulls included, not the merged profile.
+    assert ProfileChange.objects.get().attributes == {"plan": None, "city": "Nice"}
+
+
+@pytest.mark.parametrize(
+    ("attributes", "field", "value"),
+    [
+        ({"phoneNumber": "+15005550006"}, "phoneNumber", "+15005550006"),
+        ({"externalId": "crm-7"}, "externalId", "crm-7"),
+        ({"anonymousId": "visitor-1"}, "anonymousId", "visitor-1"),
+    ],
+)
+def test_it_identifies_a_profile_without_email_as_events_do(
+    api_client: APIClient, attributes: dict, field: str, value: str
+) -> None:
+    first = api_client.post("/profiles", {"profileAttributes": attributes}, format="json")
+    again = api_client.post(
+        "/profiles", {"profileAttributes": {**attributes, "firstName": "Bo"}}, format="json"
+    )
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()[field] == value
+    assert again.json()["id"] == first.json()["id"]
+    assert Profile.objects.get().attributes == {**attributes, "firstName": "Bo"}
+
+
+def test_an_event_and_a_profile_post_share_the_profile(api_client: APIClient) -> None:
+    api_client.post("/events", {"eventName": "Purchase", "email": "a@example.com"}, format="json")
+
+    response = api_client.post(
+        "/profiles", {"email": "a@example.com", "profileAttributes": {"x": 1}}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert Profile.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"profileAttributes": {"firstName": "A"}},
+            "a profile needs email, profileAttributes.phoneNumber, "
+            "profileAttributes.externalId or profileAttributes.anonymousId",
+        ),
+        ({"email": "nope"}, "email must be a valid email"),
+        (
+            {"email": "a@example.com", "profileAttributes": {"phoneNumber": "555"}},
+            "profileAttributes.phoneNumber must be in E.164 format, like +15005550006",
+        ),
+        ({"email": "a@example.com", "attributes": {}}, "property attributes should not exist"),
+        ([], "request body must be a JSON object"),
+    ],
+)
+def test_it_refuses_a_bad_profile(api_client: APIClient, body: object, message: str) -> None:
+    response = api_client.post("/profiles", body, format="json")
+
+    assert response.status_code == 400
+    assert message in response.json()["message"]
+    assert not Profile.objects.exists()
+
+
+def test_it_answers_a_profile_by_email_case_insensitively(api_client: APIClient) -> None:
+    profile = ProfileFactory(email="ann@example.com", attributes={"firstName": "Ann"})
+
+    response = api_client.get("/profiles/ANN@example.com")
+
+    assert response.status_code == 200
+    assert response.json()["id"] == profile.id
+    assert response.json()["attributes"] == {"firstName": "Ann"}
+
+
+def test_it_answers_404_for_an_unknown_profile_and_400_for_a_bad_email(
+    api_client: APIClient,
+) -> None:
+    assert api_client.get("/profiles/who@example.com").status_code == 404
+    assert api_client.get("/profiles/not-an-email").status_code == 400
+
+
+def test_it_needs_the_api_key(anonymous_client: APIClient) -> None:
+    assert anonymous_client.post("/profiles", {"email": "a@example.com"}).status_code == 401
+    assert anonymous_client.get("/profiles/a@example.com").status_code == 401
