@@ -225,3 +225,44 @@ profile_retrieve = extend_schema(
         error_example("Unknown", 404, "Profile ann@example.com not found"),
     ],
 )
+
+profiles_bulk_upsert = extend_schema(
+    operation_id="profiles_bulk_upsert",
+    summary="Create or update up to 10,000 profiles at once",
+    description=(
+        "All or nothing: when any item is invalid, the 400 names each bad item by index "
+        "(`profiles.3.email ...`) and nothing is stored. Each item merges as `POST /profiles` "
+        "does, in the order sent. The worker sends the backlog to Klaviyo in "
+        "profile-bulk-import-jobs; a change that clears an attribute goes through "
+        "profile-import, which bulk import can't do. The most items: BULK_MAX_PROFILES."
+    ),
+    request=ps.BulkProfilesInputSerializer,
+    responses={
+        201: ps.BulkProfilesOutputSerializer,
+        400: ErrorSerializer,
+        413: ErrorSerializer,
+        **AUTH_ERRORS,
+    },
+    examples=[
+        OpenApiExample(
+            "Two profiles",
+            value={
+                "profiles": [
+                    {"email": "ann@example.com", "profileAttributes": {"firstName": "Ann"}},
+                    {"profileAttributes": {"phoneNumber": "+15005550006", "plan": "pro"}},
+                ]
+            },
+            request_only=True,
+        ),
+        OpenApiExample(
+            "Stored",
+            value={
+                "count": 2,
+                "profiles": [{"id": 42, "email": "ann@example.com"}, {"id": 43, "email": None}],
+            },
+            response_only=True,
+            status_codes=["201"],
+        ),
+        error_example("Bad item", 400, "profiles.1.email must be a valid email"),
+    ],
+)

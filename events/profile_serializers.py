@@ -3,9 +3,11 @@ serializers.profile_input_validate enforces it, as event_input_validate does for
 
 from typing import Any
 
+from django.conf import settings
 from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField, iso_utc
+from core.strict_input import StrictInputSerializer
 from events.models import Profile
 from events.profile_validators import profile_input_validate
 from events.serializers import AttributesField
@@ -65,3 +67,60 @@ class ProfileEmailPathSerializer(serializers.Serializer):
 
     def validate_email(self, value: str) -> str:
         return value.strip().lower()
+
+
+class ProfileListField(serializers.ListField):
+    """The profiles of a bulk request: the length checked before any item, errors by index.
+    The limit is read when a request comes, so that BULK_MAX_PROFILES is honoured as set."""
+
+    default_error_messages = {
+        "empty": "must hold at least one profile",
+        "max_length": "must hold at most {max_length} profiles",
+    }
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(child=ProfileInputSerializer(), allow_empty=False, **kwargs)
+        self.max_length = settings.BULK_MAX_PROFILES  # the schema's maxItems
+
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if not data:
+            self.fail("empty")
+        if len(data) > settings.BULK_MAX_PROFILES:
+            self.fail("max_length", max_length=settings.BULK_MAX_PROFILES)
+        items: list[dict[str, Any]] = []
+        errors: dict[int, Any] = {}
+        for index, item in enumerate(data):
+            try:
+                items.append(profile_input_validate(item))
+            except serializers.ValidationError as error:
+                errors[index] = error.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return items
+
+
+class BulkProfilesInputSerializer(StrictInputSerializer):
+    default_error_messages = {"invalid": "must be a JSON object"}
+
+    profiles = ProfileListField()
+
+
+class BulkProfileItemSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField(allow_null=True)
+
+
+# The answer to a bulk upsert, in request order. (A comment, not a docstring: a docstring would
+# become the component's description in the schema.)
+class BulkProfilesOutputSerializer(serializers.Serializer):
+    count = serializers.IntegerField(help_text="profiles in the request")
+    profiles = BulkProfileItemSerializer(many=True)
+
+    def to_representation(self, instance: list[tuple[int, str | None]]) -> dict[str, Any]:
+        # Up to 10,000 items: plain dicts (the declared fields are the schema).
+        return {
+            "count": len(instance),
+            "profiles": [{"id": pk, "email": email} for pk, email in instance],
+        }

@@ -52,3 +52,44 @@ def profile_upsert(*, data: dict[str, Any]) -> ProfileUpsertResult:
 
     profile = run_retrying(store, what="Profile upsert")
     return ProfileUpsertResult(profile=profile, created=profile.created_at == profile.updated_at)
+
+
+# Rows per upsert statement: 9 parameters a row stays under SQLite's 32,766 and keeps each
+# statement a few hundred KB on MySQL.
+UPSERT_CHUNK = 1000
+
+
+def profiles_upsert_bulk(*, items: list[dict[str, Any]]) -> list[tuple[int, str | None]]:
+    """Upserts validated profiles with bulk statements, all or nothing, and records each item's
+    change for Klaviyo; (id, email) per item, in input order.
+
+    The items are upserted sorted by identity (stable: a profile named twice merges its items in
+    the order sent), so concurrent bulks lock rows in one order and don't deadlock.
+    """
+    keyed = [
+        (
+            profile_identity(email=item.get("email"), profile_attributes=attrs),
+            item.get("email"),
+            attrs,
+        )
+        for item in items
+        for attrs in [item.get("profile_attributes") or {}]
+    ]
+    ordered = sorted(keyed, key=lambda row: row[0])
+
+    def store() -> dict[str, int]:
+        with transaction.atomic():
+            ids: dict[str, int] = {}
+            for start in range(0, len(ordered), UPSERT_CHUNK):
+                chunk = ordered[start : start + UPSERT_CHUNK]
+                ids.update(profiles_upsert(changes=[(email, attrs) for _, email, attrs in chunk]))
+            changes = [
+                ProfileChange(profile_id=ids[identity], attributes=attrs)
+                for identity, _, attrs in keyed
+            ]
+            ProfileChange.objects.bulk_create(changes, batch_size=UPSERT_CHUNK)
+            _changes_announce(changes)
+            return ids
+
+    ids = run_retrying(store, what="Profile bulk upsert")
+    return [(ids[identity], email) for identity, email, _ in keyed]

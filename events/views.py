@@ -13,7 +13,7 @@ from events import list_serializers as ls
 from events import openapi
 from events import profile_serializers as ps
 from events import serializers as s
-from events.profile_services import profile_upsert
+from events.profile_services import profile_upsert, profiles_upsert_bulk
 from events.selectors import event_get, event_list, profile_get_by_email
 from events.services import event_ingest, events_ingest_bulk
 
@@ -74,6 +74,16 @@ class ProfileViewSet(viewsets.ViewSet):
         return Response(
             ps.ProfileOutputSerializer(result.profile).data,
             status=status.HTTP_201_CREATED if result.created else status.HTTP_200_OK,
+        )
+
+    @openapi.profiles_bulk_upsert
+    @action(detail=False, methods=["post"])
+    def bulk(self, request: Request) -> Response:
+        serializer = ps.BulkProfilesInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        results = profiles_upsert_bulk(items=serializer.validated_data["profiles"])
+        return Response(
+            ps.BulkProfilesOutputSerializer(results).data, status=status.HTTP_201_CREATED
         )
 
     @openapi.profile_retrieve

@@ -206,6 +206,8 @@ REST_FRAMEWORK = {
 
 # Most events one POST /events/bulk may carry.
 BULK_MAX_EVENTS = env.int("BULK_MAX_EVENTS", default=1000, min=1, max=100_000)
+# Most profiles one POST /profiles/bulk may carry.
+BULK_MAX_PROFILES = env.int("BULK_MAX_PROFILES", default=10_000, min=1, max=100_000)
 
 # Requests each API key may make per period (N/s, N/min, N/hour, N/day); empty: no limit.
 API_THROTTLE_RATE = env.str(

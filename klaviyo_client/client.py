@@ -26,6 +26,7 @@ from requests.adapters import HTTPAdapter
 
 from klaviyo_client import operations as ops
 from klaviyo_client.errors import KlaviyoError, error_from_response
+from klaviyo_client.jobs import JobCalls
 from klaviyo_client.query import (
     aggregate_datetime,
     cursor_from_link,
@@ -59,7 +60,7 @@ def pooled_session() -> requests.Session:
         return _session
 
 
-class KlaviyoClient:
+class KlaviyoClient(JobCalls):
     def __init__(
         self,
         *,
@@ -210,19 +211,6 @@ class KlaviyoClient:
         set to it); the profile resource."""
         body = {"data": {**data, "id": profile_id}}
         response = self._call(ops.UPDATE_PROFILE, body=body, attempt=attempt, path_id=profile_id)
-        return self._json(response).get("data") or {}
-
-    def profile_bulk_import_job(
-        self, *, profiles: list[dict[str, Any]], attempt: int = 1
-    ) -> dict[str, Any]:
-        """POST /api/profile-bulk-import-jobs with profile resources; the job resource."""
-        body = {
-            "data": {
-                "type": "profile-bulk-import-job",
-                "attributes": {"profiles": {"data": profiles}},
-            }
-        }
-        response = self._call(ops.PROFILE_BULK_IMPORT, body=body, attempt=attempt)
         return self._json(response).get("data") or {}
 
     # --- plumbing -------------------------------------------------------------------------

@@ -31,6 +31,16 @@ LATEST_EVENT_AHEAD = timedelta(days=365)
 MAX_BULK_EVENTS = 1000  # "at most 1,000 events per request" (spec)
 MAX_BULK_BYTES = 5_000_000  # "payload size must not exceed 5 MB" (spec)
 
+# --- A profile bulk import job (POST /api/profile-bulk-import-jobs) ---------------------------
+
+# "Accepts up to 10,000 profiles per request. The maximum allowed payload size is 5MB. The
+# maximum allowed payload size per-profile is 100KB." (the operation's description in the spec)
+MAX_BULK_PROFILES = 10_000
+MAX_BULK_PROFILES_BYTES = 5_000_000
+MAX_BULK_PROFILE_BYTES = 100_000
+# A job's import errors come in pages of at most 100 (page[size]'s schema).
+MAX_IMPORT_ERRORS_PAGE = 100
+
 # --- Reads --------------------------------------------------------------------------------------
 
 # GET /api/events: page[size] defaults to 200 and may be up to 1,000 (the parameter's schema).
@@ -48,6 +58,9 @@ RATE_LIMITS = {
     # POST /api/profile-import: tier L, 700/m in the docs, 750/m in the spec: the stricter one.
     "profile_import": "75/s,700/m",
     "profile_bulk_import": "10/s,150/m",
+    "profile_bulk_import_job": "10/s,150/m",  # GET /api/profile-bulk-import-jobs/{id}
+    "profile_bulk_import_errors": "10/s,150/m",  # GET .../{id}/import-errors
+    "profile_deletion": "3/s,60/m",  # POST /api/data-privacy-deletion-jobs
     "accounts": "1/s,15/m",
     "metrics": "10/s,150/m",
     "profiles": "75/s,750/m",

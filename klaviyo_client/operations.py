@@ -29,3 +29,10 @@ PROFILE_IMPORT = Operation("POST", "profile-import", "profile_import")
 # the follow-up of a profile-import's 409, never a flow of its own.
 UPDATE_PROFILE = Operation("PATCH", "profiles/{id}", "profile_import")
 PROFILE_BULK_IMPORT = Operation("POST", "profile-bulk-import-jobs", "profile_bulk_import")
+GET_PROFILE_BULK_IMPORT_JOB = Operation(
+    "GET", "profile-bulk-import-jobs/{id}", "profile_bulk_import_job"
+)
+GET_PROFILE_BULK_IMPORT_ERRORS = Operation(
+    "GET", "profile-bulk-import-jobs/{id}/import-errors", "profile_bulk_import_errors"
+)
+REQUEST_PROFILE_DELETION = Operation("POST", "data-privacy-deletion-jobs", "profile_deletion")

@@ -343,6 +343,8 @@ def get_bulk_import_profiles_job(ctx: HandlerContext) -> Response:
     job = ctx.store.jobs.get(ctx.args["job_id"])
     if job is None:
         raise job_not_found(ctx.args["job_id"])
+    with ctx.store.lock:
+        job.reads += 1
     links = {"self": f"{ctx.request.base_url}"}
     return document({"data": import_job_resource(ctx.request, job), "links": links})
 

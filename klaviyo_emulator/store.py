@@ -129,6 +129,14 @@ class ImportJob:
     errors: list[dict[str, Any]]
     profile_ids: list[str]
     created_at: datetime = field(default_factory=now_utc)
+    # Klaviyo runs a job after answering: `queued`, then `processing`, then `complete`. The
+    # emulator imports at once but reports the states a client must follow: queued in the POST
+    # answer, processing at the first read, complete from the second on.
+    reads: int = 0
+
+    @property
+    def status(self) -> str:
+        return ("queued", "processing")[self.reads] if self.reads < 2 else "complete"
 
 
 def merge_attributes(target: dict[str, Any], changes: dict[str, Any]) -> None:

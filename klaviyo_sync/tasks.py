@@ -24,6 +24,14 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from events.models import Event, SyncStatus
+from klaviyo_client.errors import KlaviyoError
+from klaviyo_client.limits import MAX_BULK_PROFILES
+from klaviyo_sync.profile_bulk import (
+    BulkPlan,
+    profile_import_job_abandon,
+    profile_import_job_settle,
+    profiles_changes_send_bulk,
+)
 from klaviyo_sync.profile_changes import profile_changes_sync, profiles_with_stale_changes
 from klaviyo_sync.profile_sync import profile_sync
 from klaviyo_sync.services import (
@@ -34,6 +42,8 @@ from klaviyo_sync.services import (
 )
 
 logger = logging.getLogger(__name__)
+# Profiles per task of a backlog: what one profile-bulk-import-job takes.
+PROFILE_BULK_BATCH = MAX_BULK_PROFILES
 
 
 def queue_event_sync(event_ids: Sequence[str], *, countdown: float | None = None) -> bool:
@@ -153,17 +163,28 @@ def sync_profile(profile_id: int) -> str:
 
 
 def queue_profiles_sync(profile_ids: Iterable[int], *, countdown: float | None = None) -> None:
-    """One task per profile whose changes (POST /profiles) wait; never raises (the sweeper
+    """Queues the sync of profiles whose changes (POST /profiles) wait: one task for one
+    profile, one task per PROFILE_BULK_BATCH of them for more; never raises (the sweeper
     queues what the broker could not take)."""
-    for profile_id in dict.fromkeys(profile_ids):
+    ids = list(dict.fromkeys(profile_ids))
+    batches = [
+        ids[start : start + PROFILE_BULK_BATCH] for start in range(0, len(ids), PROFILE_BULK_BATCH)
+    ]
+    for batch in batches:
+        task, args = (
+            (sync_profile_changes, [batch[0]])
+            if len(batch) == 1
+            else (sync_profiles_changes, [batch])
+        )
         try:
-            sync_profile_changes.apply_async(args=[profile_id], countdown=countdown or None)
+            task.apply_async(args=args, countdown=countdown or None)
         except Exception as error:  # as queue_event_sync: no broker error reaches the caller
             logger.warning(
-                "Could not queue the Klaviyo sync of profile %s (%s: %s); the sweeper will",
-                profile_id,
+                "Could not queue the Klaviyo sync of %d profiles (%s: %s); the sweeper will",
+                len(batch),
                 type(error).__name__,
                 error,
+                extra={"profiles": len(batch)},
             )
             return
 
@@ -193,3 +214,71 @@ def requeue_stale_profile_changes() -> int:
     if ids:
         logger.info("Sweeper re-queued %d profiles", len(ids), extra={"profiles": len(ids)})
     return len(ids)
+
+
+@shared_task(
+    name="klaviyo_sync.tasks.sync_profiles_changes",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    max_retries=5,
+)
+def sync_profiles_changes(profile_ids: list[int]) -> dict[str, int]:
+    """The changes of many profiles (a bulk upsert, the sweeper): bulk import jobs, each then
+    followed by a task; profile-import for what bulk import can't do."""
+    if len(profile_ids) < BULK_IMPORT_FROM:
+        plan = BulkPlan(one_by_one=list(profile_ids))
+    else:
+        plan = profiles_changes_send_bulk(profile_ids=profile_ids)
+    for job_id, covered in plan.jobs:
+        _follow_job(job_id, [[pid, change] for pid, change in covered.items()], polls=0)
+    for ids, delay in plan.retry:
+        queue_profiles_sync(ids, countdown=delay)
+    for profile_id in plan.one_by_one:
+        outcome = profile_changes_sync(profile_id=profile_id)
+        if outcome.retry_in is not None:
+            queue_profiles_sync([profile_id], countdown=outcome.retry_in)
+    return {
+        "jobs": len(plan.jobs),
+        "one_by_one": len(plan.one_by_one),
+        "retrying": sum(len(ids) for ids, _ in plan.retry),
+    }
+
+
+# Fewer profiles than this go through profile-import: a job costs 1/150 of a minute's bulk quota
+# (and polls of its own), a profile-import 1/700 of its quota; about 5 of these make one job.
+BULK_IMPORT_FROM = 5
+
+# Following a job: polls 1 s apart at first, then backing off to a minute, for about 3 hours.
+JOB_POLL_FIRST_SECONDS = 1.0
+JOB_POLL_MAX_SECONDS = 60.0
+JOB_MAX_POLLS = 200
+
+
+def _follow_job(job_id: str, covered: list[list[int]], *, polls: int) -> None:
+    countdown = min(JOB_POLL_FIRST_SECONDS * 2**polls, JOB_POLL_MAX_SECONDS)
+    try:
+        follow_profile_import_job.apply_async(args=[job_id, covered, polls], countdown=countdown)
+    except Exception as error:  # as queue_event_sync; the sweeper sends the profiles again
+        logger.warning("Could not queue the follow-up of import job %s (%s)", job_id, error)
+
+
+@shared_task(
+    name="klaviyo_sync.tasks.follow_profile_import_job",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    max_retries=5,
+)
+def follow_profile_import_job(job_id: str, covered: list[list[int]], polls: int) -> str:
+    """Until the job has ended; then its import errors fail the profiles they name."""
+    by_profile = {int(pid): int(change) for pid, change in covered}
+    try:
+        status = profile_import_job_settle(job_id=job_id, covered=by_profile)
+    except KlaviyoError as error:
+        status = f"unknown ({error.summary})"
+    if status is None:
+        return "settled"
+    if polls + 1 >= JOB_MAX_POLLS:
+        profile_import_job_abandon(job_id=job_id, profile_ids=list(by_profile))
+        return "abandoned"
+    _follow_job(job_id, covered, polls=polls + 1)
+    return status

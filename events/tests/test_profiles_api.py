@@ -146,3 +146,83 @@ def test_it_answers_404_for_an_unknown_profile_and_400_for_a_bad_email(
 def test_it_needs_the_api_key(anonymous_client: APIClient) -> None:
     assert anonymous_client.post("/profiles", {"email": "a@example.com"}).status_code == 401
     assert anonymous_client.get("/profiles/a@example.com").status_code == 401
+
+
+def test_a_bulk_upserts_every_profile_and_answers_in_input_order(api_client: APIClient) -> None:
+    existing = ProfileFactory(email="ann@example.com", attributes={"firstName": "Ann", "x": 1})
+    body = {
+        "profiles": [
+            {"email": "bo@example.com", "profileAttributes": {"firstName": "Bo"}},
+            {"email": "ANN@example.com", "profileAttributes": {"x": None, "city": "Lyon"}},
+            {"profileAttributes": {"phoneNumber": "+15005550006"}},
+            {"email": "bo@example.com", "profileAttributes": {"plan": "pro"}},
+        ]
+    }
+
+    response = api_client.post("/profiles/bulk", body, format="json")
+
+    assert response.status_code == 201
+    bo = Profile.objects.get(email="bo@example.com")
+    phone = Profile.objects.get(phone_number="+15005550006")
+    assert response.json() == {
+        "count": 4,
+        "profiles": [
+            {"id": bo.id, "email": "bo@example.com"},
+            {"id": existing.id, "email": "ann@example.com"},
+            {"id": phone.id, "email": None},
+            {"id": bo.id, "email": "bo@example.com"},
+        ],
+    }
+    existing.refresh_from_db()
+    assert existing.attributes == {"firstName": "Ann", "city": "Lyon"}
+    assert bo.attributes == {"firstName": "Bo", "plan": "pro"}
+    assert list(
+        ProfileChange.objects.filter(profile=bo).order_by("id").values_list("attributes", flat=True)
+    ) == [{"firstName": "Bo"}, {"plan": "pro"}]
+    assert ProfileChange.objects.count() == 4
+
+
+def test_a_bulk_is_all_or_nothing(api_client: APIClient) -> None:
+    body = {
+        "profiles": [
+            {"email": "bo@example.com"},
+            {"email": "nope"},
+            {"email": "c@example.com", "extra": 1},
+        ]
+    }
+
+    response = api_client.post("/profiles/bulk", body, format="json")
+
+    assert response.status_code == 400
+    assert set(response.json()["message"]) == {
+        "profiles.1.email must be a valid email",
+        "profiles.2.property extra should not exist",
+    }
+    assert not Profile.objects.exists()
+
+
+def test_a_bulk_holds_one_to_the_configured_number_of_profiles(
+    api_client: APIClient, settings
+) -> None:
+    settings.BULK_MAX_PROFILES = 2
+    too_many = {"profiles": [{"email": f"p{i}@example.com"} for i in range(3)]}
+
+    assert api_client.post("/profiles/bulk", {"profiles": []}, format="json").json()["message"] == [
+        "profiles must hold at least one profile"
+    ]
+    assert api_client.post("/profiles/bulk", too_many, format="json").json()["message"] == [
+        "profiles must hold at most 2 profiles"
+    ]
+    assert not Profile.objects.exists()
+
+
+def test_a_bulk_of_many_profiles_takes_a_few_statements(
+    api_client: APIClient, django_assert_max_num_queries
+) -> None:
+    body = {"profiles": [{"email": f"p{i}@example.com"} for i in range(2500)]}
+
+    with django_assert_max_num_queries(20):
+        response = api_client.post("/profiles/bulk", body, format="json")
+
+    assert response.status_code == 201
+    assert Profile.objects.count() == 2500

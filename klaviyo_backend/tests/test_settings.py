@@ -60,6 +60,7 @@ BAD_VALUES = [
     ("LOG_LEVEL", "LOUD", "LOG_LEVEL='LOUD': must be one of DEBUG, INFO, WARNING"),
     ("LOG_FORMAT", "xml", "LOG_FORMAT='xml': must be one of json, plain"),
     ("BULK_MAX_EVENTS", "0", "BULK_MAX_EVENTS='0': must be at least 1"),
+    ("BULK_MAX_PROFILES", "100001", "BULK_MAX_PROFILES='100001': must be at most 100,000"),
     ("API_THROTTLE_RATE", "5/fortnight", "API_THROTTLE_RATE='5/fortnight': must look like"),
     ("API_THROTTLE_RATE", "0/min", "API_THROTTLE_RATE='0/min': must look like 12000/min"),
     ("CACHE_URL", "memcache://cache:11211", "CACHE_URL: must start with redis://"),

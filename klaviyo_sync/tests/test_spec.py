@@ -64,6 +64,9 @@ def sent():
             status=202,
             json={"data": {"type": "profile-bulk-import-job", "id": "J1"}},
         )
+        job = {"data": {"type": "profile-bulk-import-job", "id": "J1", "attributes": {}}}
+        mock.get(f"{BASE}/profile-bulk-import-jobs/J1", json=job)
+        mock.get(f"{BASE}/profile-bulk-import-jobs/J1/import-errors", json=empty)
         yield mock.calls
 
 
@@ -242,3 +245,14 @@ def test_the_sync_of_profile_changes_follows_the_spec(spec, configured, sent):
     assert_valid(spec, sent)
     data = json.loads(sent[0].request.body)["data"]
     assert data["meta"] == {"patch_properties": {"unset": ["old", "gone"]}}
+
+
+def test_following_a_profile_bulk_import_job_follows_the_spec(spec, client, sent):
+    client.profile_bulk_import_job_get(job_id="J1")
+    client.profile_bulk_import_errors(job_id="J1")
+
+    assert [c.request.url.split("?")[0] for c in sent] == [
+        f"{BASE}/profile-bulk-import-jobs/J1",
+        f"{BASE}/profile-bulk-import-jobs/J1/import-errors",
+    ]
+    assert_valid(spec, sent)

@@ -1,0 +1,279 @@
+"""Profiles benchmark: POST /profiles/bulk vs a raw `executemany` of the same rows, then the drain
+of those profiles into the Klaviyo emulator (Klaviyo's rate limits on) vs its floor.
+
+    .venv/bin/python bench/profiles.py                  # 100,000 profiles, MariaDB + Redis db 10
+    .venv/bin/python bench/profiles.py --profiles 20000
+
+Its own database (`--database-url`, default bench_profiles_profiles on the local MariaDB,
+created, migrated, emptied) and Redis db (`--broker`, default db 10, emptied). In one run:
+1. Raw: the profile rows and their change rows (what POST /profiles/bulk stores) inserted with
+   `executemany` over one connection, a commit per 10,000; before and after phase 2, the
+   faster run counts. The ceiling the API is compared with.
+2. API: N profiles in requests of `--batch` (10,000) to a gunicorn of `--workers` (3) from
+   `--clients` (2) threads; bodies encoded before the clock starts. Target: API >= 1/3 of raw.
+3. Drain: ONE celery worker (`--concurrency` 4) sends every waiting change to the emulator,
+   which applies Klaviyo's published limits (profile-bulk-import-jobs 10/s burst, 150/min
+   steady; the job and import-error reads likewise). The floor is what that limit allows:
+   J = ceil(N / 10,000) jobs at 10/s (the steady rate binds above 150 jobs). Target: drain
+   time <= 1.25 x floor, every profile stored in the emulator once.
+"""
+
+import argparse
+import http.client
+import json
+import math
+import os
+import sys
+import threading
+import time
+import urllib.parse
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchenv import database_prepare, django_setup
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_KEY = "bench-api-key"
+TARGET_INGEST_RATIO = 1 / 3
+TARGET_DRAIN_RATIO = 1.25
+PROFILES_PER_JOB = 10_000  # klaviyo_client.limits.MAX_BULK_PROFILES
+BURST_PER_SECOND = 10  # POST /api/profile-bulk-import-jobs, x-klaviyo-ratelimit
+STEADY_PER_MINUTE = 150
+RAW_BATCH = 10_000
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--profiles", type=int, default=100_000, help="profiles (100,000)")
+    parser.add_argument("--batch", type=int, default=10_000, help="profiles per request")
+    parser.add_argument("--clients", type=int, default=2, help="client threads (2)")
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (3)")
+    parser.add_argument("--concurrency", type=int, default=4, help="the worker's pool (4)")
+    parser.add_argument(
+        "--database-url",
+        default="mysql://root@127.0.0.1:3306/bench_profiles_profiles",
+        help="its own database",
+    )
+    parser.add_argument("--broker", default="redis://127.0.0.1:6379/10", help="Redis, emptied")
+    parser.add_argument("--timeout", type=float, default=900, help="drain: give up after (s)")
+    return parser.parse_args()
+
+
+def empty_tables() -> None:
+    from django.db import connection
+
+    from events.models import Event, Profile, ProfileChange
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "mysql":
+            cursor.execute("SET FOREIGN_KEY_CHECKS = 0")
+            for model in (ProfileChange, Event, Profile):
+                cursor.execute(f"TRUNCATE TABLE {model._meta.db_table}")
+            cursor.execute("SET FOREIGN_KEY_CHECKS = 1")
+        else:
+            for model in (ProfileChange, Event, Profile):
+                cursor.execute(f"DELETE FROM {model._meta.db_table}")
+
+
+def make_profiles(count: int) -> list[dict[str, Any]]:
+    """Profiles as a CRM export sends them: standard attributes, a location, custom ones."""
+    return [
+        {
+            "email": f"person{index}@example.com",
+            "profileAttributes": {
+                "firstName": f"First{index}",
+                "lastName": f"Last{index}",
+                "city": ("Oslo", "Lyon", "Austin")[index % 3],
+                "plan": ("free", "pro")[index % 2],
+                "score": index % 100,
+            },
+        }
+        for index in range(count)
+    ]
+
+
+# --- The API ----------------------------------------------------------------------------------
+
+
+def post_all(url: str, bodies: list[bytes], clients: int) -> float:
+    target = urllib.parse.urlparse(url)
+    queue = list(enumerate(bodies))
+    lock = threading.Lock()
+    failures: list[str] = []
+    headers = {"Content-Type": "application/json", "X-API-Key": BENCH_KEY}
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=300)
+        while True:
+            with lock:
+                if not queue or failures:
+                    return
+                index, body = queue.pop()
+            connection.request("POST", "/profiles/bulk", body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status != 201:
+                with lock:
+                    failures.append(f"request {index}: {response.status} {answer[:300]!r}")
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit("API phase failed: " + "; ".join(failures[:3]))
+    return elapsed
+
+
+# --- Raw executemany --------------------------------------------------------------------------
+
+
+def raw_rows(profiles: list[dict[str, Any]]) -> tuple[list[tuple], list[tuple]]:
+    """The profile rows and their change rows, as the database takes them."""
+    now = datetime.now(UTC).replace(tzinfo=None)
+    rows, changes = [], []
+    for index, item in enumerate(profiles, start=1):
+        attributes = json.dumps(item["profileAttributes"])
+        email = item["email"]
+        rows.append((index, email, email, attributes, "pending", "", 0, now, now))
+        changes.append((index, attributes, now))
+    return rows, changes
+
+
+def raw_insert(rows: list[tuple], changes: list[tuple]) -> float:
+    from django.db import connection
+
+    from events.models import Profile, ProfileChange
+
+    raw = connection.get_new_connection(connection.get_connection_params())
+    cursor = raw.cursor()
+    insert_profiles = (
+        f"INSERT INTO {Profile._meta.db_table} (id, identity, email, attributes, sync_status, "
+        "last_error, attempts, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    )
+    insert_changes = (
+        f"INSERT INTO {ProfileChange._meta.db_table} (profile_id, attributes, created_at) "
+        "VALUES (%s, %s, %s)"
+    )
+    started = time.perf_counter()
+    for start in range(0, len(rows), RAW_BATCH):
+        cursor.executemany(insert_profiles, rows[start : start + RAW_BATCH])
+        cursor.executemany(insert_changes, changes[start : start + RAW_BATCH])
+        raw.commit()
+    elapsed = time.perf_counter() - started
+    raw.close()
+    return elapsed
+
+
+# --- The drain ----------------------------------------------------------------------------------
+
+
+def drain_floor(jobs: int) -> float:
+    by_burst = jobs / BURST_PER_SECOND
+    by_steady = max(0, math.ceil(jobs / STEADY_PER_MINUTE) - 1) * 60.0
+    return max(by_burst, by_steady)
+
+
+def drain(args: argparse.Namespace) -> tuple[float, dict[str, Any], int]:
+    from events.models import Profile, SyncStatus
+    from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig
+    from klaviyo_sync.tasks import queue_profiles_sync
+    from testkit.procs import broker_flush, start_worker, wait_until, worker_env
+
+    broker_flush(args.broker)  # the tasks the API phase queued: the drain queues its own
+    emulator = Emulator(port=0, config=EmulatorConfig(validate_sample=20))
+    emulator.start()
+    env = worker_env(
+        broker=args.broker,
+        database=args.database_url,
+        KLAVIYO_API_KEY=DEFAULT_API_KEY,
+        KLAVIYO_BASE_URL=emulator.api_url,
+        LOG_LEVEL="WARNING",
+    )
+    worker = start_worker(env=env, concurrency=args.concurrency)
+    waiting = Profile.objects.filter(sync_status=SyncStatus.PENDING)
+    ids = list(Profile.objects.order_by("id").values_list("id", flat=True))
+    try:
+        started = time.perf_counter()
+        queue_profiles_sync(ids)
+        wait_until(lambda: not waiting.exists(), timeout=args.timeout, interval=0.1)
+        elapsed = time.perf_counter() - started
+    finally:
+        worker.stop()
+        emulator.stop()
+    sent = Profile.objects.filter(sync_status=SyncStatus.SENT).count()
+    return elapsed, emulator.store.counters(), sent
+
+
+def main() -> int:
+    args = parse_args()
+    django_setup(database_url=args.database_url, CELERY_BROKER_URL=args.broker, API_KEYS=BENCH_KEY)
+    database_prepare(args.database_url)
+    profiles = make_profiles(args.profiles)
+    bodies = [
+        json.dumps({"profiles": profiles[start : start + args.batch]}).encode()
+        for start in range(0, len(profiles), args.batch)
+    ]
+    rows, changes = raw_rows(profiles)
+    print(
+        f"{args.profiles:,} profiles, {len(bodies)} requests of {args.batch:,}, "
+        f"{args.clients} clients, database {args.database_url}, broker {args.broker}"
+    )
+
+    empty_tables()
+    raw_seconds = [raw_insert(rows, changes)]
+    empty_tables()
+    from testkit.procs import start_api_server
+
+    server, url = start_api_server(env=os.environ, workers=args.workers)
+    try:
+        api_seconds = post_all(url, bodies, args.clients)
+    finally:
+        server.stop(timeout=30)
+    from events.models import Profile, ProfileChange
+
+    stored = Profile.objects.count(), ProfileChange.objects.count()
+    if stored != (args.profiles, args.profiles):
+        raise SystemExit(f"API phase stored {stored}, expected {args.profiles} of each")
+
+    # The drain sends what the API stored; the raw run after it goes to emptied tables.
+    drain_seconds, state, sent = drain(args)
+    empty_tables()
+    raw_seconds.append(raw_insert(rows, changes))
+    empty_tables()
+
+    api_rate = args.profiles / api_seconds
+    raw_rate = args.profiles / min(raw_seconds)
+    ingest_ratio = api_rate / raw_rate
+    jobs = math.ceil(args.profiles / PROFILES_PER_JOB)
+    floor = drain_floor(jobs)
+    drain_ratio = drain_seconds / floor
+    by_endpoint = state["requests_by_endpoint"]
+    print(f"API  /profiles/bulk : {api_rate:9,.0f} profiles/s ({api_seconds:.2f} s)")
+    runs = " and ".join(f"{seconds:.2f} s" for seconds in raw_seconds)
+    print(f"raw  executemany    : {raw_rate:9,.0f} profiles/s (best of {runs})")
+    verdict = "meets" if ingest_ratio >= TARGET_INGEST_RATIO else "MISSES"
+    print(f"ratio API/raw       : {ingest_ratio:.2f} ({verdict} the target 1/3)")
+    print(
+        f"drain               : {drain_seconds:.2f} s ({args.profiles / drain_seconds:,.0f} "
+        f"profiles/s), {sent:,} sent, {state['profiles']:,} in the emulator"
+    )
+    print("requests            : " + ", ".join(f"{k} {v}" for k, v in sorted(by_endpoint.items())))
+    print(f"429s from Klaviyo   : {state['responses_by_status'].get('429', 0)}")
+    print(f"floor               : {floor:.2f} s for {jobs} jobs at {BURST_PER_SECOND}/s")
+    verdict = "meets" if drain_ratio <= TARGET_DRAIN_RATIO else "MISSES"
+    print(f"drain / floor       : {drain_ratio:.2f} ({verdict} the target {TARGET_DRAIN_RATIO})")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"load average        : {load} on {os.cpu_count()} CPUs")
+    ok = ingest_ratio >= TARGET_INGEST_RATIO and drain_ratio <= TARGET_DRAIN_RATIO
+    ok = ok and sent == args.profiles == state["profiles"]
+    print("PASS" if ok else "MISS")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""Klaviyo's asynchronous jobs: profile bulk imports (create one, follow it, read its per-profile
+errors). A part of KlaviyoClient (its base class), kept apart to keep each file readable; every
+call goes through the client's one `_call`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from klaviyo_client import operations as ops
+from klaviyo_client.limits import MAX_IMPORT_ERRORS_PAGE
+from klaviyo_client.query import cursor_from_link
+
+if TYPE_CHECKING:
+    import requests
+
+# A job's `status` once Klaviyo is done with it (the spec's enum: cancelled, complete,
+# processing, queued).
+JOB_ENDED = frozenset({"complete", "cancelled"})
+
+
+class JobCalls:
+    def _call(self, operation: ops.Operation, **kwargs: Any) -> requests.Response:
+        raise NotImplementedError  # KlaviyoClient's
+
+    @staticmethod
+    def _json(response: requests.Response) -> dict[str, Any]:
+        raise NotImplementedError  # KlaviyoClient's
+
+    def profile_bulk_import_job(
+        self, *, profiles: list[dict[str, Any]], attempt: int = 1
+    ) -> dict[str, Any]:
+        """POST /api/profile-bulk-import-jobs with profile resources; the job resource."""
+        body = {
+            "data": {
+                "type": "profile-bulk-import-job",
+                "attributes": {"profiles": {"data": profiles}},
+            }
+        }
+        response = self._call(ops.PROFILE_BULK_IMPORT, body=body, attempt=attempt)
+        return self._json(response).get("data") or {}
+
+    def profile_bulk_import_job_get(self, *, job_id: str) -> dict[str, Any]:
+        """GET /api/profile-bulk-import-jobs/{id}: the job, with `attributes.status`."""
+        response = self._call(ops.GET_PROFILE_BULK_IMPORT_JOB, path_id=job_id)
+        return self._json(response).get("data") or {}
+
+    def profile_bulk_import_errors(self, *, job_id: str) -> list[dict[str, Any]]:
+        """Every import error of the job (each with `detail` and the `original_payload` of the
+        profile it is about), following the pages."""
+        errors: list[dict[str, Any]] = []
+        cursor: str | None = None
+        while True:
+            params = {"page[size]": str(MAX_IMPORT_ERRORS_PAGE)}
+            if cursor:
+                params["page[cursor]"] = cursor
+            body = self._json(
+                self._call(ops.GET_PROFILE_BULK_IMPORT_ERRORS, params=params, path_id=job_id)
+            )
+            errors += [item.get("attributes") or {} for item in body.get("data") or []]
+            cursor = cursor_from_link((body.get("links") or {}).get("next"))
+            if not cursor:
+                return errors

@@ -1,0 +1,120 @@
+"""A backlog of profile changes goes to Klaviyo as profile-bulk-import-jobs, each followed to its
+end; Klaviyo's import errors fail the profiles they name; what clears goes by profile-import."""
+
+import json
+
+import pytest
+import responses
+from rest_framework.test import APIClient
+
+from events.models import Profile, ProfileChange, SyncStatus
+from klaviyo_client.limits import MAX_BULK_PROFILES
+from klaviyo_sync import profile_bulk, tasks
+from klaviyo_sync.tests.conftest import BASE
+
+pytestmark = pytest.mark.django_db
+JOBS = f"{BASE}/profile-bulk-import-jobs"
+
+
+def _bulk(api_client: APIClient, profiles: list[dict]) -> list[int]:
+    response = api_client.post("/profiles/bulk", {"profiles": profiles}, format="json")
+    assert response.status_code == 201
+    return [item["id"] for item in response.json()["profiles"]]
+
+
+def _job(status: str) -> dict:
+    return {
+        "data": {"type": "profile-bulk-import-job", "id": "J1", "attributes": {"status": status}}
+    }
+
+
+@pytest.fixture
+def klaviyo_jobs(klaviyo: responses.RequestsMock) -> responses.RequestsMock:
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    klaviyo.get(f"{JOBS}/J1", json=_job("processing"))
+    klaviyo.get(f"{JOBS}/J1", json=_job("complete"))
+    error = {
+        "type": "import-error",
+        "id": "E1",
+        "attributes": {
+            "code": "invalid",
+            "title": "Invalid input.",
+            "detail": "Invalid phone number format",
+            "source": {"pointer": "/data/attributes/profiles/data/2/attributes/phone_number"},
+            "original_payload": {"email": "p2@example.com", "phone_number": "+1"},
+        },
+    }
+    klaviyo.get(f"{JOBS}/J1/import-errors", json={"data": [error], "links": {"next": None}})
+    return klaviyo
+
+
+def test_a_backlog_goes_in_one_job_followed_to_its_end(
+    api_client: APIClient, klaviyo_jobs: responses.RequestsMock
+) -> None:
+    ids = _bulk(
+        api_client,
+        [{"email": f"p{i}@example.com", "profileAttributes": {"n": i}} for i in range(6)],
+    )
+
+    result = tasks.sync_profiles_changes.delay(ids).get()
+
+    assert result == {"jobs": 1, "one_by_one": 0, "retrying": 0}
+    posted = [call for call in klaviyo_jobs.calls if call.request.method == "POST"]
+    assert len(posted) == 1
+    sent = json.loads(posted[0].request.body)["data"]["attributes"]["profiles"]["data"]
+    assert [item["attributes"]["email"] for item in sent] == [f"p{i}@example.com" for i in range(6)]
+    assert sent[3]["attributes"]["properties"] == {"n": 3}
+    polls = [call for call in klaviyo_jobs.calls if call.request.url == f"{JOBS}/J1"]
+    assert len(polls) == 2  # processing, then complete
+    failed = Profile.objects.get(email="p2@example.com")
+    assert failed.sync_status == SyncStatus.FAILED
+    assert failed.last_error == "Klaviyo import error: Invalid phone number format"
+    assert ProfileChange.objects.filter(profile=failed).count() == 1
+    sent_rows = Profile.objects.exclude(id=failed.id)
+    assert {row.sync_status for row in sent_rows} == {SyncStatus.SENT}
+    assert not ProfileChange.objects.exclude(profile=failed).exists()
+
+
+def test_a_change_that_clears_goes_through_profile_import(
+    api_client: APIClient, klaviyo_jobs: responses.RequestsMock
+) -> None:
+    klaviyo_jobs.post(f"{BASE}/profile-import", json={"data": {"type": "profile", "id": "K5"}})
+    profiles = [{"email": f"p{i}@example.com", "profileAttributes": {"n": i}} for i in range(5)]
+    profiles.append({"email": "p0@example.com", "profileAttributes": {"n": None}})
+    ids = list(dict.fromkeys(_bulk(api_client, profiles)))
+    _bulk(api_client, [{"email": "x@example.com", "profileAttributes": {"firstName": "X"}}])
+    ids.append(Profile.objects.get(email="x@example.com").id)
+
+    result = tasks.sync_profiles_changes.delay(ids).get()
+
+    assert result == {"jobs": 1, "one_by_one": 1, "retrying": 0}
+    imported = [c for c in klaviyo_jobs.calls if c.request.url == f"{BASE}/profile-import"]
+    (data,) = [json.loads(c.request.body)["data"] for c in imported]
+    assert data["attributes"] == {"email": "p0@example.com"}
+    assert data["meta"] == {"patch_properties": {"unset": ["n"]}}
+    p0 = Profile.objects.get(email="p0@example.com")
+    assert (p0.sync_status, p0.klaviyo_id) == (SyncStatus.SENT, "K5")
+
+
+def test_a_retryable_refusal_of_the_job_retries_its_profiles(
+    api_client: APIClient, klaviyo: responses.RequestsMock, settings
+) -> None:
+    settings.KLAVIYO_RETRY_BASE_DELAY = 30.0
+    klaviyo.post(JOBS, status=429, json={"errors": [{"status": 429, "detail": "slow down"}]})
+    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(5)])
+
+    plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
+
+    assert [sorted(retry) for retry, _ in plan.retry] == [sorted(ids)]
+    rows = Profile.objects.all()
+    assert {row.sync_status for row in rows} == {SyncStatus.PENDING}
+    assert all("429" in row.last_error and row.next_attempt_at for row in rows)
+    assert ProfileChange.objects.count() == 5
+
+
+def test_jobs_hold_at_most_klaviyos_number_of_profiles_and_bytes() -> None:
+    small = [(i, {}, 100) for i in range(MAX_BULK_PROFILES + 1)]
+    big = [(i, {}, 2_000_000) for i in range(5)]
+
+    assert [len(job) for job in profile_bulk._pack(small)] == [MAX_BULK_PROFILES, 1]
+    assert [len(job) for job in profile_bulk._pack(big)] == [2, 2, 1]
