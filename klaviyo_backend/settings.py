@@ -204,9 +204,8 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 
-# Most events one POST /events/bulk may carry.
+# Most events one POST /events/bulk, and profiles one POST /profiles/bulk, may carry.
 BULK_MAX_EVENTS = env.int("BULK_MAX_EVENTS", default=1000, min=1, max=100_000)
-# Most profiles one POST /profiles/bulk may carry.
 BULK_MAX_PROFILES = env.int("BULK_MAX_PROFILES", default=10_000, min=1, max=100_000)
 
 # Requests each API key may make per period (N/s, N/min, N/hour, N/day); empty: no limit.
@@ -241,8 +240,7 @@ if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     CACHES["default"].setdefault("OPTIONS", {}).update(
         {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
     )
-# Seconds the read endpoints (/events/metrics, count, emails, profiles) give Klaviyo in all
-# before answering from the local database instead.
+# Seconds the read endpoints (/events/metrics, count, ...) give Klaviyo before answering locally.
 READS_KLAVIYO_BUDGET_SECONDS = env.float(
     "READS_KLAVIYO_BUDGET_SECONDS", default=3.0, above=0, max=60
 )

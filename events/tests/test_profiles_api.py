@@ -14,6 +14,7 @@ def _klaviyo_key(settings) -> None:
     """A key is set: what is stored is pending for Klaviyo (without one, skipped)."""
     settings.KLAVIYO_API_KEY = "pk_test_profiles"
 
+
 FIELDS = {
     "id",
     "email",
