@@ -15,6 +15,7 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from core.db import run_retrying
+from events.merge_patch import holds_null, json_patches_combine
 from events.models import Event, Profile, initial_sync_fields
 
 logger = logging.getLogger(__name__)
@@ -24,35 +25,6 @@ logger = logging.getLogger(__name__)
 class IngestResult:
     event: Event
     created: bool  # False: the uniqueId matched an earlier event, which is returned instead
-
-
-def json_merge_patch(target: Any, patch: Any) -> Any:
-    """RFC 7396, as the database applies it: objects merge, null removes a key."""
-    if not isinstance(patch, dict):
-        return patch
-    result = dict(target) if isinstance(target, dict) else {}
-    for key, value in patch.items():
-        if value is None:
-            result.pop(key, None)
-        else:
-            result[key] = json_merge_patch(result.get(key), value)
-    return result
-
-
-def json_patches_combine(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
-    """One merge patch that does what `first` then `second` do; its nulls are kept, as they
-    delete keys. (Exact but for an object replacing a non-object, which RFC 7396 can't say.)"""
-    result = dict(first)
-    for key, value in second.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = json_patches_combine(result[key], value)
-        else:
-            result[key] = value
-    return result
-
-
-def _holds_null(patch: dict[str, Any]) -> bool:
-    return any(v is None or (isinstance(v, dict) and _holds_null(v)) for v in patch.values())
 
 
 def profile_identity(*, email: str | None, profile_attributes: dict[str, Any]) -> str:
@@ -145,7 +117,7 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
         if single:
             ids = {next(iter(rows)): cursor.fetchone()[0] if returning else cursor.lastrowid}
         # A new row took the patch as it came, nulls and all: merged into {}, they go.
-        if with_nulls := sorted(i for i, row in rows.items() if _holds_null(row["attributes"])):
+        if with_nulls := sorted(i for i, row in rows.items() if holds_null(row["attributes"])):
             cursor.execute(
                 f"UPDATE {table} SET attributes = {merge}('{{}}', attributes) "
                 f"WHERE identity IN ({', '.join(['%s'] * len(with_nulls))})",

@@ -21,8 +21,8 @@ from typing import Any
 
 from django.utils import timezone
 
+from events.merge_patch import json_patches_combine
 from events.models import Event, Profile, ProfileChange, SyncStatus
-from events.services import json_patches_combine
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import KlaviyoClient, klaviyo_client
 from klaviyo_client.errors import KlaviyoError

@@ -8,8 +8,8 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
+from events.merge_patch import json_merge_patch
 from events.models import Metric, Profile, SyncStatus
-from events.services import json_merge_patch
 
 logger = logging.getLogger(__name__)
 

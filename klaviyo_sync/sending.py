@@ -21,8 +21,8 @@ from uuid import UUID
 
 from django.conf import settings
 
+from events.merge_patch import json_patches_combine
 from events.models import Profile
-from events.services import json_patches_combine
 from klaviyo_client import mapping
 from klaviyo_client import profiles as profile_mapping
 from klaviyo_client.client import KlaviyoClient

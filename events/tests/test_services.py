@@ -9,12 +9,11 @@ from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
 import events.services as services
+from events.merge_patch import json_merge_patch, json_patches_combine
 from events.models import Event, Profile
 from events.services import (
     event_ingest,
     events_ingest_bulk,
-    json_merge_patch,
-    json_patches_combine,
     profile_identity,
     profiles_upsert,
 )
