@@ -18,8 +18,8 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from events.merge_patch import json_patches_combine
 from events.models import Profile, ProfileChange, SyncStatus
-from events.services import json_patches_combine
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import KlaviyoClient, klaviyo_client
 from klaviyo_client.errors import KlaviyoError

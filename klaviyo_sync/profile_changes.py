@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
+from events.merge_patch import json_patches_combine
 from events.models import NO_KEY_MESSAGE, Profile, ProfileChange, SyncStatus
-from events.services import json_patches_combine
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import klaviyo_client
 from klaviyo_client.errors import KlaviyoError
