@@ -202,7 +202,13 @@ def drain(args: argparse.Namespace) -> tuple[float, dict[str, Any], int]:
     try:
         started = time.perf_counter()
         queue_profiles_sync(ids)
-        wait_until(lambda: not waiting.exists(), timeout=args.timeout, interval=0.1)
+        unsettled = Profile.objects.filter(sync_status__in=[SyncStatus.PENDING, SyncStatus.SKIPPED])
+        # Done when every change is gone and every profile's outcome is recorded.
+        wait_until(
+            lambda: not waiting.exists() and not unsettled.exists(),
+            timeout=args.timeout,
+            interval=0.1,
+        )
         elapsed = time.perf_counter() - started
     finally:
         worker.stop()
