@@ -22,7 +22,9 @@ pytestmark = [
 ]
 
 EVENTS = reverse("admin:events_event_changelist")
-EMAIL_INDEX = "event_email_name_time"
+# The indexes that lead with the email: an email prefix is a range on either (the optimizer
+# picks by statistics; GET /events added the second).
+EMAIL_INDEXES = ("event_email_name_time", "event_email_created")
 
 
 @pytest.fixture
@@ -82,4 +84,4 @@ def test_the_event_search_reads_the_email_and_unique_id_indexes(admin_client, ma
 
     for plan in plans:
         assert plan["type"] in ("range", "ref", "eq_ref", "const"), plan
-        assert plan["key"] == EMAIL_INDEX or "unique_id" in plan["key"], plan
+        assert plan["key"] in EMAIL_INDEXES or "unique_id" in plan["key"], plan
