@@ -156,7 +156,7 @@ def klaviyo_state() -> dict[str, Any]:
         "base_url": settings.KLAVIYO_BASE_URL,
         "revision": settings.KLAVIYO_REVISION,
         "rate_limiting": limiter is not None,
-        "shared": bool(getattr(settings, "KLAVIYO_RATE_LIMIT_REDIS_URL", "")),
+        "limits_in_redis": bool(getattr(settings, "KLAVIYO_RATE_LIMIT_REDIS_URL", "")),
         "buckets": buckets,
     }
 
