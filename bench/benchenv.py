@@ -1,7 +1,10 @@
 """What every benchmark process shares: production-like settings on the benchmark's own database."""
 
+import http.client
 import os
 import sys
+import threading
+import time
 import urllib.parse
 from pathlib import Path
 
@@ -48,3 +51,40 @@ def database_prepare(database_url: str) -> None:
         server.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
         server.close()
     call_command("migrate", interactive=False, verbosity=0)
+
+
+def post_all(
+    url: str, path: str, bodies: list[bytes], *, api_key: str, clients: int, timeout: float
+) -> float:
+    """POSTs every body to `path` from `clients` threads over keep-alive connections, each
+    answer expected 201; returns the elapsed seconds (SystemExit naming the first failures)."""
+    target = urllib.parse.urlparse(url)
+    queue = list(enumerate(bodies))
+    lock = threading.Lock()
+    failures: list[str] = []
+    headers = {"Content-Type": "application/json", "X-API-Key": api_key}
+
+    def client() -> None:
+        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=timeout)
+        while True:
+            with lock:
+                if not queue or failures:
+                    return
+                index, body = queue.pop()
+            connection.request("POST", path, body=body, headers=headers)
+            response = connection.getresponse()
+            answer = response.read()
+            if response.status != 201:
+                with lock:
+                    failures.append(f"request {index}: {response.status} {answer[:300]!r}")
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if failures:
+        raise SystemExit("API phase failed: " + "; ".join(failures[:3]))
+    return elapsed

@@ -21,19 +21,17 @@ Prints events/s for 1 and 2, their ratio (target: API >= 1/4 of raw) and the bre
 
 import argparse
 import cProfile
-import http.client
 import json
 import os
 import pstats
-import threading
 import time
-import urllib.parse
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import benchenv
 from benchenv import database_prepare, django_setup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,36 +104,9 @@ def batches(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 def post_all(url: str, api_key: str, bodies: list[bytes], clients: int) -> float:
     """Sends every body to /events/bulk from `clients` threads; returns the elapsed seconds."""
-    target = urllib.parse.urlparse(url)
-    queue = list(enumerate(bodies))
-    lock = threading.Lock()
-    failures: list[str] = []
-    headers = {"Content-Type": "application/json", "X-API-Key": api_key}
-
-    def client() -> None:
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=120)
-        while True:
-            with lock:
-                if not queue or failures:
-                    return
-                index, body = queue.pop()
-            connection.request("POST", "/events/bulk", body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
-            if response.status != 201:
-                with lock:
-                    failures.append(f"request {index}: {response.status} {answer[:300]!r}")
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise SystemExit("API phase failed: " + "; ".join(failures[:3]))
-    return elapsed
+    return benchenv.post_all(
+        url, "/events/bulk", bodies, api_key=api_key, clients=clients, timeout=120
+    )
 
 
 # --- Phase 2: raw executemany --------------------------------------------------------------

@@ -19,18 +19,16 @@ created, migrated, emptied) and Redis db (`--broker`, default db 10, emptied). I
 """
 
 import argparse
-import http.client
 import json
 import math
 import os
 import sys
-import threading
 import time
-import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import benchenv
 from benchenv import database_prepare, django_setup
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -97,36 +95,9 @@ def make_profiles(count: int) -> list[dict[str, Any]]:
 
 
 def post_all(url: str, bodies: list[bytes], clients: int) -> float:
-    target = urllib.parse.urlparse(url)
-    queue = list(enumerate(bodies))
-    lock = threading.Lock()
-    failures: list[str] = []
-    headers = {"Content-Type": "application/json", "X-API-Key": BENCH_KEY}
-
-    def client() -> None:
-        connection = http.client.HTTPConnection(target.hostname, target.port, timeout=300)
-        while True:
-            with lock:
-                if not queue or failures:
-                    return
-                index, body = queue.pop()
-            connection.request("POST", "/profiles/bulk", body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
-            if response.status != 201:
-                with lock:
-                    failures.append(f"request {index}: {response.status} {answer[:300]!r}")
-
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    if failures:
-        raise SystemExit("API phase failed: " + "; ".join(failures[:3]))
-    return elapsed
+    return benchenv.post_all(
+        url, "/profiles/bulk", bodies, api_key=BENCH_KEY, clients=clients, timeout=300
+    )
 
 
 # --- Raw executemany --------------------------------------------------------------------------
