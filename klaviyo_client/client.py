@@ -27,6 +27,7 @@ from requests.adapters import HTTPAdapter
 from klaviyo_client import operations as ops
 from klaviyo_client.errors import KlaviyoError, error_from_response
 from klaviyo_client.jobs import JobCalls
+from klaviyo_client.lists import ListCalls
 from klaviyo_client.query import (
     aggregate_datetime,
     cursor_from_link,
@@ -60,7 +61,7 @@ def pooled_session() -> requests.Session:
         return _session
 
 
-class KlaviyoClient(JobCalls):
+class KlaviyoClient(JobCalls, ListCalls):
     def __init__(
         self,
         *,

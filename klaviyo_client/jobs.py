@@ -4,6 +4,7 @@ call goes through the client's one `_call`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from klaviyo_client import operations as ops
@@ -27,15 +28,18 @@ class JobCalls:
         raise NotImplementedError  # KlaviyoClient's
 
     def profile_bulk_import_job(
-        self, *, profiles: list[dict[str, Any]], attempt: int = 1
+        self, *, profiles: list[dict[str, Any]], list_ids: Sequence[str] = (), attempt: int = 1
     ) -> dict[str, Any]:
-        """POST /api/profile-bulk-import-jobs with profile resources; the job resource."""
-        body = {
-            "data": {
-                "type": "profile-bulk-import-job",
-                "attributes": {"profiles": {"data": profiles}},
-            }
+        """POST /api/profile-bulk-import-jobs with profile resources; the job resource. Each
+        profile is also added to the lists of `list_ids` (`relationships.lists`)."""
+        job: dict[str, Any] = {
+            "type": "profile-bulk-import-job",
+            "attributes": {"profiles": {"data": profiles}},
         }
+        if list_ids:
+            lists = [{"type": "list", "id": list_id} for list_id in list_ids]
+            job["relationships"] = {"lists": {"data": lists}}
+        body = {"data": job}
         response = self._call(ops.PROFILE_BULK_IMPORT, body=body, attempt=attempt)
         return self._json(response).get("data") or {}
 

@@ -36,3 +36,6 @@ GET_PROFILE_BULK_IMPORT_ERRORS = Operation(
     "GET", "profile-bulk-import-jobs/{id}/import-errors", "profile_bulk_import_errors"
 )
 REQUEST_PROFILE_DELETION = Operation("POST", "data-privacy-deletion-jobs", "profile_deletion")
+GET_LISTS = Operation("GET", "lists", "lists")
+ADD_PROFILES_TO_LIST = Operation("POST", "lists/{id}/relationships/profiles", "list_add")
+REMOVE_PROFILES_FROM_LIST = Operation("DELETE", "lists/{id}/relationships/profiles", "list_remove")

@@ -6,6 +6,7 @@ so paths, query parameters, headers and bodies are checked exactly as they would
 """
 
 import json
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -16,13 +17,16 @@ from openapi_core.validation.request.exceptions import InvalidRequestBody
 
 from events.models import ProfileChange
 from events.tests.factories import EventFactory, ProfileFactory
-from klaviyo_client import profiles
+from klaviyo_client import operations, profiles
 from klaviyo_client.client import KlaviyoClient
-from klaviyo_emulator.validation import spec_load
+from klaviyo_client.limits import RATE_LIMITS
+from klaviyo_client.ratelimit import parse_limits
+from klaviyo_emulator.validation import SPEC_PATH, spec_load
 from klaviyo_sync import tasks
 from klaviyo_sync.services import klaviyo_sync_test
 
 BASE = "https://a.klaviyo.com/api"
+LIST_ID = "Y6nRLr"
 FULL_PROFILE = {
     "firstName": "Sarah",
     "lastName": "Mason",
@@ -67,6 +71,9 @@ def sent():
         job = {"data": {"type": "profile-bulk-import-job", "id": "J1", "attributes": {}}}
         mock.get(f"{BASE}/profile-bulk-import-jobs/J1", json=job)
         mock.get(f"{BASE}/profile-bulk-import-jobs/J1/import-errors", json=empty)
+        mock.get(f"{BASE}/lists", json=empty)
+        mock.post(f"{BASE}/lists/{LIST_ID}/relationships/profiles", status=204)
+        mock.delete(f"{BASE}/lists/{LIST_ID}/relationships/profiles", status=204)
         yield mock.calls
 
 
@@ -256,3 +263,67 @@ def test_following_a_profile_bulk_import_job_follows_the_spec(spec, client, sent
         f"{BASE}/profile-bulk-import-jobs/J1/import-errors",
     ]
     assert_valid(spec, sent)
+
+
+def test_the_list_calls_follow_the_spec(spec, client, sent):
+    client.lists_page(page_size=10)
+    client.lists_page(page_cursor="C2", page_size=3, name='VIP "gold"')
+    client.list_profiles_add(list_id=LIST_ID, profile_ids=["01P1", "01P2"])
+    client.list_profiles_remove(list_id=LIST_ID, profile_ids=["01P1"])
+    client.profile_ids_by_email(emails=["a@example.com", 'o"hara@example.com'])
+    client.profile_bulk_import_job(
+        profiles=[profiles.profile_resource(profile_row={"email": "a@example.com"})],
+        list_ids=[LIST_ID],
+    )
+
+    assert [(c.request.method, c.request.url.split("?")[0]) for c in sent] == [
+        ("GET", f"{BASE}/lists"),
+        ("GET", f"{BASE}/lists"),
+        ("POST", f"{BASE}/lists/{LIST_ID}/relationships/profiles"),
+        ("DELETE", f"{BASE}/lists/{LIST_ID}/relationships/profiles"),
+        ("GET", f"{BASE}/profiles"),
+        ("POST", f"{BASE}/profile-bulk-import-jobs"),
+    ]
+    assert_valid(spec, sent)
+    job = json.loads(sent[5].request.body)["data"]
+    assert job["relationships"] == {"lists": {"data": [{"type": "list", "id": LIST_ID}]}}
+
+
+def test_the_spec_refuses_a_membership_body_without_ids(spec, client, sent):
+    """The membership check itself can fail: a profile without its id is refused."""
+    client._call(
+        operations.ADD_PROFILES_TO_LIST, body={"data": [{"type": "profile"}]}, path_id=LIST_ID
+    )
+
+    with pytest.raises(InvalidRequestBody, match="'id' is a required property"):
+        assert_valid(spec, sent)
+
+
+def spec_limits(spec_document: dict, operation: operations.Operation) -> dict[str, int]:
+    """The operation's `x-klaviyo-ratelimit` as counts per window (`{"s": 10, "m": 150}`)."""
+    paths = {
+        re.sub(r"\{[^}]+\}", "{}", path): item for path, item in spec_document["paths"].items()
+    }
+    template = re.sub(r"\{[^}]+\}", "{}", f"/api/{operation.path}")  # {id} or {job_id}
+    declared = paths[template][operation.method.lower()]
+    counts = {}
+    for text in declared["x-klaviyo-ratelimit"].values():
+        count, unit = text.split("/")
+        counts[unit] = int(count)
+    return counts
+
+
+def test_each_operation_is_held_to_its_published_rate_limit_or_a_stricter_one():
+    """Every operation's bucket (limits.RATE_LIMITS) against the spec: the same windows,
+    none allowing more than Klaviyo publishes for that operation."""
+    document = json.loads(SPEC_PATH.read_text())
+    windows = {1: "s", 60: "m", 3600: "h", 86400: "d"}
+    for operation in vars(operations).values():
+        if not isinstance(operation, operations.Operation):
+            continue
+        published = spec_limits(document, operation)
+        limits = parse_limits(RATE_LIMITS[operation.bucket])
+        ours = {windows[int(limit.per)]: limit.count for limit in limits}
+        assert set(ours) == set(published), operation.name
+        for unit, count in ours.items():
+            assert count <= published[unit], f"{operation.name}: {count}/{unit}"
