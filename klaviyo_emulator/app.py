@@ -23,7 +23,7 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from klaviyo_emulator import reads, writes
+from klaviyo_emulator import consent_reads, consent_writes, reads, writes
 from klaviyo_emulator.context import HandlerContext
 from klaviyo_emulator.control import control_response
 from klaviyo_emulator.faults import FaultedStatus, Faults
@@ -65,6 +65,42 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("/api/profiles/<id>/", "PATCH", "update_profile", writes.update_profile),
     ("/api/metric-aggregates/", "POST", "query_metric_aggregates", reads.query_metric_aggregates),
     ("/api/accounts/", "GET", "get_accounts", reads.get_accounts),
+    (
+        "/api/profile-subscription-bulk-create-jobs/",
+        "POST",
+        "bulk_subscribe_profiles",
+        consent_writes.bulk_subscribe_profiles,
+    ),
+    (
+        "/api/profile-subscription-bulk-delete-jobs/",
+        "POST",
+        "bulk_unsubscribe_profiles",
+        consent_writes.bulk_unsubscribe_profiles,
+    ),
+    (
+        "/api/profile-suppression-bulk-create-jobs/",
+        "POST",
+        "bulk_suppress_profiles",
+        consent_writes.bulk_suppress_profiles,
+    ),
+    (
+        "/api/profile-suppression-bulk-create-jobs/<job_id>/",
+        "GET",
+        "get_bulk_suppress_profiles_job",
+        consent_reads.get_bulk_suppress_profiles_job,
+    ),
+    (
+        "/api/profile-suppression-bulk-delete-jobs/",
+        "POST",
+        "bulk_unsuppress_profiles",
+        consent_writes.bulk_unsuppress_profiles,
+    ),
+    (
+        "/api/profile-suppression-bulk-delete-jobs/<job_id>/",
+        "GET",
+        "get_bulk_unsuppress_profiles_job",
+        consent_reads.get_bulk_unsuppress_profiles_job,
+    ),
 ]
 HANDLERS: dict[str, Handler] = {operation: handler for _, _, operation, handler in ROUTES}
 
@@ -162,7 +198,9 @@ class EmulatorApp:
                 with self.store.lock:
                     self.store.rate_limited += 1
                 response = self._throttled(decision.retry_after)
-            elif fault := self.faults.take(request.path, after_processing=False):
+            elif fault := self.faults.take(
+                request.path, after_processing=False, operation=operation
+            ):
                 response = self._fault(fault)
             else:
                 response = self._handle(request, operation, args)
@@ -172,7 +210,7 @@ class EmulatorApp:
         if self.faults.latency_ms:
             time.sleep(self.faults.latency_ms / 1000)
         if response.status_code < 400 and (
-            late := self.faults.take(request.path, after_processing=True)
+            late := self.faults.take(request.path, after_processing=True, operation=operation)
         ):
             response = self._fault(late)  # it took effect, but the client hears a failure
         if decision is not None and response.status_code != 429:

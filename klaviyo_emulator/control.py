@@ -10,6 +10,19 @@ DELETE /_emulator/faults             clears every fault
 POST   /_emulator/config             {"rate_limits": false, "rate_limit_scale": 0.5,
                                      "validate": true, "validate_sample": 1}
 POST   /_emulator/reset              forgets everything received, faults and rate windows
+
+Consent and lists (JSON shapes in consent_view.py):
+GET    /_emulator/profiles[?email=&phone_number=]   {"profiles": [profile state, ...]}: each
+                                     profile's email/SMS consent, suppressions and lists
+GET    /_emulator/history[?email=&profile_id=]      {"history": [entry, ...]}: every consent
+                                     and list change in the order it landed ("seq")
+GET    /_emulator/lists              {"lists": [{"id", "name", "opt_in_process", "created",
+                                     "members": [{"profile_id", "email", "joined_group_at"}]}]}
+POST   /_emulator/lists              {"name": "Newsletter", "opt_in_process": "single_opt_in",
+                                     "id": "Y6nRLr"} (only name required) -> 201 the list
+Faults target one route by path ({"path": "/api/profile-subscription-bulk-create-jobs"}) or by
+Klaviyo operationId ({"operation": "add_profiles_to_list"}), e.g.
+{"status": 503, "count": 2, "operation": "bulk_subscribe_profiles"}.
 """
 
 import json
@@ -17,7 +30,10 @@ from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
+from klaviyo_emulator.consent_view import history_entries, list_state, list_states, profile_states
 from klaviyo_emulator.faults import FaultSpecError
+from klaviyo_emulator.lists_store import DOUBLE_OPT_IN, SINGLE_OPT_IN
+from klaviyo_emulator.store import now_utc
 
 if TYPE_CHECKING:
     from klaviyo_emulator.app import EmulatorApp
@@ -60,6 +76,24 @@ def control_response(app: "EmulatorApp", request: Request) -> Response:
         if route == ("POST", "/_emulator/config"):
             app.configure(_body(request))
             return _json(emulator_state(app)["config"])
+        if route == ("GET", "/_emulator/profiles"):
+            found = profile_states(
+                app.store,
+                email=request.args.get("email"),
+                phone_number=request.args.get("phone_number"),
+            )
+            return _json({"profiles": found})
+        if route == ("GET", "/_emulator/history"):
+            entries = history_entries(
+                app.store,
+                email=request.args.get("email"),
+                profile_id=request.args.get("profile_id"),
+            )
+            return _json({"history": entries})
+        if route == ("GET", "/_emulator/lists"):
+            return _json({"lists": list_states(app.store)})
+        if route == ("POST", "/_emulator/lists"):
+            return _json(_list_create(app, _body(request)), status=201)
         if route == ("POST", "/_emulator/reset"):
             app.reset()
             return _json(emulator_state(app))
@@ -73,3 +107,19 @@ def _body(request: Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise ValueError("the body must be a JSON object")
     return body
+
+
+def _list_create(app: "EmulatorApp", body: dict[str, Any]) -> dict[str, Any]:
+    name, opt_in = body.get("name"), body.get("opt_in_process")
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError("name must be a non-empty string")
+    if opt_in not in (None, SINGLE_OPT_IN, DOUBLE_OPT_IN):
+        raise ValueError(f"opt_in_process must be {SINGLE_OPT_IN} or {DOUBLE_OPT_IN}")
+    list_id = body.get("id")
+    if list_id is not None and (not isinstance(list_id, str) or not list_id):
+        raise ValueError("id must be a non-empty string")
+    with app.store.lock:
+        stored = app.store.lists.create(
+            name=name, at=now_utc(), opt_in_process=opt_in, list_id=list_id
+        )
+        return list_state(app.store, stored)

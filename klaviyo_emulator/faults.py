@@ -24,11 +24,19 @@ class FaultedStatus:
     path: str | None  # only requests to this path (e.g. /api/event-bulk-create-jobs)
     retry_after: int  # for a 429
     after_processing: bool  # answer the status after the request took effect (a lost reply)
+    # Only requests of this Klaviyo operation (its operationId, e.g. add_profiles_to_list):
+    # targets a route whose path has ids in it, or one method of a path.
+    operation: str | None = None
 
-    def applies_to(self, path: str, now: float) -> bool:
+    def live(self, now: float) -> bool:
         if self.until is not None and now >= self.until:
             return False
-        if self.remaining is not None and self.remaining <= 0:
+        return self.remaining is None or self.remaining > 0
+
+    def applies_to(self, path: str, now: float, operation: str | None = None) -> bool:
+        if not self.live(now):
+            return False
+        if self.operation is not None and self.operation != operation:
             return False
         return self.path is None or self.path.rstrip("/") == path.rstrip("/")
 
@@ -50,6 +58,7 @@ class Faults:
             "count",
             "seconds",
             "path",
+            "operation",
             "retry_after",
             "after_processing",
             "latency_ms",
@@ -91,7 +100,11 @@ class Faults:
         retry_after = spec.get("retry_after", 1)
         if not isinstance(retry_after, int) or retry_after < 0:
             raise FaultSpecError("retry_after must be a non-negative integer")
+        operation = spec.get("operation")
+        if operation is not None and not isinstance(operation, str):
+            raise FaultSpecError("operation must be an operationId, e.g. bulk_subscribe_profiles")
         return FaultedStatus(
+            operation=operation,
             status=status,
             remaining=count,
             until=time.monotonic() + seconds if seconds is not None else None,
@@ -100,13 +113,18 @@ class Faults:
             after_processing=bool(spec.get("after_processing", False)),
         )
 
-    def take(self, path: str, *, after_processing: bool) -> FaultedStatus | None:
-        """The fault to answer this request with, if any, using up one of its count."""
+    def take(
+        self, path: str, *, after_processing: bool, operation: str | None = None
+    ) -> FaultedStatus | None:
+        """The fault to answer this request (to `path`, of the operation with this
+        operationId) with, if any, using up one of its count."""
         now = time.monotonic()
         with self._lock:
-            self.statuses = [s for s in self.statuses if s.applies_to(s.path or path, now)]
+            self.statuses = [s for s in self.statuses if s.live(now)]
             for fault in self.statuses:
-                if fault.after_processing == after_processing and fault.applies_to(path, now):
+                if fault.after_processing == after_processing and fault.applies_to(
+                    path, now, operation
+                ):
                     if fault.remaining is not None:
                         fault.remaining -= 1
                     return fault
@@ -132,11 +150,12 @@ class Faults:
                         "remaining": s.remaining,
                         "seconds_left": round(s.until - now, 3) if s.until is not None else None,
                         "path": s.path,
+                        "operation": s.operation,
                         "retry_after": s.retry_after,
                         "after_processing": s.after_processing,
                     }
                     for s in self.statuses
-                    if s.applies_to(s.path or "", now)
+                    if s.live(now)
                 ],
                 "latency_ms": self.latency_ms,
                 "read_lag_ms": self.read_lag_ms,

@@ -35,6 +35,11 @@ def profile_id() -> str:
     return encoded.translate(_CROCKFORD).decode()
 
 
+def list_id() -> str:
+    """Six letters and digits, like Klaviyo's `Y6nRLr`."""
+    return _alphanumeric(6)
+
+
 def event_id() -> str:
     return _alphanumeric(12)
 

@@ -36,6 +36,20 @@ OPERATION_LIMITS: dict[str, Limit] = {
     "get_metric": Limit(10, 150),
     "query_metric_aggregates": Limit(3, 60),
     "get_accounts": Limit(1, 15),
+    "bulk_subscribe_profiles": Limit(75, 750),
+    "bulk_unsubscribe_profiles": Limit(75, 750),
+    "bulk_suppress_profiles": Limit(75, 750),
+    "get_bulk_suppress_profiles_job": Limit(75, 750),
+    "bulk_unsuppress_profiles": Limit(75, 750),
+    "get_bulk_unsuppress_profiles_job": Limit(75, 750),
+    "get_lists": Limit(75, 750),
+    "create_list": Limit(10, 150),  # and 150 a day, which the emulator does not count
+    "get_list": Limit(75, 750),
+    "get_profile_ids_for_list": Limit(75, 750),
+    "add_profiles_to_list": Limit(10, 150),
+    "remove_profiles_from_list": Limit(10, 150),
+    "get_profiles_for_list": Limit(75, 750),
+    "get_profile": Limit(75, 750),
 }
 
 

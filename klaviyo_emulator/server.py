@@ -119,3 +119,17 @@ class EmulatorControl:
 
     def reset(self) -> dict[str, Any]:
         return self._call("POST", "reset")
+
+    def profiles(self, *, email: str | None = None, phone_number: str | None = None) -> list:
+        params = {k: v for k, v in (("email", email), ("phone_number", phone_number)) if v}
+        return self._call("GET", "profiles", params=params)["profiles"]
+
+    def history(self, *, email: str | None = None, profile_id: str | None = None) -> list:
+        params = {k: v for k, v in (("email", email), ("profile_id", profile_id)) if v}
+        return self._call("GET", "history", params=params)["history"]
+
+    def lists(self) -> list[dict[str, Any]]:
+        return self._call("GET", "lists")["lists"]
+
+    def create_list(self, name: str, **fields: Any) -> dict[str, Any]:
+        return self._call("POST", "lists", json={"name": name, **fields})

@@ -18,6 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from klaviyo_emulator import ids
+from klaviyo_emulator.consent_store import ConsentBook
+from klaviyo_emulator.history import History
+from klaviyo_emulator.lists_store import ListBook
+from klaviyo_emulator.suppression_jobs import SuppressionJob
 
 PROFILE_IDENTIFIERS = ("email", "phone_number", "external_id", "_kx", "anonymous_id")
 MERGED_OBJECTS = ("location", "properties")
@@ -198,6 +202,11 @@ class Store:
             self.events_by_profile: dict[str, list[StoredEvent]] = defaultdict(list)
             self._event_keys: dict[tuple[str, str, str], StoredEvent] = {}
             self.jobs: dict[str, ImportJob] = {}
+            # Consent, suppressions and lists (consent_store.py, lists_store.py), one history.
+            self.history = History()
+            self.consent = ConsentBook(self.history)
+            self.lists = ListBook(self.history)
+            self.suppression_jobs: dict[str, SuppressionJob] = {}
             self.events_received = 0
             # Receipts per deduplication key (profile id, metric id, unique_id).
             self.received_by_key: Counter[tuple[str, str, str]] = Counter()
