@@ -23,7 +23,14 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 from werkzeug.wrappers import Request, Response
 
-from klaviyo_emulator import consent_reads, consent_writes, reads, writes
+from klaviyo_emulator import (
+    consent_reads,
+    consent_writes,
+    list_endpoints,
+    profile_reads,
+    reads,
+    writes,
+)
 from klaviyo_emulator.context import HandlerContext
 from klaviyo_emulator.control import control_response
 from klaviyo_emulator.faults import FaultedStatus, Faults
@@ -35,7 +42,7 @@ from klaviyo_emulator.validation import SPEC_PATH, request_errors, spec_load
 
 DEFAULT_API_KEY = "pk_emulator"
 REVISION = re.compile(r"^\d{4}-\d{2}-\d{2}(\.[A-Za-z0-9_-]+)?$")
-WRITE_METHODS = ("POST", "PATCH")
+WRITE_METHODS = ("POST", "PATCH", "DELETE")  # DELETE .../relationships/... carries a body
 MAX_BODY_BYTES = 5 * 1024 * 1024
 # Smaller per-operation limits from the spec's descriptions.
 BODY_LIMITS = {"create_or_update_profile": 100 * 1024}
@@ -61,7 +68,8 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ),
     ("/api/metrics/", "GET", "get_metrics", reads.get_metrics),
     ("/api/metrics/<id>/", "GET", "get_metric", reads.get_metric),
-    ("/api/profiles/", "GET", "get_profiles", reads.get_profiles),
+    ("/api/profiles/", "GET", "get_profiles", profile_reads.get_profiles),
+    ("/api/profiles/<id>/", "GET", "get_profile", profile_reads.get_profile),
     ("/api/profiles/<id>/", "PATCH", "update_profile", writes.update_profile),
     ("/api/metric-aggregates/", "POST", "query_metric_aggregates", reads.query_metric_aggregates),
     ("/api/accounts/", "GET", "get_accounts", reads.get_accounts),
@@ -100,6 +108,33 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
         "GET",
         "get_bulk_unsuppress_profiles_job",
         consent_reads.get_bulk_unsuppress_profiles_job,
+    ),
+    ("/api/lists/", "GET", "get_lists", list_endpoints.get_lists),
+    ("/api/lists/", "POST", "create_list", list_endpoints.create_list),
+    ("/api/lists/<id>/", "GET", "get_list", list_endpoints.get_list),
+    (
+        "/api/lists/<id>/relationships/profiles/",
+        "GET",
+        "get_profile_ids_for_list",
+        list_endpoints.get_profile_ids_for_list,
+    ),
+    (
+        "/api/lists/<id>/relationships/profiles/",
+        "POST",
+        "add_profiles_to_list",
+        list_endpoints.add_profiles_to_list,
+    ),
+    (
+        "/api/lists/<id>/relationships/profiles/",
+        "DELETE",
+        "remove_profiles_from_list",
+        list_endpoints.remove_profiles_from_list,
+    ),
+    (
+        "/api/lists/<id>/profiles/",
+        "GET",
+        "get_profiles_for_list",
+        list_endpoints.get_profiles_for_list,
     ),
 ]
 HANDLERS: dict[str, Handler] = {operation: handler for _, _, operation, handler in ROUTES}

@@ -1,5 +1,5 @@
-"""Endpoints that read what the emulator received: metrics, events, profiles, metric
-aggregates, accounts and profile import jobs."""
+"""Endpoints that read what the emulator received: metrics, events, metric aggregates,
+accounts and profile import jobs (profiles: profile_reads.py)."""
 
 import uuid
 from datetime import datetime, timedelta
@@ -25,7 +25,7 @@ from klaviyo_emulator.resources import (
     metric_resource,
     profile_resource,
 )
-from klaviyo_emulator.store import API_INTEGRATION, StoredEvent, StoredProfile, now_utc
+from klaviyo_emulator.store import API_INTEGRATION, StoredEvent, now_utc
 from klaviyo_emulator.writes import job_not_found
 
 RANGE = {"greater-or-equal", "greater-than", "less-or-equal", "less-than"}
@@ -36,15 +36,6 @@ EVENT_FILTERS = {
     "metric": {"has"},
     "datetime": RANGE,
     "timestamp": RANGE,
-}
-PROFILE_FILTERS = {
-    "id": {"any", "equals"},
-    "email": {"any", "equals"},
-    "phone_number": {"any", "equals"},
-    "external_id": {"any", "equals"},
-    "_kx": {"equals"},
-    "created": {"greater-than", "less-than"},
-    "updated": {"greater-than", "less-than"},
 }
 METRIC_FILTERS = {"integration.name": {"equals"}, "integration.category": {"equals"}}
 # Klaviyo does not serve these zones for aggregates.
@@ -68,14 +59,10 @@ def _page(ctx: HandlerContext, items: list[Any], *, default: int, maximum: int):
 
 def get_metrics(ctx: HandlerContext) -> Response:
     conditions = filter_parse(ctx.request.args.get("filter"), allowed=METRIC_FILTERS)
-    written_before = _written_before(ctx)
+    before = written_before(ctx)
     with ctx.store.lock:
         metrics = sorted(
-            (
-                m
-                for m in ctx.store.metrics.values()
-                if not written_before or m.created <= written_before
-            ),
+            (m for m in ctx.store.metrics.values() if not before or m.created <= before),
             key=lambda m: (m.created, m.id),
         )
     field_of = {
@@ -119,7 +106,7 @@ def _candidates(ctx: HandlerContext, checks: list[tuple[str, str, Any]]) -> list
     return ctx.store.events
 
 
-def _written_before(ctx: HandlerContext) -> datetime | None:
+def written_before(ctx: HandlerContext) -> datetime | None:
     """With a read lag, reads see only what was written this long ago (Klaviyo processes
     writes asynchronously); None: everything."""
     lag = ctx.faults.read_lag_ms
@@ -141,13 +128,13 @@ def get_events(ctx: HandlerContext) -> Response:
     sort = ctx.request.args.get("sort") or "datetime"
     if sort.lstrip("-") not in ("datetime", "timestamp"):
         raise ApiError.one(400, f"'{sort}' is not a valid sort field.", parameter="sort")
-    written_before = _written_before(ctx)
+    before = written_before(ctx)
     with ctx.store.lock:
         events = [
             event
             for event in _candidates(ctx, checks)
             if all(compare(op, _event_value(event, field), v) for op, field, v in checks)
-            and (written_before is None or event.received_at <= written_before)
+            and (before is None or event.received_at <= before)
         ]
     events.sort(key=lambda e: e.time, reverse=sort.startswith("-"))
     page, links = _page(ctx, events, default=200, maximum=1000)
@@ -176,46 +163,6 @@ def _included(ctx: HandlerContext, page: list[StoredEvent], include: list[str]) 
             for profile_id in dict.fromkeys(e.profile_id for e in page):
                 included.append(profile_resource(ctx.request, ctx.store.profiles[profile_id]))
     return included
-
-
-# --- profiles -----------------------------------------------------------------------------
-
-
-def _profile_value(profile: StoredProfile, field: str) -> Any:
-    if field == "id":
-        return profile.id
-    if field in ("created", "updated"):
-        return getattr(profile, field)
-    value = profile.attributes.get(field)
-    return value.lower() if field == "email" and isinstance(value, str) else value
-
-
-def get_profiles(ctx: HandlerContext) -> Response:
-    checks: list[tuple[str, str, Any]] = []
-    for condition in filter_parse(ctx.request.args.get("filter"), allowed=PROFILE_FILTERS):
-        value = condition.value
-        if condition.field in ("created", "updated"):
-            value = as_aware(value, field=condition.field)
-        elif condition.operator == "any" and not isinstance(value, list):
-            raise ApiError.one(400, "any() needs a list of values.", parameter="filter")
-        if condition.field == "email":
-            value = [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
-        checks.append((condition.operator, condition.field, value))
-    sort = ctx.request.args.get("sort") or "id"
-    if sort.lstrip("-") not in ("id", "created", "updated", "email"):
-        raise ApiError.one(400, f"'{sort}' is not a supported sort field.", parameter="sort")
-    written_before = _written_before(ctx)
-    with ctx.store.lock:
-        profiles = [
-            p
-            for p in ctx.store.profiles.values()
-            if all(compare(op, _profile_value(p, field), v) for op, field, v in checks)
-            and (written_before is None or p.created <= written_before)
-        ]
-    key = sort.lstrip("-")
-    profiles.sort(key=lambda p: (_profile_value(p, key) or "", p.id), reverse=sort[0] == "-")
-    page, links = _page(ctx, profiles, default=20, maximum=100)
-    return document({"data": [profile_resource(ctx.request, p) for p in page], "links": links})
 
 
 # --- metric aggregates --------------------------------------------------------------------
@@ -289,12 +236,12 @@ def query_metric_aggregates(ctx: HandlerContext) -> Response:
     counts = [0] * len(dates)
     sums = [0.0] * len(dates)
     uniques: list[set[str]] = [set() for _ in dates]
-    written_before = _written_before(ctx)
+    before = written_before(ctx)
     with ctx.store.lock:
         events = [
             e
             for e in ctx.store.events_by_metric.get(metric.id, [])
-            if start <= e.time < end and (written_before is None or e.received_at <= written_before)
+            if start <= e.time < end and (before is None or e.received_at <= before)
         ]
     for event in events:
         index = _bucket_index(dates, event.time)

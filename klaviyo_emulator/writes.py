@@ -188,9 +188,24 @@ def bulk_import_profiles(ctx: HandlerContext) -> Response:
             f"A bulk import may carry at most {MAX_BULK_PROFILES} profiles.",
             pointer="/data/attributes/profiles/data",
         )
+    # relationships.lists "adds every imported profile to those lists" (NOTES.md §3.4); a list
+    # the account does not have refuses the job, as a subscribe job's does.
+    list_ids = [
+        ref["id"]
+        for ref in ((ctx.body["data"].get("relationships") or {}).get("lists") or {}).get("data")
+        or []
+    ]
+    for index, list_id in enumerate(list_ids):
+        if list_id not in ctx.store.lists.lists:
+            raise ApiError.one(
+                404,
+                f"A list with id {list_id} does not exist.",
+                pointer=f"/data/relationships/lists/data/{index}/id",
+            )
     job = ImportJob(
         id=ids.job_id(), total_count=len(profiles), completed_count=0, errors=[], profile_ids=[]
     )
+    now = now_utc()
     for index, profile_data in enumerate(profiles):
         pointer = f"/data/attributes/profiles/data/{index}"
         attributes, unset, errors = _profile_parts(
@@ -217,6 +232,15 @@ def bulk_import_profiles(ctx: HandlerContext) -> Response:
             continue
         job.profile_ids.append(profile.id)
         job.completed_count += 1
+        with ctx.store.lock:
+            for list_id in list_ids:
+                ctx.store.lists.add(
+                    list_id,
+                    profile.id,
+                    at=now,
+                    endpoint="bulk_import_profiles",
+                    identifiers=profile.attributes,
+                )
     with ctx.store.lock:
         ctx.store.jobs[job.id] = job
     return document({"data": import_job_resource(ctx.request, job)}, 202)

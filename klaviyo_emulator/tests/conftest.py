@@ -34,9 +34,14 @@ class KlaviyoTestClient:
         headers = {**KLAVIYO_HEADERS, **kwargs.pop("headers", {})}
         data = body if isinstance(body, bytes | str) else json.dumps(body)
         content_type = kwargs.pop("content_type", "application/vnd.api+json")
-        return self.client.post(
-            path, data=data, headers=headers, content_type=content_type, **kwargs
+        method = kwargs.pop("method", "POST")
+        return self.client.open(
+            path, method=method, data=data, headers=headers, content_type=content_type, **kwargs
         )
+
+    def delete(self, path: str, body: Any, **kwargs: Any) -> TestResponse:
+        """DELETE with a JSON:API body (Klaviyo's relationship removals)."""
+        return self.post(path, body, method="DELETE", **kwargs)
 
     def patch(self, path: str, body: Any, **kwargs: Any) -> TestResponse:
         headers = {**KLAVIYO_HEADERS, **kwargs.pop("headers", {})}
