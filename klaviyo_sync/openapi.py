@@ -117,6 +117,36 @@ klaviyo_events = extend_schema(
     ],
 )
 
+klaviyo_lists = extend_schema(
+    operation_id="klaviyo_lists",
+    summary="Klaviyo's lists",
+    description="The account's lists (their ids are what `/lists/{listId}/profiles` takes), "
+    "10 a page at most (Klaviyo's page). `name` keeps the lists of exactly that name. Follow "
+    "`nextCursor` with `cursor` for the next page.",
+    parameters=[s.KlaviyoListsQuerySerializer],
+    responses={200: s.KlaviyoListsPageSerializer, 400: ErrorSerializer, **UPSTREAM_ERRORS},
+    examples=[
+        OpenApiExample(
+            "Lists",
+            value={
+                "lists": [
+                    {
+                        "id": "Y6nRLr",
+                        "name": "Newsletter",
+                        "created": "2025-09-15T10:00:00+00:00",
+                        "updated": "2025-09-15T10:00:00+00:00",
+                        "optInProcess": "double_opt_in",
+                    }
+                ],
+                "nextCursor": "bmV4dA",
+            },
+            response_only=True,
+        ),
+        BAD_GATEWAY_EXAMPLE,
+        NO_KEY_EXAMPLE,
+    ],
+)
+
 klaviyo_sync_test = extend_schema(
     operation_id="klaviyo_sync_test",
     summary="Send one test event to Klaviyo",

@@ -64,6 +64,18 @@ def klaviyo_metrics_list() -> list[dict[str, Any]]:
     ]
 
 
+def klaviyo_lists_page(
+    *, cursor: str | None, page_size: int, name: str | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """One page of Klaviyo's lists, in Klaviyo's order, optionally only those named `name`."""
+    data, next_cursor = _client().lists_page(page_cursor=cursor, page_size=page_size, name=name)
+    lists = [
+        {"id": item.get("id"), **{camel(k): v for k, v in (item.get("attributes") or {}).items()}}
+        for item in data
+    ]
+    return lists, next_cursor
+
+
 def _profile(resource: dict[str, Any]) -> dict[str, Any]:
     attributes = dict(resource.get("attributes") or {})
     properties = attributes.pop("properties", None) or {}

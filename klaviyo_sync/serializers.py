@@ -12,7 +12,7 @@ from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField
 from core.strict_input import StrictInputSerializer
-from klaviyo_client.limits import DEFAULT_EVENTS_PAGE
+from klaviyo_client.limits import DEFAULT_EVENTS_PAGE, MAX_LISTS_PAGE
 
 # Pages of GET /klaviyo/events hold at most Klaviyo's default page: the request waits for them.
 MAX_PAGE_SIZE = DEFAULT_EVENTS_PAGE
@@ -97,6 +97,38 @@ class KlaviyoEventSerializer(serializers.Serializer):
 
 class KlaviyoEventsPageSerializer(serializers.Serializer):
     events = KlaviyoEventSerializer(many=True)
+    nextCursor = serializers.CharField(
+        source="next_cursor", allow_null=True, help_text="pass as `cursor` for the next page"
+    )
+
+
+class KlaviyoListsQuerySerializer(serializers.Serializer):
+    name = serializers.CharField(
+        required=False, max_length=255, help_text="only the lists of exactly this name"
+    )
+    cursor = serializers.CharField(required=False, help_text="nextCursor of the previous page")
+    pageSize = serializers.IntegerField(
+        source="page_size",
+        required=False,
+        default=MAX_LISTS_PAGE,
+        min_value=1,
+        max_value=MAX_LISTS_PAGE,
+        help_text="Klaviyo serves at most 10 lists a page",
+    )
+
+
+class KlaviyoListSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField(allow_null=True)
+    created = serializers.CharField(allow_null=True, default=None)
+    updated = serializers.CharField(allow_null=True, default=None)
+    optInProcess = serializers.CharField(
+        allow_null=True, default=None, help_text="single_opt_in or double_opt_in"
+    )
+
+
+class KlaviyoListsPageSerializer(serializers.Serializer):
+    lists = KlaviyoListSerializer(many=True)
     nextCursor = serializers.CharField(
         source="next_cursor", allow_null=True, help_text="pass as `cursor` for the next page"
     )

@@ -1,4 +1,4 @@
-"""/klaviyo: the connection check, Klaviyo's own data (metrics, a profile, events) and a test
+"""/klaviyo: the connection check, Klaviyo's own data (metrics, a profile, events, lists), a test
 send. Klaviyo failing answers 502, no key configured 503, both in the error shape. And the
 questions about events (/events/metrics, count, emails, profiles/...): Klaviyo first, the local
 database when Klaviyo fails or is too slow. OpenAPI declarations: klaviyo_sync/openapi.py."""
@@ -20,6 +20,7 @@ from klaviyo_sync import serializers as s
 from klaviyo_sync.passthrough import (
     klaviyo_connection_check,
     klaviyo_events_page,
+    klaviyo_lists_page,
     klaviyo_metrics_list,
     klaviyo_profile_get,
 )
@@ -90,6 +91,21 @@ class KlaviyoViewSet(viewsets.ViewSet):
         )
         page = {"events": events, "next_cursor": next_cursor}
         return Response(s.KlaviyoEventsPageSerializer(page).data)
+
+    @openapi.klaviyo_lists
+    @action(detail=False, methods=["get"])
+    def lists(self, request: Request) -> Response:
+        query = s.KlaviyoListsQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params: dict[str, Any] = query.validated_data
+        lists, next_cursor = from_klaviyo(
+            lambda: klaviyo_lists_page(
+                cursor=params.get("cursor"), page_size=params["page_size"], name=params.get("name")
+            )
+        )
+        return Response(
+            s.KlaviyoListsPageSerializer({"lists": lists, "next_cursor": next_cursor}).data
+        )
 
     @openapi.klaviyo_sync_test
     @action(detail=False, methods=["post"], url_path="sync-test")

@@ -141,7 +141,7 @@ def test_metrics_lists_klaviyos_metrics_in_camel_case(api_client, klaviyo):
 
 
 @pytest.mark.parametrize(
-    "path", ["/klaviyo/metrics", "/klaviyo/profiles/a@b.co", "/klaviyo/events"]
+    "path", ["/klaviyo/metrics", "/klaviyo/profiles/a@b.co", "/klaviyo/events", "/klaviyo/lists"]
 )
 def test_without_a_key_the_klaviyo_reads_answer_503(api_client, settings, path):
     settings.KLAVIYO_API_KEY = ""
