@@ -5,8 +5,9 @@
     .venv/bin/python bench/single.py --url http://127.0.0.1:3000 --api-key KEY  # a running server
 
 Each target is served the production way: `manage.py serve` (gunicorn with the project's settings,
-DEBUG off, JSON request logs), on MariaDB, with tasks queued on Redis (`--broker`) and no Klaviyo
-key, so nothing leaves the machine. Targets:
+DEBUG off, JSON request logs), on MariaDB, with tasks queued on Redis (`--broker`) and a Klaviyo
+key whose base URL is a closed local port, with no worker running: every event is stored pending
+and queued (its publish is part of what is measured), and nothing leaves the machine. Targets:
 - service: this checkout (or `--url`: a server already running; its database is left as it is;
   `--url NAME=URL` repeated: several, say one per gunicorn worker model, the first as service);
 - baseline: `--baseline DIR`, another checkout (say today's main), with DIR/.venv's Python;
@@ -17,13 +18,15 @@ key, so nothing leaves the machine. Targets:
 Phases are interleaved (for each round, for 1 then 8 clients, every target in turn), so that the
 ratios compare figures taken under the same machine load. Each phase posts `--requests` events, one
 per request, from that many client threads over keep-alive connections (they reconnect when the
-server closes), bodies encoded before the clock; the tables are emptied before each phase. Printed
+server closes), bodies encoded before the clock; the tables and queues are emptied before each
+phase, and after it every stored event must be pending and its id queued once (else the run
+stops). Printed
 per phase: events/s, latency p50/p95/p99, and CPU milliseconds per event of the server's processes
 and of MariaDB (from /proc; MariaDB's include what other users of the machine make it do). Then,
 per round, for 8 clients: service / baseline rate (target 2.5), the service's p95 (target < 30 ms)
 and service / floor rate (target 0.5).
 
-Databases: `single_bench_<target>` on `--mysql` (created, migrated, dropped at the end unless
+Databases: `bench_single_<target>` on `--mysql` (created, migrated, dropped at the end unless
 `--keep`); tasks go to a private memory-only redis-server (or `--broker`: the queues this run
 filled are deleted at the end).
 """
@@ -43,12 +46,11 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-import MySQLdb
 import redis
 from procstat import cpu_seconds, mariadb_pids, server_pids
 from single_floor import FLOOR_QUEUE
+from single_state import empty_tables, mysql_connect, phase_check, queued_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-single-api-key"
@@ -101,17 +103,6 @@ class Target:
     results: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
 
 
-def mysql_connect(mysql: str, database: str | None = None) -> Any:
-    url = urllib.parse.urlparse(mysql)
-    return MySQLdb.connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 3306,
-        user=urllib.parse.unquote(url.username or "root"),
-        password=urllib.parse.unquote(url.password or ""),
-        **({"database": database} if database else {}),
-    )
-
-
 def _redis_answers(url: str) -> bool:
     try:
         return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
@@ -129,7 +120,7 @@ def free_port() -> int:
 
 def serve(name: str, folder: Path, args: argparse.Namespace, tmp: str, app: str = "") -> Target:
     """Creates and migrates the target's database, then starts `manage.py serve` in `folder`."""
-    database = f"single_bench_{name}"
+    database = f"bench_single_{name}"
     server = mysql_connect(args.mysql)
     server.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
     server.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
@@ -141,7 +132,9 @@ def serve(name: str, folder: Path, args: argparse.Namespace, tmp: str, app: str 
         "DATABASE_URL": f"{args.mysql}/{database}",
         "CELERY_BROKER_URL": args.broker,
         "API_KEYS": BENCH_KEY,
-        "KLAVIYO_API_KEY": "",
+        # Events are queued, as with a key in production; no worker runs to send them.
+        "KLAVIYO_API_KEY": "bench-single-klaviyo-key",
+        "KLAVIYO_BASE_URL": f"http://127.0.0.1:{free_port()}/api",  # nothing listens there
         "DEBUG": "false",
         "SECRET_KEY": "bench-single-secret-key",
         "SECURE_SSL_REDIRECT": "false",
@@ -234,23 +227,14 @@ def post_all(target: Target, bodies: list[bytes], clients: int) -> tuple[float, 
     return elapsed, [value for mine in latencies for value in mine]
 
 
-def empty_tables(args: argparse.Namespace, target: Target) -> None:
-    if not target.database:
-        return
-    database = mysql_connect(args.mysql, target.database)
-    cursor = database.cursor()
-    cursor.execute("SET FOREIGN_KEY_CHECKS = 0")
-    for table in ("events_event", "events_profile"):
-        cursor.execute(f"TRUNCATE TABLE {table}")
-    database.close()
-
-
 def percentile(ordered: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def phase(args: argparse.Namespace, target: Target, clients: int) -> dict[str, float]:
-    empty_tables(args, target)
+    empty_tables(args.mysql, target.database)
+    broker = redis.Redis.from_url(args.broker)
+    queued_ids(broker)
     port = urllib.parse.urlparse(target.url).port
     warmup = make_bodies(max(20, 4 * clients), args.profiles)
     post_all(target, warmup, clients)  # connections, imports, first queries: not timed
@@ -259,6 +243,7 @@ def phase(args: argparse.Namespace, target: Target, clients: int) -> dict[str, f
     web_before, db_before = cpu_seconds(web), cpu_seconds(db)
     elapsed, latencies = post_all(target, bodies, clients)
     web_cpu, db_cpu = cpu_seconds(web) - web_before, cpu_seconds(db) - db_before
+    messages = phase_check(args.mysql, target.name, target.database, broker)
     ordered = sorted(latencies)
     return {
         "rate": len(bodies) / elapsed,
@@ -267,6 +252,7 @@ def phase(args: argparse.Namespace, target: Target, clients: int) -> dict[str, f
         "p99": percentile(ordered, 0.99) * 1000,
         "web_cpu": web_cpu * 1000 / len(bodies),
         "db_cpu": db_cpu * 1000 / len(bodies),
+        "messages": messages / (len(warmup) + len(bodies)),
     }
 
 
@@ -335,7 +321,7 @@ def main() -> None:
         )
         print(
             f"{'target':<9}{'clients':>8}{'events/s':>10}{'p50 ms':>9}{'p95 ms':>9}"
-            f"{'p99 ms':>9}{'web CPU-ms/ev':>15}{'db CPU-ms/ev':>14}"
+            f"{'p99 ms':>9}{'web CPU-ms/ev':>15}{'db CPU-ms/ev':>14}{'msgs/ev':>9}"
         )
         for round_ in range(args.rounds):
             for count in clients:
@@ -345,7 +331,8 @@ def main() -> None:
                     print(
                         f"{target.name:<9}{count:>8}{figures['rate']:>10,.0f}"
                         f"{figures['p50']:>9.1f}{figures['p95']:>9.1f}{figures['p99']:>9.1f}"
-                        f"{figures['web_cpu']:>15.2f}{figures['db_cpu']:>14.2f}",
+                        f"{figures['web_cpu']:>15.2f}{figures['db_cpu']:>14.2f}"
+                        f"{figures['messages']:>9.2f}",
                         flush=True,
                     )
         report(targets, args, clients)

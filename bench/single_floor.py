@@ -35,8 +35,8 @@ PROFILE_UPSERT = (
 )
 EVENT_INSERT = (
     "INSERT INTO events_event (id, event_name, email, profile_id, event_attributes, "
-    "profile_attributes, time, value, unique_id, sync_status, attempts, last_error, created_at) "
-    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+    "profile_attributes, time, value, unique_id, sync_status, attempts, last_error, "
+    "failure_reason, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
 )
 
 _local = threading.local()  # one database connection per worker thread
@@ -93,6 +93,7 @@ def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
             data.get("uniqueId"),
             "pending",
             0,
+            "",
             "",
             now,
         ),

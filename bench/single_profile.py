@@ -6,7 +6,7 @@ calls it, on MariaDB with tasks queued on Redis and production settings (DEBUG o
 
 Prints CPU milliseconds per request (this process: no server, no client, no waiting counted),
 the round trips to MariaDB and Redis each request makes, by kind, and the cProfile breakdown by
-stage. Uses its own database (`single_bench_profile`, dropped at the end) and Redis db 7.
+stage. Uses its own database (`bench_single_profile`, dropped at the end) and Redis db 7.
 """
 
 import argparse
@@ -29,9 +29,8 @@ STAGES = [
     ("throttle", "rest_framework/views.py", "check_throttles"),
     ("JSON parse", "core/parsers.py", "parse"),
     ("input validation", "events/validators.py", "event_input_validate"),
-    ("uniqueId lookup", "django/db/models/query.py", "first"),
     ("profile upsert", "events/services.py", "profiles_upsert"),
-    ("event insert", "django/db/models/base.py", "save"),
+    ("event insert", "events/services.py", "_events_insert"),
     ("transaction begin", "django/db/transaction.py", "__enter__"),
     ("commit (and on-commit hooks)", "django/db/transaction.py", "__exit__"),
     ("  of which queueing for Klaviyo", "klaviyo_sync/tasks.py", "queue_event_sync"),
@@ -85,13 +84,16 @@ def _statement_kind(query: Any) -> str:
 
 def main() -> None:
     args = parse_args()
-    database = "single_bench_profile"
+    database = "bench_single_profile"
     database_url = f"{args.mysql}/{database}"
     django_setup(
         database_url=database_url,
         CELERY_BROKER_URL=args.broker,
         API_KEYS=BENCH_KEY,
         LOG_LEVEL="INFO",
+        # Events are queued as with a key in production (nothing is sent: no worker runs).
+        KLAVIYO_API_KEY="bench-single-klaviyo-key",
+        KLAVIYO_BASE_URL="http://127.0.0.1:9/api",
     )
     from django.db import connection
 
