@@ -36,7 +36,7 @@ def subscriptions_object(consent: ProfileConsent) -> dict[str, Any]:
     )
     email.update(
         custom_method_detail=consent.channel(EMAIL_MARKETING).custom_method_detail,
-        double_optin=False,
+        double_optin=consent.channel(EMAIL_MARKETING).double_optin,
         suppression=[
             {"reason": s.reason, "timestamp": iso(s.timestamp)} for s in consent.suppressions
         ],

@@ -45,6 +45,7 @@ class ChannelConsent:
     last_updated: datetime | None = None
     method: str | None = None
     custom_method_detail: str | None = None
+    double_optin: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ class ConsentBook:
         endpoint: str,
         identifiers: dict[str, Any],
         list_id: str | None = None,
+        double_optin: bool = False,
     ) -> None:
         record = self._own(profile_id)
         record.channels[channel] = ChannelConsent(
@@ -105,6 +107,7 @@ class ConsentBook:
             last_updated=at,
             method="API",
             custom_method_detail=custom_source,
+            double_optin=double_optin,
         )
         if channel == EMAIL_MARKETING:
             record.suppressions = [

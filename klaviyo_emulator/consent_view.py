@@ -12,11 +12,13 @@ served by the control API (control.py) and read in process by testkit/klaviyo_st
                           "can_receive": false},
         "lists": ["Y6nRLr"]}]
     history_entries(store, email=...) -> [{"seq": 1, "profile_id", "email", "phone_number",
-        "operation": "subscribe" | "unsubscribe" | "suppress" | "unsuppress" | "list_add" |
-                     "list_remove",
+        "operation": "subscribe" | "subscribe_requested" | "unsubscribe" | "suppress" |
+                     "unsuppress" | "list_add" | "list_remove",
         "channel": "email.marketing" | "sms.marketing" | null, "list_id", "endpoint", "at"}]
     list_states(store) -> [{"id", "name", "opt_in_process", "created",
-                            "members": [{"profile_id", "email", "joined_group_at"}]}]
+                            "members": [{"profile_id", "email", "joined_group_at"}],
+                            "pending": [{"profile_id", "email", "channels", "requested_at"}]}]
+      (pending: double opt-in subscriptions waiting for confirmation, double_opt_in.py)
 """
 
 from typing import Any
@@ -106,6 +108,15 @@ def list_state(store: Store, stored: StoredList) -> dict[str, Any]:
                 "joined_group_at": iso(joined),
             }
             for profile_id, joined in stored.members.items()
+        ],
+        "pending": [
+            {
+                "profile_id": profile_id,
+                "email": store.profiles[profile_id].attributes.get("email"),
+                "channels": list(pending.channels),
+                "requested_at": iso(pending.requested_at),
+            }
+            for profile_id, pending in stored.pending.items()
         ],
     }
 

@@ -17,7 +17,9 @@ from klaviyo_emulator.consent_rules import (
     identifier_errors,
 )
 from klaviyo_emulator.context import HandlerContext
+from klaviyo_emulator.double_opt_in import confirmation_request
 from klaviyo_emulator.jsonapi import ApiError, document, empty, error_item
+from klaviyo_emulator.lists_store import DOUBLE_OPT_IN
 from klaviyo_emulator.rules import EMAIL
 from klaviyo_emulator.store import StoredProfile, now_utc
 from klaviyo_emulator.suppression_jobs import SuppressionJob
@@ -107,22 +109,34 @@ def bulk_subscribe_profiles(ctx: HandlerContext) -> Response:
         )
         errors += _unknown_id_errors(ctx, profile_data, f"{PROFILES}/{index}/id")
     _refuse(errors)
+    stored_list = ctx.store.lists.lists.get(list_id) if list_id is not None else None
+    # A double opt-in list holds email subscriptions until confirmed (double_opt_in.py).
+    double = stored_list is not None and stored_list.opt_in_process == DOUBLE_OPT_IN
+    double = double and not historical
+    custom_source = attributes.get("custom_source")
     with ctx.store.lock:
-        for index, profile_data in enumerate(profiles):
+        for profile_data in profiles:
             profile = _profile_for(ctx, profile_data)
-            pointer = f"{PROFILES}/{index}/attributes/subscriptions"
-            for channel in channel_requests(profile_data["attributes"]["subscriptions"], pointer):
+            channels = channel_requests(profile_data["attributes"]["subscriptions"], "")
+            waiting = [c.key for c in channels if double and c.key.startswith("email.")]
+            for channel in channels:
+                if channel.key in waiting:
+                    continue
                 ctx.store.consent.subscribe(
                     profile.id,
                     channel.key,
                     at=now,
                     consented_at=channel.consented_at,
-                    custom_source=attributes.get("custom_source"),
+                    custom_source=custom_source,
                     endpoint="bulk_subscribe_profiles",
                     identifiers=profile.attributes,
                     list_id=list_id,
                 )
-            if list_id is not None:
+            if waiting and stored_list is not None:
+                confirmation_request(
+                    ctx.store, stored_list, profile, waiting, custom_source=custom_source, at=now
+                )
+            elif list_id is not None:
                 # "All profiles will be added to the provided list" (spec).
                 ctx.store.lists.add(
                     list_id,

@@ -20,23 +20,36 @@ GET    /_emulator/lists              {"lists": [{"id", "name", "opt_in_process",
                                      "members": [{"profile_id", "email", "joined_group_at"}]}]}
 POST   /_emulator/lists              {"name": "Newsletter", "opt_in_process": "single_opt_in",
                                      "id": "Y6nRLr"} (only name required) -> 201 the list
+POST   /_emulator/lists/{id}/confirm {"email": "a@example.com"}: the person confirms a pending
+                                     double opt-in subscription -> the profile state; 404 when
+                                     none is pending (double_opt_in.py)
 Faults target one route by path ({"path": "/api/profile-subscription-bulk-create-jobs"}) or by
 Klaviyo operationId ({"operation": "add_profiles_to_list"}), e.g.
 {"status": 503, "count": 2, "operation": "bulk_subscribe_profiles"}.
 """
 
 import json
+import re
 from typing import TYPE_CHECKING, Any
 
 from werkzeug.wrappers import Request, Response
 
-from klaviyo_emulator.consent_view import history_entries, list_state, list_states, profile_states
+from klaviyo_emulator.consent_view import (
+    history_entries,
+    list_state,
+    list_states,
+    profile_state,
+    profile_states,
+)
+from klaviyo_emulator.double_opt_in import confirm
 from klaviyo_emulator.faults import FaultSpecError
 from klaviyo_emulator.lists_store import DOUBLE_OPT_IN, SINGLE_OPT_IN
 from klaviyo_emulator.store import now_utc
 
 if TYPE_CHECKING:
     from klaviyo_emulator.app import EmulatorApp
+
+CONFIRM = re.compile(r"/_emulator/lists/([^/]+)/confirm")
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -94,6 +107,8 @@ def control_response(app: "EmulatorApp", request: Request) -> Response:
             return _json({"lists": list_states(app.store)})
         if route == ("POST", "/_emulator/lists"):
             return _json(_list_create(app, _body(request)), status=201)
+        if route[0] == "POST" and (confirmed := CONFIRM.fullmatch(route[1])):
+            return _confirm(app, confirmed.group(1), _body(request))
         if route == ("POST", "/_emulator/reset"):
             app.reset()
             return _json(emulator_state(app))
@@ -123,3 +138,17 @@ def _list_create(app: "EmulatorApp", body: dict[str, Any]) -> dict[str, Any]:
             name=name, at=now_utc(), opt_in_process=opt_in, list_id=list_id
         )
         return list_state(app.store, stored)
+
+
+def _confirm(app: "EmulatorApp", list_id: str, body: dict[str, Any]) -> Response:
+    email = body.get("email")
+    if not isinstance(email, str) or not email:
+        raise ValueError("email must be the address that confirms")
+    if list_id not in app.store.lists.lists:
+        return _json({"error": f"no list {list_id}"}, status=404)
+    try:
+        profile = confirm(app.store, list_id, email)
+    except KeyError as error:
+        return _json({"error": str(error.args[0])}, status=404)
+    with app.store.lock:
+        return _json(profile_state(app.store, profile))

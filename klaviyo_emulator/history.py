@@ -17,7 +17,9 @@ from typing import Any
 class HistoryEntry:
     seq: int
     profile_id: str
-    operation: str  # subscribe | unsubscribe | suppress | unsuppress | list_add | list_remove
+    # subscribe | subscribe_requested (double opt-in) | unsubscribe | suppress | unsuppress |
+    # list_add | list_remove
+    operation: str
     channel: str | None  # email | sms | whatsapp | push, with the message type: "email.marketing"
     list_id: str | None
     endpoint: str  # the Klaviyo operation that made the change, e.g. bulk_subscribe_profiles

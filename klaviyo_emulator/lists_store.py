@@ -29,6 +29,8 @@ class StoredList:
     created: datetime
     updated: datetime
     members: dict[str, datetime] = field(default_factory=dict)  # profile id -> joined_group_at
+    # profile id -> a double opt-in subscription waiting for confirmation (double_opt_in.py)
+    pending: dict[str, Any] = field(default_factory=dict)
 
 
 class ListBook:

@@ -133,3 +133,7 @@ class EmulatorControl:
 
     def create_list(self, name: str, **fields: Any) -> dict[str, Any]:
         return self._call("POST", "lists", json={"name": name, **fields})
+
+    def confirm(self, list_id: str, email: str) -> dict[str, Any]:
+        """The person confirms a pending double opt-in subscription to the list."""
+        return self._call("POST", f"lists/{list_id}/confirm", json={"email": email})

@@ -17,8 +17,10 @@ from klaviyo_emulator.consent_view import (
     history_entries,
     list_state,
     list_states,
+    profile_state,
     profile_states,
 )
+from klaviyo_emulator.double_opt_in import confirm
 from klaviyo_emulator.store import now_utc
 
 
@@ -58,3 +60,11 @@ def list_create(
             name=name, at=now_utc(), opt_in_process=opt_in_process, list_id=list_id
         )
         return list_state(store, stored)
+
+
+def opt_in_confirm(emulator: Emulator, list_id: str, email: str) -> dict[str, Any]:
+    """The person clicks the double opt-in link: their pending subscription to the list lands
+    (KeyError when none is pending)."""
+    profile = confirm(emulator.store, list_id, email)
+    with emulator.store.lock:
+        return profile_state(emulator.store, profile)

@@ -332,3 +332,24 @@ def test_faults_fail_the_first_requests_of_a_consent_route(klaviyo, path, body, 
     assert statuses[:2] == [503, 503] and statuses[2] in (200, 202)
     assert len(klaviyo.app.store.history.entries) == changes
     assert klaviyo.app.store.faults_served == 2
+
+
+def test_sms_unsubscribe_by_phone_number_and_its_e164_rule(klaviyo):
+    phone = "+15005550006"
+    klaviyo.post(
+        SUBSCRIBE, subscribe_body([{"phone_number": phone, "subscriptions": channels("sms")}])
+    )
+    body = unsubscribe_body([{"phone_number": phone}])
+    body["data"]["attributes"]["profiles"]["data"][0]["attributes"]["subscriptions"] = channels(
+        "sms", consent="UNSUBSCRIBED"
+    )
+    bad = unsubscribe_body([{"phone_number": "15005550006"}])
+
+    assert klaviyo.post(UNSUBSCRIBE, body).status_code == 202
+    assert klaviyo.post(UNSUBSCRIBE, bad).status_code == 400
+    [state] = profile_states(klaviyo.app.store, phone_number=phone)
+    assert (state["sms_marketing"]["consent"], state["sms_marketing"]["can_receive"]) == (
+        "UNSUBSCRIBED",
+        False,
+    )
+    assert state["email_marketing"]["consent"] == "NEVER_SUBSCRIBED"

@@ -58,6 +58,7 @@ def test_tests_create_lists_and_read_consent_lists_and_history(emulator):
         "opt_in_process": "single_opt_in",
         "created": created["created"],
         "members": [],
+        "pending": [],
     }
     assert (subscribed.status_code, unsubscribed.status_code) == (202, 202)
     [profile] = control.profiles(email="ann@example.com")

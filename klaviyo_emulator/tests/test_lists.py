@@ -229,3 +229,15 @@ def test_faults_aimed_at_a_list_route_fail_its_first_requests(
         return klaviyo.post(path, members_body([ann]), method=verb).status_code
 
     assert [send(other), send(method), send(method)] == [204, 503, 204]
+
+
+def test_a_removal_body_the_spec_refuses_is_a_400(klaviyo, newsletter):
+    ann = profile_with(klaviyo, "ann@example.com")
+    klaviyo.post(f"{LISTS}/{newsletter.id}/relationships/profiles", members_body([ann]))
+
+    response = klaviyo.delete(
+        f"{LISTS}/{newsletter.id}/relationships/profiles", {"data": [{"type": "list", "id": ann}]}
+    )
+
+    assert response.status_code == 400
+    assert list(newsletter.members) == [ann]
