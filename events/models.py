@@ -175,3 +175,94 @@ class Event(models.Model):
     def klaviyo_unique_id(self) -> str:
         """What Klaviyo dedupes on, so a retried send never counts twice."""
         return self.unique_id or str(self.id)
+
+
+class ConsentKind(models.TextChoices):
+    """What a consent change asks of Klaviyo. Each kind has its sender in klaviyo_sync
+    (consent_senders.py): the Klaviyo operation and how many addresses one request takes."""
+
+    SUBSCRIBE = "subscribe", "Subscribe"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribe"
+    SUPPRESS = "suppress", "Suppress"
+    UNSUPPRESS = "unsuppress", "Unsuppress"
+    LIST_ADD = "list_add", "Add to list"
+    LIST_REMOVE = "list_remove", "Remove from list"
+
+
+class ConsentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent"
+    FAILED = "failed", "Failed"
+
+
+class ConsentChange(models.Model):
+    """One request that changes consent, suppression or list membership, kept as asked (with its
+    addresses, ConsentChangeProfile) and as Klaviyo answered: legal data, kept after it is sent.
+
+    Changes reach Klaviyo in id order per address: a change is claimed only when no earlier
+    pending change shares one of its addresses (klaviyo_sync/consent_sync.py)."""
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=16, choices=ConsentKind.choices)
+    # "email", "sms": the channels of a subscribe or unsubscribe; empty for the other kinds.
+    channels = models.JSONField(default=list, blank=True)
+    list_id = models.CharField(max_length=64, null=True, blank=True)  # Klaviyo's list id
+    historical_import = models.BooleanField(default=False)
+    profile_count = models.PositiveIntegerField(default=0)  # its addresses (ConsentChangeProfile)
+    status = models.CharField(
+        max_length=16, choices=ConsentStatus.choices, default=ConsentStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    # The ids of the jobs Klaviyo created, one per request that answered with one (suppression
+    # jobs do; subscription jobs answer 202 without a body).
+    klaviyo_job_ids = models.JSONField(default=list, blank=True)
+    # When it may next be sent: a scheduled retry, or the end of a worker's hold on it while
+    # sending (the claim). The sweeper queues pending changes whose time is long past.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="consent_status_next"),
+            models.Index(fields=["kind", "status", "created_at"], name="consent_kind_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} #{self.id}"
+
+
+class ConsentChangeProfile(models.Model):
+    """One address of a consent change: what the change asks for this person, and when Klaviyo
+    accepted the request that carried it (sent_at; a change is sent in several requests where
+    Klaviyo takes fewer addresses per request than the change holds)."""
+
+    id = models.BigAutoField(primary_key=True)
+    change = models.ForeignKey(ConsentChange, on_delete=models.CASCADE, related_name="profiles")
+    email = models.CharField(max_length=254, null=True, blank=True)
+    phone_number = models.CharField(max_length=32, null=True, blank=True)
+    consented_at = models.DateTimeField(null=True, blank=True)  # historical imports only
+    # The local profile with this email (or, lacking one, phone number) when the change was
+    # stored; kept when the profile is erased (the record of what was asked stays).
+    profile = models.ForeignKey(
+        Profile,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="consent_changes",
+    )
+    klaviyo_id = models.CharField(max_length=64, null=True, blank=True)  # where a sender needs it
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+        indexes = [
+            # The order guard and a profile's consent as last sent: an address's changes.
+            models.Index(fields=["email", "change"], name="consent_profile_email"),
+            models.Index(fields=["phone_number", "change"], name="consent_profile_phone"),
+        ]
+
+    def __str__(self) -> str:
+        return self.email or self.phone_number or f"address {self.id}"

@@ -7,6 +7,7 @@ from core.serializers import ErrorSerializer
 from events import list_serializers as ls
 from events import profile_serializers as ps
 from events import serializers as s
+from events.consent_serializers import ProfileWithConsentSerializer
 
 PURCHASE_EXAMPLE = {
     "eventName": "Purchase",
@@ -205,9 +206,14 @@ profile_upsert = extend_schema(
 
 profile_retrieve = extend_schema(
     operation_id="profiles_retrieve",
-    summary="One profile by email, with its sync state",
+    summary="One profile by email, with its sync state, consent and lists",
+    description=(
+        "`consent` and `lists` are as last sent to Klaviyo: for each channel the last "
+        "subscribe or unsubscribe Klaviyo accepted for this person, the last suppress or "
+        "unsuppress, and the lists the last accepted changes put them in. Null: none sent yet."
+    ),
     responses={
-        200: ps.ProfileOutputSerializer,
+        200: ProfileWithConsentSerializer,
         400: ErrorSerializer,
         404: ErrorSerializer,
         **AUTH_ERRORS,
@@ -219,6 +225,18 @@ profile_retrieve = extend_schema(
                 **PROFILE_RESPONSE_EXAMPLE,
                 "syncStatus": "sent",
                 "klaviyoId": "01J9ZV7X2Q4M5N6P7R8S9T0V1W",
+                "consent": {
+                    "email": {
+                        "status": "subscribed",
+                        "changeId": 7,
+                        "sentAt": "2025-09-15T10:00:01.000Z",
+                    },
+                    "sms": None,
+                    "suppression": None,
+                },
+                "lists": [
+                    {"listId": "Y6nRLr", "changeId": 7, "sentAt": "2025-09-15T10:00:01.000Z"}
+                ],
             },
             response_only=True,
         ),

@@ -13,6 +13,8 @@ from events import list_serializers as ls
 from events import openapi
 from events import profile_serializers as ps
 from events import serializers as s
+from events.consent_selectors import profile_consent
+from events.consent_serializers import ProfileWithConsentSerializer
 from events.profile_services import profile_upsert, profiles_upsert_bulk
 from events.selectors import event_get, event_list, profile_get_by_email
 from events.services import event_ingest, events_ingest_bulk
@@ -94,4 +96,5 @@ class ProfileViewSet(viewsets.ViewSet):
         profile = profile_get_by_email(email=address)
         if profile is None:
             raise NotFound(f"Profile {address} not found")
-        return Response(ps.ProfileOutputSerializer(profile).data)
+        state = profile_consent(profile=profile)
+        return Response(ProfileWithConsentSerializer((profile, state)).data)

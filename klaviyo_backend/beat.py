@@ -52,6 +52,12 @@ def declared_schedule() -> list[PeriodicTaskSpec]:
             every_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
         ),
         PeriodicTaskSpec(
+            name="requeue stale consent changes",
+            task="klaviyo_sync.tasks.requeue_stale_consent_changes",
+            every_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
+            expire_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
+        ),
+        PeriodicTaskSpec(
             name="refresh the sync-health dashboard",
             task="console.tasks.refresh_sync_health",
             every_seconds=settings.DASHBOARD_REFRESH_SECONDS,

@@ -10,6 +10,7 @@ from rest_framework.routers import SimpleRouter
 from cleanup.views import CleanupViewSet
 from console.views import home
 from core.views import metrics, not_found
+from events.consent_views import ConsentViewSet
 from events.views import EventViewSet, ProfileViewSet
 from klaviyo_backend.health import HealthView
 from klaviyo_sync.views import EventReadViewSet, KlaviyoViewSet
@@ -25,6 +26,8 @@ class OptionalSlashRouter(SimpleRouter):
 
 router = OptionalSlashRouter()
 router.register("events", EventViewSet, basename="events")
+# Before /profiles/{email}: /profiles/subscriptions, ... are the consent endpoints.
+router.register("profiles", ConsentViewSet, basename="consent")
 router.register("profiles", ProfileViewSet, basename="profiles")
 router.register("cleanup", CleanupViewSet, basename="cleanup")
 router.register("klaviyo", KlaviyoViewSet, basename="klaviyo")

@@ -25,6 +25,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 
 from klaviyo_client import operations as ops
+from klaviyo_client.consent import ConsentCalls
 from klaviyo_client.errors import KlaviyoError, error_from_response
 from klaviyo_client.jobs import JobCalls
 from klaviyo_client.lists import ListCalls
@@ -61,7 +62,7 @@ def pooled_session() -> requests.Session:
         return _session
 
 
-class KlaviyoClient(JobCalls, ListCalls):
+class KlaviyoClient(JobCalls, ListCalls, ConsentCalls):
     def __init__(
         self,
         *,

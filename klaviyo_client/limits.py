@@ -49,6 +49,22 @@ MAX_LIST_MEMBERS = 1000
 # spec: "Y6nRLr" for ListResponseObjectResource.id, "VRgFBd" for a bulk import's list).
 LIST_ID_PATTERN = r"^[A-Za-z0-9]{6}$"
 
+# --- Consent: subscription and suppression jobs ------------------------------------------------
+
+# The operations' descriptions in the spec (bulk_subscribe_profiles, bulk_unsubscribe_profiles,
+# bulk_suppress_profiles, bulk_unsuppress_profiles; also at
+# https://developers.klaviyo.com/en/reference/bulk_subscribe_profiles and its siblings):
+# "Maximum number of profiles can be submitted for subscription: 1000"
+MAX_SUBSCRIBE_PROFILES = 1000
+# "Maximum number of profiles per call: 100"
+MAX_UNSUBSCRIBE_PROFILES = 100
+# "Email address per request limit: 100" (suppress and unsuppress alike)
+MAX_SUPPRESSION_EMAILS = 100
+# What one consent request of ours (POST /profiles/subscriptions, ...) may carry: Klaviyo's cap
+# per subscription job. A change holding more addresses than its kind's Klaviyo request takes
+# is sent in several requests, in order.
+MAX_CONSENT_PROFILES = MAX_SUBSCRIBE_PROFILES
+
 # --- Reads --------------------------------------------------------------------------------------
 
 # GET /api/events: page[size] defaults to 200 and may be up to 1,000 (the parameter's schema).
@@ -76,6 +92,10 @@ RATE_LIMITS = {
     "profile_bulk_import_job": "10/s,150/m",  # GET /api/profile-bulk-import-jobs/{id}
     "profile_bulk_import_errors": "10/s,150/m",  # GET .../{id}/import-errors
     "profile_deletion": "3/s,60/m",  # POST /api/data-privacy-deletion-jobs
+    "profile_subscribe": "75/s,750/m",  # POST /api/profile-subscription-bulk-create-jobs
+    "profile_unsubscribe": "75/s,750/m",  # POST /api/profile-subscription-bulk-delete-jobs
+    "profile_suppress": "75/s,750/m",  # POST /api/profile-suppression-bulk-create-jobs
+    "profile_unsuppress": "75/s,750/m",  # POST /api/profile-suppression-bulk-delete-jobs
     "accounts": "1/s,15/m",
     "metrics": "10/s,150/m",
     "profiles": "75/s,750/m",

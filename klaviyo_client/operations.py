@@ -39,3 +39,11 @@ REQUEST_PROFILE_DELETION = Operation("POST", "data-privacy-deletion-jobs", "prof
 GET_LISTS = Operation("GET", "lists", "lists")
 ADD_PROFILES_TO_LIST = Operation("POST", "lists/{id}/relationships/profiles", "list_add")
 REMOVE_PROFILES_FROM_LIST = Operation("DELETE", "lists/{id}/relationships/profiles", "list_remove")
+SUBSCRIBE_PROFILES = Operation("POST", "profile-subscription-bulk-create-jobs", "profile_subscribe")
+UNSUBSCRIBE_PROFILES = Operation(
+    "POST", "profile-subscription-bulk-delete-jobs", "profile_unsubscribe"
+)
+SUPPRESS_PROFILES = Operation("POST", "profile-suppression-bulk-create-jobs", "profile_suppress")
+UNSUPPRESS_PROFILES = Operation(
+    "POST", "profile-suppression-bulk-delete-jobs", "profile_unsuppress"
+)

@@ -8,7 +8,7 @@ class KlaviyoSyncConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from events.models import Event, ProfileChange
+        from events.models import ConsentChange, Event, ProfileChange
         from klaviyo_sync import receivers
 
         post_save.connect(receivers.on_event_saved, sender=Event, dispatch_uid="klaviyo_event")
@@ -16,4 +16,9 @@ class KlaviyoSyncConfig(AppConfig):
             receivers.on_profile_change_saved,
             sender=ProfileChange,
             dispatch_uid="klaviyo_profile_change",
+        )
+        post_save.connect(
+            receivers.on_consent_change_saved,
+            sender=ConsentChange,
+            dispatch_uid="klaviyo_consent_change",
         )

@@ -9,11 +9,12 @@ when it commits, in tasks of KLAVIYO_BULK_BATCH_SIZE (core/commit_batches.py).
 from typing import Any
 
 from core.commit_batches import CommitBatches
-from events.models import Event, ProfileChange, SyncStatus
-from klaviyo_sync.tasks import queue_events_in_batches, queue_profiles_sync
+from events.models import ConsentChange, Event, ProfileChange, SyncStatus
+from klaviyo_sync.tasks import queue_consent_changes, queue_events_in_batches, queue_profiles_sync
 
 events_to_sync: CommitBatches[str] = CommitBatches(queue_events_in_batches)
 profiles_to_sync: CommitBatches[int] = CommitBatches(queue_profiles_sync)
+consent_changes_to_sync: CommitBatches[int] = CommitBatches(queue_consent_changes)
 
 
 def on_event_saved(
@@ -36,3 +37,15 @@ def on_profile_change_saved(
     """A change of POST /profiles (single or bulk): its profile's sync, queued on commit."""
     if created and not raw:
         profiles_to_sync.add(instance.profile_id, using=kwargs.get("using"))
+
+
+def on_consent_change_saved(
+    sender: type[ConsentChange],
+    instance: ConsentChange,
+    created: bool,
+    raw: bool = False,
+    **kwargs: Any,
+) -> None:
+    """A consent change (subscribe, suppress, list, ...): its send, queued on commit."""
+    if created and not raw:
+        consent_changes_to_sync.add(instance.id, using=kwargs.get("using"))

@@ -26,6 +26,7 @@ from django.utils import timezone
 from events.models import Event, SyncStatus
 from klaviyo_client.errors import KlaviyoError
 from klaviyo_client.limits import MAX_BULK_PROFILES
+from klaviyo_sync.consent_sync import consent_change_sync, consent_changes_stale
 from klaviyo_sync.profile_bulk import (
     BulkPlan,
     profile_import_job_abandon,
@@ -282,3 +283,48 @@ def follow_profile_import_job(job_id: str, covered: list[list[int]], polls: int)
         return "abandoned"
     _follow_job(job_id, covered, polls=polls + 1)
     return status
+
+
+def queue_consent_changes(change_ids: Iterable[int], *, countdown: float | None = None) -> None:
+    """One task per consent change (each is up to 1,000 addresses, sent in order); never
+    raises: what the broker could not take, the sweeper queues."""
+    for change_id in dict.fromkeys(change_ids):
+        try:
+            sync_consent_change.apply_async(args=[change_id], countdown=countdown or None)
+        except Exception as error:  # as queue_event_sync: no broker error reaches the caller
+            logger.warning(
+                "Could not queue the Klaviyo send of consent change %s (%s: %s); the sweeper will",
+                change_id,
+                type(error).__name__,
+                error,
+            )
+            return
+
+
+@shared_task(
+    name="klaviyo_sync.tasks.sync_consent_change",
+    autoretry_for=(DatabaseError,),
+    retry_backoff=5,
+    max_retries=5,
+)
+def sync_consent_change(change_id: int) -> str:
+    outcome = consent_change_sync(change_id=change_id)
+    if outcome.retry_in is not None:
+        queue_consent_changes([change_id], countdown=outcome.retry_in)
+    queue_consent_changes(outcome.followers)
+    return outcome.status
+
+
+@shared_task(name="klaviyo_sync.tasks.requeue_stale_consent_changes")
+def requeue_stale_consent_changes() -> int:
+    """Queues the pending consent changes nobody has queued for SYNC_STALE_PENDING_SECONDS
+    (beat)."""
+    ids = consent_changes_stale(
+        now=timezone.now(),
+        older_than=timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS),
+        limit=settings.SYNC_SWEEP_MAX_EVENTS,
+    )
+    queue_consent_changes(ids)
+    if ids:
+        logger.info("Sweeper re-queued %d consent changes", len(ids), extra={"changes": len(ids)})
+    return len(ids)

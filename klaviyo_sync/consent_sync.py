@@ -1,0 +1,163 @@
+"""Sending one consent change to Klaviyo: claimed (in order per address: consent_order.py),
+its unsent addresses sent in requests of its kind's size (consent_senders.py), each accepted
+request written at once (the addresses' sent_at, Klaviyo's job id), the outcome recorded on the
+change. Retried on 429, 5xx and timeouts with the events' backoff (services.retry_delay) up to
+KLAVIYO_MAX_ATTEMPTS; failed with Klaviyo's detail otherwise. Once a change is done (sent or
+failed), the later pending changes sharing an address are queued: they may go now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from events.models import NO_KEY_MESSAGE, ConsentChange, ConsentChangeProfile, ConsentStatus
+from klaviyo_client import mapping
+from klaviyo_client.client import klaviyo_client
+from klaviyo_client.errors import KlaviyoError
+from klaviyo_sync.consent_order import earlier_pending_exists, later_changes
+from klaviyo_sync.consent_senders import CONSENT_SENDERS
+from klaviyo_sync.lease import CLAIM_TOLERANCE, SendClock
+from klaviyo_sync.services import retry_delay
+
+ADDRESS_FIELDS = ("id", "email", "phone_number", "consented_at", "klaviyo_id", "profile_id")
+# Later changes queued at once when one is done; the sweeper finds any others.
+MAX_FOLLOWERS = 1000
+
+
+@dataclass(frozen=True)
+class ConsentOutcome:
+    # sent, failed, retrying, blocked (an earlier change for an address is pending), busy
+    # (another worker holds it, or its retry is not due), waiting (no Klaviyo key), none
+    status: str
+    retry_in: float | None = None  # seconds before the task should run again
+    followers: list[int] = field(default_factory=list)  # later changes that may go now
+
+
+def _claim(change_id: int, now: datetime) -> str:
+    """claimed, busy or blocked; a claim counts an attempt and holds the change for a lease."""
+    with transaction.atomic():
+        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_TOLERANCE)
+        locked = (
+            ConsentChange.objects.select_for_update()
+            .filter(due, id=change_id, status=ConsentStatus.PENDING)
+            .values_list("id", flat=True)
+            .first()
+        )
+        if locked is None:
+            return "busy"
+        if earlier_pending_exists(change_id):
+            return "blocked"
+        hold = now + timedelta(seconds=settings.KLAVIYO_SEND_LEASE_SECONDS)
+        ConsentChange.objects.filter(id=change_id).update(
+            attempts=F("attempts") + 1, next_attempt_at=hold
+        )
+    return "claimed"
+
+
+def _followers(change_id: int) -> list[int]:
+    later = later_changes(change_id, status=ConsentStatus.PENDING)
+    return list(later.values_list("id", flat=True)[:MAX_FOLLOWERS])
+
+
+def _finish(change_id: int, status: str, **fields: object) -> ConsentOutcome:
+    ConsentChange.objects.filter(id=change_id).update(status=status, next_attempt_at=None, **fields)
+    return ConsentOutcome(status, followers=_followers(change_id))
+
+
+def consent_change_sync(*, change_id: int) -> ConsentOutcome:
+    """Sends the change's unsent addresses to Klaviyo and records the outcome on the row."""
+    client = klaviyo_client()
+    now = timezone.now()
+    if client is None:
+        # Kept pending, not skipped: consent must reach Klaviyo once a key is configured (the
+        # sweeper queues it again SYNC_STALE_PENDING_SECONDS after this mark).
+        ConsentChange.objects.filter(id=change_id, status=ConsentStatus.PENDING).update(
+            last_error=NO_KEY_MESSAGE, next_attempt_at=now
+        )
+        return ConsentOutcome("waiting")
+    claim = _claim(change_id, now)
+    if claim != "claimed":
+        return ConsentOutcome(claim)
+    change = ConsentChange.objects.get(id=change_id)
+    sender = CONSENT_SENDERS.get(change.kind)
+    if sender is None:
+        return _finish(
+            change_id, ConsentStatus.FAILED, last_error=f"Not sent: no sender for {change.kind}"
+        )
+    unsent = list(
+        ConsentChangeProfile.objects.filter(change_id=change_id, sent_at__isnull=True)
+        .order_by("id")
+        .values(*ADDRESS_FIELDS)
+    )
+    clock = SendClock(
+        lease_seconds=settings.KLAVIYO_SEND_LEASE_SECONDS,
+        connect_timeout=settings.KLAVIYO_CONNECT_TIMEOUT,
+        read_timeout=settings.KLAVIYO_READ_TIMEOUT,
+        rate_limit_max_wait=settings.KLAVIYO_RATE_LIMIT_MAX_WAIT,
+    )
+    job_ids = list(change.klaviyo_job_ids or [])
+    for start in range(0, len(unsent), sender.per_request):
+        wait = clock.rate_limit_wait_allowed()
+        if wait is None:  # out of lease time: the rest under a new claim, at once
+            ConsentChange.objects.filter(id=change_id).update(next_attempt_at=timezone.now())
+            return ConsentOutcome("retrying", retry_in=0.0)
+        client.rate_limit_max_wait = wait
+        chunk = unsent[start : start + sender.per_request]
+        try:
+            job_id = sender.send(client, change, chunk, change.attempts)
+        except mapping.NotSendable as problem:
+            return _finish(change_id, ConsentStatus.FAILED, last_error=f"Not sent: {problem}")
+        except KlaviyoError as error:
+            return _failed_request(change, error)
+        if job_id:
+            job_ids.append(job_id)
+        ConsentChangeProfile.objects.filter(id__in=[row["id"] for row in chunk]).update(
+            sent_at=timezone.now()
+        )
+        ConsentChange.objects.filter(id=change_id).update(klaviyo_job_ids=job_ids)
+    return _finish(change_id, ConsentStatus.SENT, sent_at=timezone.now())
+
+
+def _failed_request(change: ConsentChange, error: KlaviyoError) -> ConsentOutcome:
+    """A request Klaviyo (or the way to it) failed: retried later when that may succeed (the
+    change stays pending, holding the later ones), else failed with Klaviyo's detail."""
+    rows = ConsentChange.objects.filter(id=change.id)
+    if error.local:  # the client-side limiter: nothing was sent, no attempt spent
+        delay = error.retry_after or 1.0
+        rows.update(
+            attempts=F("attempts") - 1,
+            next_attempt_at=timezone.now() + timedelta(seconds=delay),
+        )
+        return ConsentOutcome("retrying", retry_in=delay)
+    if not error.retryable or change.attempts >= settings.KLAVIYO_MAX_ATTEMPTS:
+        suffix = f" (gave up after {change.attempts} attempts)" if error.retryable else ""
+        return _finish(change.id, ConsentStatus.FAILED, last_error=(error.summary + suffix)[:5000])
+    delay = retry_delay(attempt=change.attempts, retry_after=error.retry_after)
+    rows.update(
+        last_error=error.summary[:5000],
+        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    )
+    return ConsentOutcome("retrying", retry_in=delay)
+
+
+def consent_changes_stale(*, now: datetime, older_than: timedelta, limit: int) -> list[int]:
+    """Pending changes nobody has queued for `older_than` (a task lost while the broker was
+    down, a crashed worker, a change that waited behind an earlier one), oldest first; stamped
+    as queued now, so that the next sweeps leave them alone for `older_than` again."""
+    cutoff = now - older_than
+    ids = list(
+        ConsentChange.objects.filter(status=ConsentStatus.PENDING)
+        .filter(
+            Q(next_attempt_at__lt=cutoff) | Q(next_attempt_at__isnull=True, created_at__lt=cutoff)
+        )
+        .order_by("id")
+        .values_list("id", flat=True)[:limit]
+    )
+    ConsentChange.objects.filter(id__in=ids).update(next_attempt_at=now)
+    return ids
