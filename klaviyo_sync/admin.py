@@ -1,19 +1,24 @@
-"""The admin actions that send events and profiles to Klaviyo again, and the pages' Retry now
-and Klaviyo payload (admin_pages.py), added to the events app's admin pages (events/admin.py
-shows the rows and their sync status; sending is this app's job)."""
+"""The admin actions that send events, profiles and consent changes to Klaviyo again, and the
+pages' Retry now and Klaviyo payload (admin_pages.py), added to the events app's admin pages
+(events/admin.py and consent_admin.py show the rows and their sync status; sending is this
+app's job)."""
 
 from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from events import admin as events_admin
-from events.models import Event, Profile
+from events import consent_admin as events_consent_admin
+from events.models import ConsentChange, ConsentStatus, Event, Profile
 from klaviyo_sync.admin_pages import EventPage, ProfilePage
+from klaviyo_sync.consent_order import consent_change_retry
 from klaviyo_sync.resync import RESYNC_STATUSES
-from klaviyo_sync.tasks import events_retry_and_queue, sync_profile
+from klaviyo_sync.tasks import events_retry_and_queue, queue_consent_changes, sync_profile
 
 # Events one "Send again" takes at most (run it again for more; manage.py resync has no cap).
 RESYNC_CAP = 100_000
+# Failed consent changes one "Retry" takes at most, each checked against the later ones.
+RETRY_CAP = 1000
 
 
 admin.site.unregister(Event)
@@ -68,3 +73,34 @@ class ProfileAdmin(ProfilePage, events_admin.ProfileAdmin):
                 break
             queued += 1
         self.message_user(request, f"{queued} profiles queued for Klaviyo (at most 1,000).")
+
+
+@admin.register(ConsentChange)
+class ConsentChangeAdmin(events_consent_admin.ConsentChangeAdmin):
+    actions = ("retry",)
+
+    @admin.action(description="Retry the selected failed consent changes")
+    def retry(self, request: HttpRequest, queryset: QuerySet[ConsentChange]) -> None:
+        """Back to pending and queued, oldest first, unless a later change for one of the
+        same addresses already went to Klaviyo (klaviyo_sync/consent_order.py says why)."""
+        chosen = list(
+            queryset.filter(status=ConsentStatus.FAILED)
+            .order_by("id")
+            .values_list("id", flat=True)[:RETRY_CAP]
+        )
+        retried: list[int] = []
+        for change_id in chosen:
+            refusal = consent_change_retry(change_id=change_id)
+            if refusal is None:
+                retried.append(change_id)
+            else:
+                self.message_user(
+                    request, f"#{change_id} not retried: {refusal}.", messages.WARNING
+                )
+        queue_consent_changes(retried)
+        if retried:
+            self.message_user(request, f"{len(retried)} consent changes queued for Klaviyo again.")
+        elif not chosen:
+            self.message_user(
+                request, "None of the selected consent changes failed.", messages.WARNING
+            )
