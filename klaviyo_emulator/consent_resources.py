@@ -40,10 +40,8 @@ def subscriptions_object(consent: ProfileConsent) -> dict[str, Any]:
         suppression=[
             {"reason": s.reason, "timestamp": iso(s.timestamp)} for s in consent.suppressions
         ],
-        list_suppressions=[
-            {"list_id": s.list_id, "reason": s.reason, "timestamp": iso(s.timestamp)}
-            for s in consent.list_suppressions
-        ],
+        # The emulated account unsubscribes globally (consent_store.py): no list suppressions.
+        list_suppressions=[],
     )
     sms = _channel(
         consent,

@@ -8,10 +8,15 @@ them (sources quoted from the spec's descriptions, revision 2026-07-15):
   profile is subscribed in Klaviyo, it automatically unsuppresses any previously suppressed
   user" (segmentio/segment-docs#6877).
 - Unsubscribe (`bulk_unsubscribe_profiles`) sets consent UNSUBSCRIBED; for email Klaviyo also
-  suppresses the address with reason UNSUBSCRIBE (which subscribe removes, above). With a list,
-  "all profiles will be removed from the provided list" and "profiles not in the specified
-  list will be globally unsubscribed": a member leaves the list with a list suppression, its
-  global consent unchanged (see consent_writes.py).
+  suppresses the address with reason UNSUBSCRIBE (which subscribe removes, above). The emulated
+  account has Klaviyo's global unsubscribe on ("highly recommended": "someone will become
+  globally suppressed in your account after unsubscribing from any email. This means that if
+  someone unsubscribes from just one list, they will be suppressed from any list they are on",
+  Klaviyo's "Guide to Suppressed Profiles", quoted on community.klaviyo.com, topic 3304), so an
+  unsubscribe is global even with a list; the list only loses the profile ("All profiles will
+  be removed from the provided list", spec; consent_writes.py). Other lists keep it: "when
+  someone becomes globally suppressed, this person is not automatically removed from any
+  lists" (help.klaviyo.com, article 115005077307).
 - Suppress (`bulk_suppress_profiles`) adds a USER_SUPPRESSED suppression: "suppressed profiles
   cannot receive email marketing, independent of their consent status" (consent unchanged).
 - Unsuppress (`bulk_unsuppress_profiles`) "only removes suppressions with reason
@@ -52,7 +57,6 @@ class ChannelConsent:
 class Suppression:
     reason: str
     timestamp: datetime
-    list_id: str | None = None  # set for a list suppression
 
 
 @dataclass(slots=True)
@@ -60,7 +64,6 @@ class ProfileConsent:
     # "email.marketing", "sms.marketing", "sms.transactional", "whatsapp.marketing", ...
     channels: dict[str, ChannelConsent] = field(default_factory=dict)
     suppressions: list[Suppression] = field(default_factory=list)  # global, email
-    list_suppressions: list[Suppression] = field(default_factory=list)
 
     def channel(self, key: str) -> ChannelConsent:
         return self.channels.get(key) or ChannelConsent()
@@ -113,10 +116,6 @@ class ConsentBook:
             record.suppressions = [
                 s for s in record.suppressions if s.reason not in LIFTED_BY_SUBSCRIBE
             ]
-            if list_id is not None:
-                record.list_suppressions = [
-                    s for s in record.list_suppressions if s.list_id != list_id
-                ]
         self.history.record(
             profile_id=profile_id,
             operation="subscribe",
@@ -152,32 +151,6 @@ class ConsentBook:
             profile_id=profile_id,
             operation="unsubscribe",
             channel=channel,
-            endpoint=endpoint,
-            at=at,
-            identifiers=identifiers,
-        )
-
-    def unsubscribe_from_list(
-        self,
-        profile_id: str,
-        list_id: str,
-        channel: str,
-        *,
-        at: datetime,
-        endpoint: str,
-        identifiers: dict[str, Any],
-    ) -> None:
-        """A list member's unsubscribe: a list suppression for email, no global change."""
-        record = self._own(profile_id)
-        if channel == EMAIL_MARKETING and not any(
-            s.list_id == list_id for s in record.list_suppressions
-        ):
-            record.list_suppressions.append(Suppression(UNSUBSCRIBE, at, list_id))
-        self.history.record(
-            profile_id=profile_id,
-            operation="unsubscribe",
-            channel=channel,
-            list_id=list_id,
             endpoint=endpoint,
             at=at,
             identifiers=identifiers,

@@ -5,9 +5,7 @@ served by the control API (control.py) and read in process by testkit/klaviyo_st
       [{"id": "01J...", "email": "a@example.com", "phone_number": null,
         "email_marketing": {"consent": "SUBSCRIBED", "consent_timestamp": "...",
                             "can_receive": true, "custom_source": null,
-                            "suppressions": [{"reason": "USER_SUPPRESSED", "timestamp": "..."}],
-                            "list_suppressions": [{"list_id": "Y6nRLr", "reason": "UNSUBSCRIBE",
-                                                   "timestamp": "..."}]},
+                            "suppressions": [{"reason": "USER_SUPPRESSED", "timestamp": "..."}]},
         "sms_marketing": {"consent": "NEVER_SUBSCRIBED", "consent_timestamp": null,
                           "can_receive": false},
         "lists": ["Y6nRLr"]}]
@@ -49,10 +47,6 @@ def profile_state(store: Store, profile: StoredProfile) -> dict[str, Any]:
             "custom_source": email.custom_method_detail,
             "suppressions": [
                 {"reason": s.reason, "timestamp": iso(s.timestamp)} for s in consent.suppressions
-            ],
-            "list_suppressions": [
-                {"list_id": s.list_id, "reason": s.reason, "timestamp": iso(s.timestamp)}
-                for s in consent.list_suppressions
             ],
         },
         "sms_marketing": {

@@ -149,10 +149,8 @@ def bulk_subscribe_profiles(ctx: HandlerContext) -> Response:
 
 
 def bulk_unsubscribe_profiles(ctx: HandlerContext) -> Response:
-    """Without a list, or for a profile not in it, a global unsubscribe of each channel named;
-    for a member of the given list, removal from that list (a list suppression for email) and
-    no global change: "Profiles not in the specified list will be globally unsubscribed"
-    (spec)."""
+    """A global unsubscribe of each channel named (the account's global unsubscribe,
+    consent_store.py); with a list, its members also leave that list."""
     data = ctx.body["data"]
     profiles = data["attributes"]["profiles"]["data"]
     if len(profiles) > MAX_UNSUBSCRIBE_PROFILES:
@@ -172,26 +170,15 @@ def bulk_unsubscribe_profiles(ctx: HandlerContext) -> Response:
     with ctx.store.lock:
         for profile_data in profiles:
             profile = _profile_for(ctx, profile_data)
-            member = list_id is not None and profile.id in ctx.store.lists.lists[list_id].members
             for channel in channel_requests(profile_data["attributes"]["subscriptions"], ""):
-                if member:
-                    ctx.store.consent.unsubscribe_from_list(
-                        profile.id,
-                        list_id,
-                        channel.key,
-                        at=now,
-                        endpoint=endpoint,
-                        identifiers=profile.attributes,
-                    )
-                else:
-                    ctx.store.consent.unsubscribe(
-                        profile.id,
-                        channel.key,
-                        at=now,
-                        endpoint=endpoint,
-                        identifiers=profile.attributes,
-                    )
-            if member:
+                ctx.store.consent.unsubscribe(
+                    profile.id,
+                    channel.key,
+                    at=now,
+                    endpoint=endpoint,
+                    identifiers=profile.attributes,
+                )
+            if list_id is not None:
                 ctx.store.lists.remove(
                     list_id, profile.id, at=now, endpoint=endpoint, identifiers=profile.attributes
                 )

@@ -169,28 +169,25 @@ def test_unsubscribe_without_a_list_unsubscribes_globally(klaviyo):
     assert [s["reason"] for s in state["email_marketing"]["suppressions"]] == ["UNSUBSCRIBE"]
 
 
-def test_unsubscribe_from_a_list_removes_a_member_and_keeps_global_consent(klaviyo, newsletter):
-    klaviyo.post(SUBSCRIBE, subscribe_body([{"email": "ann@example.com"}], list_id=newsletter.id))
+def test_unsubscribe_from_a_list_removes_the_member_and_unsubscribes_globally(klaviyo, newsletter):
+    other = klaviyo.app.store.lists.create(name="Other", at=now_utc())
+    for list_id in (newsletter.id, other.id):
+        klaviyo.post(SUBSCRIBE, subscribe_body([{"email": "ann@example.com"}], list_id=list_id))
+    klaviyo.post(SUBSCRIBE, subscribe_body([{"email": "bob@example.com"}]))
 
     response = klaviyo.post(
-        UNSUBSCRIBE, unsubscribe_body([{"email": "ann@example.com"}], list_id=newsletter.id)
+        UNSUBSCRIBE,
+        unsubscribe_body(
+            [{"email": "ann@example.com"}, {"email": "bob@example.com"}], list_id=newsletter.id
+        ),
     )
 
     assert response.status_code == 202
-    state = state_of(klaviyo, "ann@example.com")
-    assert state["lists"] == []
-    assert state["email_marketing"]["consent"] == "SUBSCRIBED"
-    assert [s["list_id"] for s in state["email_marketing"]["list_suppressions"]] == [newsletter.id]
-
-
-def test_unsubscribe_with_a_list_unsubscribes_a_non_member_globally(klaviyo, newsletter):
-    klaviyo.post(SUBSCRIBE, subscribe_body([{"email": "ann@example.com"}]))
-
-    klaviyo.post(
-        UNSUBSCRIBE, unsubscribe_body([{"email": "ann@example.com"}], list_id=newsletter.id)
-    )
-
-    assert state_of(klaviyo, "ann@example.com")["email_marketing"]["consent"] == "UNSUBSCRIBED"
+    ann, bob = state_of(klaviyo, "ann@example.com"), state_of(klaviyo, "bob@example.com")
+    assert ann["lists"] == [other.id]  # other lists keep a suppressed profile
+    for state in (ann, bob):
+        assert state["email_marketing"]["consent"] == "UNSUBSCRIBED"
+        assert state["email_marketing"]["can_receive"] is False
 
 
 def test_unsubscribe_creates_a_missing_profile_and_refuses_more_than_100(klaviyo):
