@@ -40,6 +40,10 @@ def parser_build() -> argparse.ArgumentParser:
     parser.add_argument("--fail-status", type=int, help="Answer this status (any 4xx or 5xx)...")
     parser.add_argument("--fail-count", type=int, help="...for the next N requests...")
     parser.add_argument("--fail-seconds", type=float, help="...or for this many seconds.")
+    parser.add_argument(
+        "--fail-operation",
+        help="...only for this Klaviyo operationId (e.g. bulk_subscribe_profiles).",
+    )
     parser.add_argument("--retry-after", type=int, default=1, help="Retry-After of a 429.")
     parser.add_argument("--latency-ms", type=int, default=0, help="Delay every answer.")
     parser.add_argument(
@@ -100,6 +104,8 @@ def _fault_spec(options: argparse.Namespace) -> dict[str, Any]:
             spec["count"] = options.fail_count
         if options.fail_seconds is not None:
             spec["seconds"] = options.fail_seconds
+        if options.fail_operation is not None:
+            spec["operation"] = options.fail_operation
     if options.latency_ms:
         spec["latency_ms"] = options.latency_ms
     if options.read_lag_ms:

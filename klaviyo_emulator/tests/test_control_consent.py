@@ -6,7 +6,8 @@ import json
 import pytest
 import requests
 
-from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig, EmulatorControl
+from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig, EmulatorControl, Faults
+from klaviyo_emulator.__main__ import _fault_spec, parser_build
 from klaviyo_emulator.tests.consent_bodies import subscribe_body, unsubscribe_body
 from testkit.klaviyo_state import (
     consent_of,
@@ -121,3 +122,21 @@ def test_testkit_reads_the_same_state_in_process(emulator):
     assert list_member_emails(emulator, newsletter) == ["ann@example.com"]
     assert operations_of(emulator, "ann@example.com") == ["subscribe", "list_add"]
     assert history_of(emulator, "ann@example.com") == EmulatorControl(emulator.api_url).history()
+
+
+def test_python_m_klaviyo_emulator_aims_its_start_up_fault_at_an_operation():
+    options = parser_build().parse_args(
+        ["--fail-status", "503", "--fail-count", "2", "--fail-operation", "add_profiles_to_list"]
+    )
+
+    spec = _fault_spec(options)
+    faults = Faults()
+    faults.configure(spec)
+
+    assert spec["operation"] == "add_profiles_to_list"
+    assert faults.take("/api/lists/X/relationships/profiles", after_processing=False) is None
+    assert faults.take(
+        "/api/lists/X/relationships/profiles",
+        after_processing=False,
+        operation="add_profiles_to_list",
+    )
