@@ -86,8 +86,8 @@ unsubscribe = extend_schema(
     description=STORED_THEN_SENT
     + ADDRESSES
     + "Sent as Klaviyo's profile-subscription-bulk-delete-jobs (100 profiles a request). With "
-    "`listId`, Klaviyo removes the profiles from that list, and unsubscribes globally those "
-    "not in it (Klaviyo's warning); without, it unsubscribes them globally.",
+    "`listId`, Klaviyo also removes the profiles from that list; the unsubscribe is global under "
+    "Klaviyo's recommended global unsubscribe, and always for those not in the list.",
     request=cs.UnsubscriptionInputSerializer,
     responses=ACCEPTED,
     examples=[

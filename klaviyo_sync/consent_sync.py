@@ -54,9 +54,11 @@ def _claim(change_id: int, now: datetime) -> str:
         if earlier_pending_exists(change_id):
             return "blocked"
         hold = now + timedelta(seconds=settings.KLAVIYO_SEND_LEASE_SECONDS)
-        ConsentChange.objects.filter(id=change_id).update(
-            attempts=F("attempts") + 1, next_attempt_at=hold
-        )
+        # The lock decides; the update says it again (a backend whose FOR UPDATE is a no-op
+        # still gives the change to one worker: the first update moves it out of `due`).
+        claimed = ConsentChange.objects.filter(due, id=change_id, status=ConsentStatus.PENDING)
+        if not claimed.update(attempts=F("attempts") + 1, next_attempt_at=hold):
+            return "busy"
     return "claimed"
 
 
