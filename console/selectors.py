@@ -18,7 +18,7 @@ from django.db.models.functions import TruncHour
 
 from cleanup.selectors import purge_run_last, purge_schedule
 from events.failures import failure_groups
-from events.models import Event, Profile, SyncStatus
+from events.models import ConsentChange, ConsentStatus, Event, Profile, SyncStatus
 from events.selectors import event_counts_by_sync_status, event_pending_oldest_created_at
 from klaviyo_client.ratelimit import rate_limiter
 
@@ -121,6 +121,14 @@ def profile_counts_by_sync_status() -> dict[str, int]:
     return counts
 
 
+def consent_counts_by_status() -> dict[str, int]:
+    """Consent changes by status (pending, sent, failed): one pass over the status index."""
+    counts = dict.fromkeys(ConsentStatus.values, 0)
+    rows = ConsentChange.objects.order_by().values_list("status").annotate(Count("id"))
+    counts.update(dict(rows))
+    return counts
+
+
 def sync_health_figures(*, now: datetime) -> dict[str, Any]:
     """Everything the dashboard shows that costs more than an index lookup, as JSON."""
     slots = hour_slots(now)
@@ -135,6 +143,7 @@ def sync_health_figures(*, now: datetime) -> dict[str, Any]:
         "hours": [iso(slot) for slot in slots],
         "events": events,
         "profiles": profile_counts_by_sync_status(),
+        "consent_changes": consent_counts_by_status(),
         "oldest_pending_at": iso(oldest_pending),
         "retrying": retrying,
         "received": received_per_hour(slots=slots),

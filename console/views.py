@@ -84,6 +84,9 @@ def dashboard_context(*, snapshot: SyncHealthSnapshot, now: datetime) -> dict[st
         "events": figures["events"],
         "events_total": sum(figures["events"].values()),
         "profiles": figures["profiles"],
+        # Figures stored before consent changes existed have none: zeros until the next refresh.
+        "consent_changes": figures.get("consent_changes") or {},
+        "consent_list": reverse("admin:events_consentchange_changelist"),
         "retrying": figures["retrying"],
         "oldest_pending_at": oldest_pending,
         "oldest_pending_age": (now - oldest_pending).total_seconds() if oldest_pending else None,

@@ -10,7 +10,8 @@ from django.utils import timezone
 from cleanup.models import PurgeOutcome, PurgeRun, PurgeTrigger
 from console.models import SyncHealthSnapshot
 from console.services import sync_health_refresh
-from events.models import SyncStatus
+from events.consent_services import consent_change_create
+from events.models import ConsentChange, SyncStatus
 from events.tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db
@@ -229,3 +230,17 @@ def test_the_admin_index_opens_with_the_counts_and_a_link_to_the_dashboard(staff
     assert 'id="sync-health-summary"' in page
     assert count_on(page, "failed") == "1"
     assert f'href="{DASHBOARD}"' in page
+
+
+def test_the_dashboard_counts_consent_changes_with_links_to_them(staff_client):
+    for email in ("a@x.io", "b@x.io", "c@x.io"):
+        consent_change_create(kind="suppress", addresses=[{"email": email}])
+    ConsentChange.objects.filter(id=ConsentChange.objects.order_by("id").first().id).update(
+        status="failed"
+    )
+
+    page = staff_client.get(DASHBOARD).content.decode()
+
+    counts = re.search(r'id="consent-counts">(.*?)</p>', page, re.S).group(1)
+    assert re.sub(r"<[^>]+>", "", counts) == "Consent changes: 2 pending, 1 failed, 0 sent."
+    assert "/admin/events/consentchange/?status__exact=failed" in counts
