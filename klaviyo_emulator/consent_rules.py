@@ -16,7 +16,7 @@ from typing import Any
 
 from klaviyo_emulator.faults import Faults
 from klaviyo_emulator.jsonapi import error_item
-from klaviyo_emulator.rules import E164, EMAIL
+from klaviyo_emulator.rules import address_errors
 from klaviyo_emulator.store import parse_time
 
 Errors = list[dict[str, Any]]
@@ -62,22 +62,7 @@ def identifier_errors(
     email, phone = attributes.get("email"), attributes.get("phone_number")
     if not (email or phone or has_id):
         errors.append(error_item(400, "Either email or phone number is required.", pointer=pointer))
-    if email and not EMAIL.match(email):
-        errors.append(
-            error_item(400, f"Invalid email address: {email}", pointer=f"{pointer}/email")
-        )
-    elif faults.rejects(email):
-        errors.append(
-            error_item(400, f"Email address rejected: {email}", pointer=f"{pointer}/email")
-        )
-    if phone and not E164.match(phone):
-        errors.append(
-            error_item(
-                400,
-                f"Invalid phone number format (Example of a valid format: +12345678901): {phone}",
-                pointer=f"{pointer}/phone_number",
-            )
-        )
+    errors += address_errors(attributes, pointer, faults=faults)
     if has_id:
         return errors
     for channel in channels:

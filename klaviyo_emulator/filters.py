@@ -186,3 +186,24 @@ def compare(operator: str, left: Any, right: Any) -> bool:
     if operator == "less-or-equal":
         return left <= right
     raise ValueError(operator)
+
+
+Check = tuple[str, str, Any]  # (operator, field, value)
+
+
+def filter_checks(
+    text: str | None, *, allowed: dict[str, set[str]], datetime_fields: set[str]
+) -> list[Check]:
+    """The conditions of a `filter` parameter ready to compare: datetimes made aware, `any`
+    given a list, emails lowercased (Klaviyo matches emails without case)."""
+    checks: list[Check] = []
+    for condition in filter_parse(text, allowed=allowed):
+        value = condition.value
+        if condition.field in datetime_fields:
+            value = as_aware(value, field=condition.field)
+        elif condition.operator == "any" and not isinstance(value, list):
+            raise ApiError.one(400, "any() needs a list of values.", parameter="filter")
+        if condition.field == "email":
+            value = [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
+        checks.append((condition.operator, condition.field, value))
+    return checks

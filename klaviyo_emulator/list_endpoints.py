@@ -11,18 +11,11 @@ from werkzeug.wrappers import Response
 from klaviyo_emulator.consent_resources import list_resource, subscriptions_object
 from klaviyo_emulator.consent_writes import list_not_found, over_cap
 from klaviyo_emulator.context import HandlerContext
-from klaviyo_emulator.filters import as_aware, compare, filter_parse
-from klaviyo_emulator.jsonapi import (
-    ApiError,
-    collection_links,
-    decode_cursor,
-    document,
-    empty,
-    error_item,
-    page_size,
-)
+from klaviyo_emulator.filters import Check, compare, filter_checks
+from klaviyo_emulator.jsonapi import ApiError, document, empty, error_item
 from klaviyo_emulator.lists_store import StoredList
 from klaviyo_emulator.profile_reads import additional_fields, sparse_fields
+from klaviyo_emulator.reads import page_of
 from klaviyo_emulator.resources import iso, profile_resource
 from klaviyo_emulator.store import StoredProfile, now_utc
 
@@ -45,13 +38,6 @@ MEMBER_FILTERS = {
 }
 
 
-def _page(ctx: HandlerContext, items: list[Any], *, default: int, maximum: int):
-    offset = decode_cursor(ctx.request.args.get("page[cursor]"))
-    size = page_size(ctx.request, default=default, maximum=maximum)
-    links = collection_links(ctx.request, offset=offset, size=size, total=len(items))
-    return items[offset : offset + size], links
-
-
 def _list(ctx: HandlerContext) -> StoredList:
     stored = ctx.store.lists.lists.get(ctx.args["id"])
     if stored is None:
@@ -59,18 +45,10 @@ def _list(ctx: HandlerContext) -> StoredList:
     return stored
 
 
-def _checks(ctx: HandlerContext, allowed: dict[str, set[str]]) -> list[tuple[str, str, Any]]:
-    checks = []
-    for condition in filter_parse(ctx.request.args.get("filter"), allowed=allowed):
-        value = condition.value
-        if condition.field in DATETIME_FIELDS:
-            value = as_aware(value, field=condition.field)
-        elif condition.operator == "any" and not isinstance(value, list):
-            raise ApiError.one(400, "any() needs a list of values.", parameter="filter")
-        if condition.field == "email":
-            value = [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
-        checks.append((condition.operator, condition.field, value))
-    return checks
+def _checks(ctx: HandlerContext, allowed: dict[str, set[str]]) -> list[Check]:
+    return filter_checks(
+        ctx.request.args.get("filter"), allowed=allowed, datetime_fields=DATETIME_FIELDS
+    )
 
 
 def create_list(ctx: HandlerContext) -> Response:
@@ -97,7 +75,7 @@ def get_lists(ctx: HandlerContext) -> Response:
             if all(compare(op, getattr(stored, field), v) for op, field, v in checks)
         ]
     lists.sort(key=lambda stored: (getattr(stored, key), stored.id), reverse=sort[0] == "-")
-    page, links = _page(ctx, lists, default=10, maximum=10)
+    page, links = page_of(ctx, lists, default=10, maximum=10)
     return document({"data": [list_resource(ctx.request, s) for s in page], "links": links})
 
 
@@ -135,13 +113,13 @@ def _members(ctx: HandlerContext) -> list[tuple[StoredProfile, Any]]:
 
 
 def get_profile_ids_for_list(ctx: HandlerContext) -> Response:
-    page, links = _page(ctx, _members(ctx), default=20, maximum=100)
+    page, links = page_of(ctx, _members(ctx), default=20, maximum=100)
     data = [{"type": "profile", "id": profile.id} for profile, _ in page]
     return document({"data": data, "links": links})
 
 
 def get_profiles_for_list(ctx: HandlerContext) -> Response:
-    page, links = _page(ctx, _members(ctx), default=20, maximum=100)
+    page, links = page_of(ctx, _members(ctx), default=20, maximum=100)
     with_subscriptions = "subscriptions" in additional_fields(ctx, "profile")
     fields = sparse_fields(ctx, "profile")
     data = []

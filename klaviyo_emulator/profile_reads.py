@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from klaviyo_emulator.consent_resources import list_resource, subscriptions_object
 from klaviyo_emulator.context import HandlerContext
-from klaviyo_emulator.filters import as_aware, compare, filter_parse
+from klaviyo_emulator.filters import compare, filter_checks
 from klaviyo_emulator.jsonapi import ApiError, collection_links, decode_cursor, document, page_size
 from klaviyo_emulator.reads import written_before
 from klaviyo_emulator.resources import profile_resource
@@ -74,16 +74,11 @@ def _matches(ctx: HandlerContext, profile: StoredProfile, op: str, field: str, v
 
 
 def get_profiles(ctx: HandlerContext) -> Response:
-    checks: list[tuple[str, str, Any]] = []
-    for condition in filter_parse(ctx.request.args.get("filter"), allowed=PROFILE_FILTERS):
-        value = condition.value
-        if condition.field in ("created", "updated"):
-            value = as_aware(value, field=condition.field)
-        elif condition.operator == "any" and not isinstance(value, list):
-            raise ApiError.one(400, "any() needs a list of values.", parameter="filter")
-        if condition.field == "email":
-            value = [v.lower() for v in value] if isinstance(value, list) else str(value).lower()
-        checks.append((condition.operator, condition.field, value))
+    checks = filter_checks(
+        ctx.request.args.get("filter"),
+        allowed=PROFILE_FILTERS,
+        datetime_fields={"created", "updated"},
+    )
     sort = ctx.request.args.get("sort") or "id"
     if sort.lstrip("-") not in ("id", "created", "updated", "email"):
         raise ApiError.one(400, f"'{sort}' is not a supported sort field.", parameter="sort")

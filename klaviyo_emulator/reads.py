@@ -47,7 +47,7 @@ def _list_param(ctx: HandlerContext, name: str) -> list[str]:
     return [part.strip() for part in raw.split(",") if part.strip()]
 
 
-def _page(ctx: HandlerContext, items: list[Any], *, default: int, maximum: int):
+def page_of(ctx: HandlerContext, items: list[Any], *, default: int, maximum: int):
     offset = decode_cursor(ctx.request.args.get("page[cursor]"))
     size = page_size(ctx.request, default=default, maximum=maximum)
     links = collection_links(ctx.request, offset=offset, size=size, total=len(items))
@@ -137,7 +137,7 @@ def get_events(ctx: HandlerContext) -> Response:
             and (before is None or event.received_at <= before)
         ]
     events.sort(key=lambda e: e.time, reverse=sort.startswith("-"))
-    page, links = _page(ctx, events, default=200, maximum=1000)
+    page, links = page_of(ctx, events, default=200, maximum=1000)
     fields = _list_param(ctx, "fields[event]")
     payload: dict[str, Any] = {
         "data": [event_resource(ctx.request, e, fields=fields) for e in page],
@@ -300,7 +300,7 @@ def get_errors_for_bulk_import_profiles_job(ctx: HandlerContext) -> Response:
     job = ctx.store.jobs.get(ctx.args["id"])
     if job is None:
         raise job_not_found(ctx.args["id"])
-    page, links = _page(ctx, job.errors, default=20, maximum=100)
+    page, links = page_of(ctx, job.errors, default=20, maximum=100)
     data = [
         {
             "type": "import-error",

@@ -45,6 +45,13 @@ def profile_errors(
                 pointer=pointer,
             )
         )
+    return errors + address_errors(attributes, pointer, faults=faults)
+
+
+def address_errors(attributes: dict[str, Any], pointer: str, *, faults: Faults) -> Errors:
+    """A malformed (or, by fault, rejected) email or a phone number not in E.164; `pointer`
+    points at the profile's `attributes`."""
+    errors: Errors = []
     email = attributes.get("email")
     if email and not EMAIL.match(email):
         errors.append(

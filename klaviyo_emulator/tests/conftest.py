@@ -9,9 +9,15 @@ from openapi_core.contrib.werkzeug import WerkzeugOpenAPIResponse
 from werkzeug.test import Client, EnvironBuilder, TestResponse
 from werkzeug.wrappers import Request
 
-from klaviyo_emulator import DEFAULT_API_KEY, EmulatorApp, EmulatorConfig
+from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorApp, EmulatorConfig
 from klaviyo_emulator.validation import _KlaviyoHostRequest
 
+# What a client sends over HTTP (tests of the emulator as a real server).
+HTTP_HEADERS = {
+    "Authorization": f"Klaviyo-API-Key {DEFAULT_API_KEY}",
+    "revision": "2026-07-15",
+    "Content-Type": "application/vnd.api+json",
+}
 KLAVIYO_HEADERS = {
     "Authorization": f"Klaviyo-API-Key {DEFAULT_API_KEY}",
     "revision": "2026-07-15",
@@ -65,6 +71,15 @@ class KlaviyoTestClient:
             _KlaviyoHostRequest(Request(environ)), WerkzeugOpenAPIResponse(response)
         )
         return True
+
+
+@pytest.fixture
+def emulator():
+    """The emulator serving on a free loopback port, in a thread."""
+    emulator = Emulator(port=0, config=EmulatorConfig())
+    emulator.start()
+    yield emulator
+    emulator.stop()
 
 
 @pytest.fixture

@@ -3,11 +3,11 @@ them, and faults aimed at the consent routes by operation."""
 
 import json
 
-import pytest
 import requests
 
-from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig, EmulatorControl, Faults
+from klaviyo_emulator import Emulator, EmulatorControl, Faults
 from klaviyo_emulator.__main__ import _fault_spec, parser_build
+from klaviyo_emulator.tests.conftest import HTTP_HEADERS
 from klaviyo_emulator.tests.consent_bodies import subscribe_body, unsubscribe_body
 from testkit.klaviyo_state import (
     consent_of,
@@ -17,19 +17,7 @@ from testkit.klaviyo_state import (
     operations_of,
 )
 
-HEADERS = {
-    "Authorization": f"Klaviyo-API-Key {DEFAULT_API_KEY}",
-    "revision": "2026-07-15",
-    "Content-Type": "application/vnd.api+json",
-}
-
-
-@pytest.fixture
-def emulator():
-    emulator = Emulator(port=0, config=EmulatorConfig())
-    emulator.start()
-    yield emulator
-    emulator.stop()
+HEADERS = HTTP_HEADERS
 
 
 def post(emulator: Emulator, path: str, body: dict) -> requests.Response:

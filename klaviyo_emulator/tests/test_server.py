@@ -6,24 +6,12 @@ import json
 import pytest
 import requests
 
-from klaviyo_emulator import DEFAULT_API_KEY, Emulator, EmulatorConfig, EmulatorControl
+from klaviyo_emulator import EmulatorControl
 from klaviyo_emulator.__main__ import main as emulator_main
-from klaviyo_emulator.tests.conftest import event_body
+from klaviyo_emulator.tests.conftest import HTTP_HEADERS, event_body
 from testkit.procs import start_emulator_process
 
-HEADERS = {
-    "Authorization": f"Klaviyo-API-Key {DEFAULT_API_KEY}",
-    "revision": "2026-07-15",
-    "Content-Type": "application/vnd.api+json",
-}
-
-
-@pytest.fixture
-def emulator():
-    emulator = Emulator(port=0, config=EmulatorConfig())
-    emulator.start()
-    yield emulator
-    emulator.stop()
+HEADERS = HTTP_HEADERS
 
 
 def send_event(api_url: str, session: requests.Session, **fields) -> requests.Response:
