@@ -245,13 +245,16 @@ class ConsentChangeProfile(models.Model):
     phone_number = models.CharField(max_length=32, null=True, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)  # historical imports only
     # The local profile with this email (or, lacking one, phone number) when the change was
-    # stored; kept when the profile is erased (the record of what was asked stays).
+    # stored. The record of what was asked outlives the profile: no database constraint, as the
+    # purge deletes expired profiles with raw statements (cleanup/services.py); a link to a
+    # deleted profile reads as none (ids are never reused), an ORM delete sets it null.
     profile = models.ForeignKey(
         Profile,
         on_delete=models.SET_NULL,
         null=True,
         blank=True,
         related_name="consent_changes",
+        db_constraint=False,
     )
     klaviyo_id = models.CharField(max_length=64, null=True, blank=True)  # where a sender needs it
     sent_at = models.DateTimeField(null=True, blank=True)
