@@ -26,6 +26,11 @@ from django.utils import timezone
 from events.models import Event, SyncStatus
 from klaviyo_client.errors import KlaviyoError
 from klaviyo_client.limits import MAX_BULK_PROFILES
+from klaviyo_sync.broker_loss import (
+    broker_queue_lost,
+    broker_queue_mark,
+    events_due_after_broker_loss,
+)
 from klaviyo_sync.consent_sync import consent_change_sync, consent_changes_stale
 from klaviyo_sync.profile_bulk import (
     BulkPlan,
@@ -129,8 +134,18 @@ def sync_events(event_ids: list[str]) -> dict[str, int]:
 def requeue_stale_pending_events() -> int:
     """Queues the pending events that are due, and those whose task was lost (beat, every
     SYNC_SWEEP_INTERVAL_SECONDS)."""
+    now = timezone.now()
+    if broker_queue_lost():
+        lost = events_due_after_broker_loss(now=now)
+        broker_queue_mark()
+        if lost:
+            logger.warning(
+                "The broker came back without its queue: %d pending events due again",
+                lost,
+                extra={"events": lost},
+            )
     batches = events_requeue_stale(
-        now=timezone.now(),
+        now=now,
         older_than=timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS),
         limit=settings.SYNC_SWEEP_MAX_EVENTS,
         batch_size=settings.KLAVIYO_BULK_BATCH_SIZE,

@@ -31,6 +31,7 @@ from django.db import connection
 
 from core import embedded_broker
 from klaviyo_backend.celery import app as celery_app
+from klaviyo_sync.broker_loss import MARKER_KEY
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The Redis tried when CELERY_BROKER_URL is unset (a plain SQLite run): the CI database number.
@@ -184,7 +185,10 @@ def broker_flush(url: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         embedded_broker.folders_prepare(folder)
         return
-    redis.Redis.from_url(url).flushdb()
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    # A flush between tests is no queue lost under pending events (klaviyo_sync/broker_loss.py).
+    client.set(MARKER_KEY, "1")
 
 
 # --- the database ---------------------------------------------------------------------------

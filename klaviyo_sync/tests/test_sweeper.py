@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from events.models import Event, SyncStatus
 from events.tests.factories import EventFactory
+from klaviyo_sync.broker_loss import broker_queue_mark
 from klaviyo_sync.services import events_requeue_stale
 from klaviyo_sync.tasks import requeue_stale_pending_events
 from klaviyo_sync.tests.conftest import BASE
@@ -17,6 +18,13 @@ from klaviyo_sync.tests.conftest import BASE
 pytestmark = pytest.mark.django_db
 
 STALE = timedelta(minutes=10)
+
+
+@pytest.fixture(autouse=True)
+def _broker_kept_its_queue() -> None:
+    """The broker's marker is in place: these sweeps are of rows whose time came, not of a
+    queue the broker lost (test_broker_loss.py)."""
+    broker_queue_mark()
 
 
 def ago(**kwargs) -> timezone.datetime:

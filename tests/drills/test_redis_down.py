@@ -12,8 +12,10 @@ import shutil
 import time
 
 import pytest
+import redis
 
 from events.models import Event, SyncStatus
+from klaviyo_sync.broker_loss import MARKER_KEY
 from testkit.procs import free_port, producer_on, start_redis, unanswered_port
 from testkit.stack import assert_all_sent_exactly_once
 from tests.drills.payloads import bulk_events, single_event
@@ -107,3 +109,38 @@ def test_it_answers_within_seconds_while_redis_does_not_answer_and_the_sweeper_s
 
     stored = assert_all_sent_exactly_once(stack)
     assert len(stored) == 50
+
+
+def test_events_whose_tasks_were_lost_in_a_redis_restart_are_sent_within_a_minute(
+    start_stack, api_client, private_redis
+):
+    """Redis answered, the tasks were queued, then Redis restarted without persistence before
+    a worker took them: the sweeper finds its marker gone and queues the events at once, not
+    after SYNC_STALE_PENDING_SECONDS (10 minutes, the production default, kept here)."""
+    url, servers, restart_redis = private_redis
+    with producer_on(url):
+        stack = start_stack(broker_url=url)
+        stack.start_beat()
+        broker = redis.Redis.from_url(url)
+        assert broker.exists(MARKER_KEY)
+        stack.stop_worker()  # and beat: nobody takes the tasks queued next
+        response = api_client.post(
+            "/events/bulk", {"events": bulk_events("lost-in-restart", 40)}, format="json"
+        )
+        assert response.status_code == 201
+        assert not Event.objects.filter(requeue_at__isnull=False).exists()  # queued, not due
+        assert broker.llen("celery") >= 1
+
+        servers[-1].stop()
+        restart_redis()  # back, empty
+        back = time.monotonic()
+        stack.start_worker()
+        stack.start_beat()
+        stack.wait_until_settled(timeout=RECOVERY_SECONDS)
+        recovery = time.monotonic() - back
+
+    print(f"\nsent {recovery:.1f} s after Redis came back empty")
+    assert len(assert_all_sent_exactly_once(stack)) == 40
+    assert "The broker came back without its queue: 40 pending events due again" in (
+        stack.worker.log()
+    )
