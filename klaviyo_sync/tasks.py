@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 from uuid import UUID
 
@@ -136,14 +136,7 @@ def requeue_stale_pending_events() -> int:
     SYNC_SWEEP_INTERVAL_SECONDS)."""
     now = timezone.now()
     if broker_queue_lost():
-        lost = events_due_after_broker_loss(now=now)
-        broker_queue_mark()
-        if lost:
-            logger.warning(
-                "The broker came back without its queue: %d pending events due again",
-                lost,
-                extra={"events": lost},
-            )
+        _requeue_after_broker_loss(now)
     batches = events_requeue_stale(
         now=now,
         older_than=timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS),
@@ -156,6 +149,32 @@ def requeue_stale_pending_events() -> int:
     if queued:
         logger.info("Sweeper re-queued %d pending events", queued, extra={"events": queued})
     return queued
+
+
+def _requeue_after_broker_loss(now: datetime) -> None:
+    """The broker lost its queue (klaviyo_sync/broker_loss.py): the events whose tasks were in
+    it are made due, and the profiles and consent changes waiting for theirs are queued now,
+    not after SYNC_STALE_PENDING_SECONDS (a claim or a retry keeps waiting for its time)."""
+    events = events_due_after_broker_loss(now=now)
+    every_waiting = {
+        "now": now,
+        "older_than": timedelta(0),
+        "limit": settings.SYNC_SWEEP_MAX_EVENTS,
+    }
+    profiles = profiles_with_stale_changes(**every_waiting)
+    queue_profiles_sync(profiles)
+    consent_changes = consent_changes_stale(**every_waiting)
+    queue_consent_changes(consent_changes)
+    broker_queue_mark()
+    if events or profiles or consent_changes:
+        logger.warning(
+            "The broker came back without its queue: %d pending events due again, "
+            "%d profiles and %d consent changes queued again",
+            events,
+            len(profiles),
+            len(consent_changes),
+            extra={"events": events},
+        )
 
 
 def queue_profile_sync(profile_id: int) -> bool:

@@ -10,7 +10,8 @@ import pytest
 import redis
 from django.utils import timezone
 
-from events.models import Event, SyncStatus
+from events.consent_services import consent_change_create
+from events.models import ConsentChange, Event, SyncStatus
 from events.tests.factories import EventFactory
 from klaviyo_sync.broker_loss import (
     MARKER_KEY,
@@ -125,3 +126,19 @@ def test_the_sweeper_leaves_queued_events_to_their_tasks_while_the_marker_is_the
 
     assert requeue_stale_pending_events.delay().get() == 0
     assert sync_tasks == []
+
+
+def test_the_sweeper_queues_at_once_the_consent_changes_whose_tasks_the_broker_lost(
+    redis_broker, klaviyo
+):
+    klaviyo.post(
+        f"{BASE}/profile-suppression-bulk-create-jobs",
+        status=202,
+        json={"data": {"type": "profile-suppression-bulk-create-job", "id": "J1"}},
+    )
+    redis_broker.delete(MARKER_KEY)
+    change = consent_change_create(kind="suppress", addresses=[{"email": "ann@example.com"}])
+
+    requeue_stale_pending_events.delay().get()
+
+    assert ConsentChange.objects.get(id=change.id).status == "sent"
