@@ -4,6 +4,7 @@ call goes through the client's one `_call`."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,11 @@ if TYPE_CHECKING:
 # A job's `status` once Klaviyo is done with it (the spec's enum: cancelled, complete,
 # processing, queued).
 JOB_ENDED = frozenset({"complete", "cancelled"})
+# A job's body around its profiles: {"data": {"type": ..., "attributes": {"profiles": {"data": [
+# ...]}}, then its relationships if any, then }}.
+JOB_BODY_START = b'{"data":{"type":"profile-bulk-import-job","attributes":{"profiles":{"data":['
+JOB_PROFILES_END = b"]}}"
+JOB_BODY_END = JOB_PROFILES_END + b"}}"  # without relationships
 
 
 class JobCalls:
@@ -28,19 +34,28 @@ class JobCalls:
         raise NotImplementedError  # KlaviyoClient's
 
     def profile_bulk_import_job(
-        self, *, profiles: list[dict[str, Any]], list_ids: Sequence[str] = (), attempt: int = 1
+        self,
+        *,
+        profiles: Sequence[dict[str, Any] | bytes],
+        list_ids: Sequence[str] = (),
+        attempt: int = 1,
     ) -> dict[str, Any]:
-        """POST /api/profile-bulk-import-jobs with profile resources; the job resource. Each
+        """POST /api/profile-bulk-import-jobs with profile resources (or their JSON, encoded
+        once by the caller that measured them against the 5 MB limit); the job resource. Each
         profile is also added to the lists of `list_ids` (`relationships.lists`)."""
-        job: dict[str, Any] = {
-            "type": "profile-bulk-import-job",
-            "attributes": {"profiles": {"data": profiles}},
-        }
+        encoded = [
+            item if isinstance(item, bytes) else json.dumps(item, separators=(",", ":")).encode()
+            for item in profiles
+        ]
+        relationships = b""
         if list_ids:
             lists = [{"type": "list", "id": list_id} for list_id in list_ids]
-            job["relationships"] = {"lists": {"data": lists}}
-        body = {"data": job}
-        response = self._call(ops.PROFILE_BULK_IMPORT, body=body, attempt=attempt)
+            relationships = (
+                b',"relationships":'
+                + json.dumps({"lists": {"data": lists}}, separators=(",", ":")).encode()
+            )
+        body = JOB_BODY_START + b",".join(encoded) + JOB_PROFILES_END + relationships + b"}}"
+        response = self._call(ops.PROFILE_BULK_IMPORT, raw_body=body, attempt=attempt)
         return self._json(response).get("data") or {}
 
     def profile_bulk_import_job_get(self, *, job_id: str) -> dict[str, Any]:

@@ -23,13 +23,14 @@ from events.models import Profile, ProfileChange, SyncStatus
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import KlaviyoClient, klaviyo_client
 from klaviyo_client.errors import KlaviyoError
+from klaviyo_client.jobs import JOB_BODY_END, JOB_BODY_START, JOB_ENDED
 from klaviyo_client.limits import MAX_BULK_PROFILE_BYTES, MAX_BULK_PROFILES, MAX_BULK_PROFILES_BYTES
 from klaviyo_sync.sending import PROFILE_FIELDS
 from klaviyo_sync.services import NO_KEY_MESSAGE, retry_delay
 
-# The envelope of a job around its profiles, as klaviyo_client.jobs builds it, with room.
-JOB_ENVELOPE_BYTES = 200
-DELETE_CHUNK = 500  # profiles whose sent changes one DELETE removes
+# The envelope of a job around its profiles, as klaviyo_client.jobs builds it.
+JOB_ENVELOPE_BYTES = len(JOB_BODY_START) + len(JOB_BODY_END)
+SETTLE_CHUNK = 1000  # profiles whose sent changes one SELECT and one DELETE handle
 
 
 @dataclass
@@ -43,9 +44,14 @@ class BulkPlan:
 
 def _claim(profile_ids: list[int], now: datetime) -> list[int]:
     hold = now + timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS)
-    Profile.objects.filter(id__in=profile_ids).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)
-    ).update(attempts=F("attempts") + 1, next_attempt_at=hold)
+    unique = list(dict.fromkeys(profile_ids))
+    claimed = (
+        Profile.objects.filter(id__in=unique)
+        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .update(attempts=F("attempts") + 1, next_attempt_at=hold)
+    )
+    if claimed == len(unique):  # every one (the usual backlog): no need to ask which
+        return unique
     return list(
         Profile.objects.filter(id__in=profile_ids, next_attempt_at=hold).values_list(
             "id", flat=True
@@ -67,7 +73,7 @@ def _clears(resource: dict[str, Any]) -> bool:
     return "meta" in resource or holds_null(resource["attributes"])
 
 
-Item = tuple[int, dict[str, Any], int]  # profile id, its resource, the resource's JSON bytes
+Item = tuple[int, bytes]  # profile id, its resource's JSON (encoded once: measured, then sent)
 
 
 def _pack(items: list[Item]) -> list[list[Item]]:
@@ -76,12 +82,12 @@ def _pack(items: list[Item]) -> list[list[Item]]:
     size = JOB_ENVELOPE_BYTES
     for item in items:
         if jobs[-1] and (
-            len(jobs[-1]) >= MAX_BULK_PROFILES or size + item[2] + 1 > MAX_BULK_PROFILES_BYTES
+            len(jobs[-1]) >= MAX_BULK_PROFILES or size + len(item[1]) + 1 > MAX_BULK_PROFILES_BYTES
         ):
             jobs.append([])
             size = JOB_ENVELOPE_BYTES
         jobs[-1].append(item)
-        size += item[2] + 1
+        size += len(item[1]) + 1
     return [job for job in jobs if job]
 
 
@@ -122,8 +128,9 @@ def profiles_changes_send_bulk(*, profile_ids: list[int]) -> BulkPlan:
         if _clears(resource) or len(body) > MAX_BULK_PROFILE_BYTES:
             plan.one_by_one.append(profile_id)
         else:
-            items.append((profile_id, resource, len(body)))
-    _release([pid for pid in claimed if pid not in changes or pid in plan.one_by_one])
+            items.append((profile_id, body))
+    by_one = set(plan.one_by_one)
+    _release([pid for pid in claimed if pid not in changes or pid in by_one])
     for job in _pack(items):
         _job_send(client, job, last_change, plan)
     return plan
@@ -132,10 +139,9 @@ def profiles_changes_send_bulk(*, profile_ids: list[int]) -> BulkPlan:
 def _job_send(
     client: KlaviyoClient, job: list[Item], last_change: dict[int, int], plan: BulkPlan
 ) -> None:
-    ids = [profile_id for profile_id, _, _ in job]
-    resources = [resource for _, resource, _ in job]
+    ids = [profile_id for profile_id, _ in job]
     try:
-        answer = client.profile_bulk_import_job(profiles=resources)
+        answer = client.profile_bulk_import_job(profiles=[body for _, body in job])
     except KlaviyoError as error:
         if error.retryable:
             _retry(ids, error, plan)
@@ -182,8 +188,9 @@ def profile_import_job_settle(*, job_id: str, covered: dict[int, int]) -> str | 
     if client is None:
         return None
     job = client.profile_bulk_import_job_get(job_id=job_id)
-    status = (job.get("attributes") or {}).get("status")
-    if status not in ("complete", "cancelled"):
+    attributes = job.get("attributes") or {}
+    status = attributes.get("status")
+    if status not in JOB_ENDED:
         return status or "processing"
     ids = list(covered)
     if status == "cancelled":
@@ -192,6 +199,33 @@ def profile_import_job_settle(*, job_id: str, covered: dict[int, int]) -> str | 
             last_error=f"Klaviyo cancelled import job {job_id}"
         )
         return None  # the sweeper sends them again
+    # `failed_count`: "the total number of operations that have failed as part of the job"
+    # (spec); at 0 there is no import error to read (a missing count is read all the same).
+    failed = {} if attributes.get("failed_count") == 0 else _import_errors(client, job_id, ids)
+    by_error: dict[str, list[int]] = {}
+    for profile_id, text in failed.items():
+        by_error.setdefault(text[:5000], []).append(profile_id)
+    for text, profile_ids in by_error.items():
+        Profile.objects.filter(id__in=profile_ids).update(
+            sync_status=SyncStatus.FAILED, last_error=text, next_attempt_at=None
+        )
+    sent = [pid for pid in ids if pid not in failed]
+    newer = _carried_changes_delete(sent, covered)
+    Profile.objects.filter(id__in=[pid for pid in sent if pid not in newer]).update(
+        sync_status=SyncStatus.SENT,
+        synced_at=timezone.now(),
+        last_error="",
+        attempts=0,
+        next_attempt_at=None,
+    )
+    Profile.objects.filter(id__in=[pid for pid in sent if pid in newer]).update(
+        last_error="", attempts=0, next_attempt_at=None
+    )
+    return None
+
+
+def _import_errors(client: KlaviyoClient, job_id: str, ids: list[int]) -> dict[int, str]:
+    """The job's profiles its import errors name, each with the first error about it."""
     rows = Profile.objects.filter(id__in=ids).values("id", *PROFILE_FIELDS)
     by_identifier = {
         (name, str(row[column])): row["id"]
@@ -212,27 +246,26 @@ def profile_import_job_settle(*, job_id: str, covered: dict[int, int]) -> str | 
                     f"Klaviyo import error: {error.get('detail') or error.get('title')}",
                 )
                 break
-    now = timezone.now()
-    for profile_id, text in failed.items():
-        Profile.objects.filter(id=profile_id).update(
-            sync_status=SyncStatus.FAILED, last_error=text[:5000], next_attempt_at=None
-        )
-    sent = [pid for pid in ids if pid not in failed]
-    for start in range(0, len(sent), DELETE_CHUNK):
-        sent_changes = Q()
-        for profile_id in sent[start : start + DELETE_CHUNK]:
-            sent_changes |= Q(profile_id=profile_id, id__lte=covered[profile_id])
-        ProfileChange.objects.filter(sent_changes).delete()
-    newer = set(
-        ProfileChange.objects.filter(profile_id__in=sent).values_list("profile_id", flat=True)
-    )
-    Profile.objects.filter(id__in=[pid for pid in sent if pid not in newer]).update(
-        sync_status=SyncStatus.SENT, synced_at=now, last_error="", attempts=0, next_attempt_at=None
-    )
-    Profile.objects.filter(id__in=[pid for pid in sent if pid in newer]).update(
-        last_error="", attempts=0, next_attempt_at=None
-    )
-    return None
+    return failed
+
+
+def _carried_changes_delete(sent: list[int], covered: dict[int, int]) -> set[int]:
+    """Deletes the changes the job carried (each profile's up to the last one read for it),
+    with one SELECT and one DELETE by id per SETTLE_CHUNK profiles; returns the profiles that
+    have newer changes (stored after the job's were read: they still have to go)."""
+    newer: set[int] = set()
+    for start in range(0, len(sent), SETTLE_CHUNK):
+        chunk = sent[start : start + SETTLE_CHUNK]
+        carried = []
+        waiting = ProfileChange.objects.filter(profile_id__in=chunk)
+        for change_id, profile_id in waiting.values_list("id", "profile_id"):
+            if change_id <= covered[profile_id]:
+                carried.append(change_id)
+            else:
+                newer.add(profile_id)
+        if carried:
+            ProfileChange.objects.filter(id__in=carried).delete()
+    return newer
 
 
 def profile_import_job_abandon(

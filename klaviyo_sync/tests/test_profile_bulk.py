@@ -113,8 +113,64 @@ def test_a_retryable_refusal_of_the_job_retries_its_profiles(
 
 
 def test_jobs_hold_at_most_klaviyos_number_of_profiles_and_bytes() -> None:
-    small = [(i, {}, 100) for i in range(MAX_BULK_PROFILES + 1)]
-    big = [(i, {}, 2_000_000) for i in range(5)]
+    small = [(i, b"x" * 100) for i in range(MAX_BULK_PROFILES + 1)]
+    big = [(i, b"x" * 2_000_000) for i in range(5)]
 
     assert [len(job) for job in profile_bulk._pack(small)] == [MAX_BULK_PROFILES, 1]
     assert [len(job) for job in profile_bulk._pack(big)] == [2, 2, 1]
+
+
+def test_a_job_klaviyo_reports_without_failures_is_settled_without_reading_import_errors(
+    api_client: APIClient, klaviyo: responses.RequestsMock
+) -> None:
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    done = _job("complete")
+    done["data"]["attributes"].update(total_count=5, completed_count=5, failed_count=0)
+    klaviyo.get(f"{JOBS}/J1", json=done)
+    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(5)])
+    plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
+    ((job_id, covered),) = plan.jobs
+
+    assert profile_bulk.profile_import_job_settle(job_id=job_id, covered=covered) is None
+
+    assert not [c for c in klaviyo.calls if "import-errors" in c.request.url]
+    assert {row.sync_status for row in Profile.objects.all()} == {SyncStatus.SENT}
+    assert not ProfileChange.objects.exists()
+
+
+def test_a_change_stored_while_its_job_ran_stays_to_be_sent_next(
+    api_client: APIClient, klaviyo_jobs: responses.RequestsMock
+) -> None:
+    ids = _bulk(
+        api_client,
+        [{"email": f"p{i}@example.com", "profileAttributes": {"n": i}} for i in range(5)],
+    )
+    plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
+    _bulk(api_client, [{"email": "p4@example.com", "profileAttributes": {"n": 40}}])
+    ((job_id, covered),) = plan.jobs
+
+    while profile_bulk.profile_import_job_settle(job_id=job_id, covered=covered) is not None:
+        pass
+
+    p4 = Profile.objects.get(email="p4@example.com")
+    kept = ProfileChange.objects.exclude(profile__email="p2@example.com")  # p2: import error
+    assert list(kept.values_list("profile_id", "attributes")) == [(p4.id, {"n": 40})]
+    assert (p4.sync_status, p4.attempts, p4.next_attempt_at) == (SyncStatus.PENDING, 0, None)
+    sent = Profile.objects.exclude(email__in=["p2@example.com", "p4@example.com"])
+    assert {row.sync_status for row in sent} == {SyncStatus.SENT}
+
+
+def test_a_job_is_polled_a_quarter_second_after_it_is_sent_then_ever_further_apart(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    countdowns: list[float] = []
+    monkeypatch.setattr(
+        tasks.follow_profile_import_job,
+        "apply_async",
+        lambda args, countdown: countdowns.append(countdown),
+    )
+
+    for polls in range(10):
+        tasks._follow_job("J1", [[1, 1]], polls=polls)
+
+    assert countdowns == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
