@@ -290,6 +290,7 @@ def get_bulk_import_profiles_job(ctx: HandlerContext) -> Response:
     job = ctx.store.jobs.get(ctx.args["job_id"])
     if job is None:
         raise job_not_found(ctx.args["job_id"])
+    job.imported.wait()
     with ctx.store.lock:
         job.reads += 1
     links = {"self": f"{ctx.request.base_url}"}
@@ -300,6 +301,7 @@ def get_errors_for_bulk_import_profiles_job(ctx: HandlerContext) -> Response:
     job = ctx.store.jobs.get(ctx.args["id"])
     if job is None:
         raise job_not_found(ctx.args["id"])
+    job.imported.wait()
     page, links = page_of(ctx, job.errors, default=20, maximum=100)
     data = [
         {

@@ -134,9 +134,11 @@ class ImportJob:
     profile_ids: list[str]
     created_at: datetime = field(default_factory=now_utc)
     # Klaviyo runs a job after answering: `queued`, then `processing`, then `complete`. The
-    # emulator imports at once but reports the states a client must follow: queued in the POST
-    # answer, processing at the first read, complete from the second on.
+    # emulator imports in the background right after its POST answer and reports the states a
+    # client must follow: queued in that answer, processing at the first read, complete from
+    # the second on; each read waits for the import first (`imported`).
     reads: int = 0
+    imported: threading.Event = field(default_factory=threading.Event)
 
     @property
     def status(self) -> str:
@@ -190,6 +192,8 @@ class Store:
         self.reset()
 
     def reset(self) -> None:
+        for job in list(getattr(self, "jobs", {}).values()):
+            job.imported.wait()  # an import still running would write into the new state
         with self.lock:
             self.profiles: dict[str, StoredProfile] = {}
             self._profile_index: dict[tuple[str, str], str] = {}

@@ -3,6 +3,7 @@ import jobs. Each refuses attribute names Klaviyo does not know, applies nulls a
 `meta.patch_properties.unset` where the revision puts `meta`, and answers 409 duplicate_profile
 when a profile write's identifiers name two profiles."""
 
+import threading
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -180,7 +181,9 @@ def update_profile(ctx: HandlerContext) -> Response:
 
 
 def bulk_import_profiles(ctx: HandlerContext) -> Response:
-    """Imports at once; rows Klaviyo would refuse become the job's import errors."""
+    """Answers 202 with the job `queued` and imports in the background, as Klaviyo runs a job
+    after accepting it; rows Klaviyo would refuse become the job's import errors. A read of
+    the job waits for its import (ImportJob.imported), so every read is deterministic."""
     profiles = ctx.body["data"]["attributes"]["profiles"]["data"]
     if len(profiles) > MAX_BULK_PROFILES:
         raise ApiError.one(
@@ -205,45 +208,61 @@ def bulk_import_profiles(ctx: HandlerContext) -> Response:
     job = ImportJob(
         id=ids.job_id(), total_count=len(profiles), completed_count=0, errors=[], profile_ids=[]
     )
-    now = now_utc()
-    for index, profile_data in enumerate(profiles):
-        pointer = f"/data/attributes/profiles/data/{index}"
-        attributes, unset, errors = _profile_parts(
-            profile_data, pointer, schema=fields.PROFILE_IMPORT
-        )
-        errors += profile_errors(
-            attributes,
-            f"{pointer}/attributes",
-            faults=ctx.faults,
-            has_id=bool(profile_data.get("id")),
-        )
-        if not errors:
-            try:
-                profile, _ = ctx.store.profile_upsert(
-                    attributes=attributes,
-                    profile_id=profile_data.get("id"),
-                    unset=unset,
-                    refuse_conflicts=True,
-                )
-            except ProfileConflict as conflict:
-                errors = duplicate_profile(conflict, f"{pointer}/attributes").errors
-        if errors:
-            job.errors += [dict(error, original_payload=attributes) for error in errors]
-            continue
-        job.profile_ids.append(profile.id)
-        job.completed_count += 1
-        with ctx.store.lock:
-            for list_id in list_ids:
-                ctx.store.lists.add(
-                    list_id,
-                    profile.id,
-                    at=now,
-                    endpoint="bulk_import_profiles",
-                    identifiers=profile.attributes,
-                )
     with ctx.store.lock:
         ctx.store.jobs[job.id] = job
-    return document({"data": import_job_resource(ctx.request, job)}, 202)
+    answer = document({"data": import_job_resource(ctx.request, job)}, 202)
+    worker = threading.Thread(
+        target=_job_import,
+        args=(ctx, job, profiles, list_ids),
+        name=f"import-{job.id}",
+        daemon=True,
+    )
+    worker.start()
+    return answer
+
+
+def _job_import(
+    ctx: HandlerContext, job: ImportJob, profiles: list[dict[str, Any]], list_ids: list[str]
+) -> None:
+    now = now_utc()
+    try:
+        for index, profile_data in enumerate(profiles):
+            pointer = f"/data/attributes/profiles/data/{index}"
+            attributes, unset, errors = _profile_parts(
+                profile_data, pointer, schema=fields.PROFILE_IMPORT
+            )
+            errors += profile_errors(
+                attributes,
+                f"{pointer}/attributes",
+                faults=ctx.faults,
+                has_id=bool(profile_data.get("id")),
+            )
+            if not errors:
+                try:
+                    profile, _ = ctx.store.profile_upsert(
+                        attributes=attributes,
+                        profile_id=profile_data.get("id"),
+                        unset=unset,
+                        refuse_conflicts=True,
+                    )
+                except ProfileConflict as conflict:
+                    errors = duplicate_profile(conflict, f"{pointer}/attributes").errors
+            if errors:
+                job.errors += [dict(error, original_payload=attributes) for error in errors]
+                continue
+            job.profile_ids.append(profile.id)
+            job.completed_count += 1
+            with ctx.store.lock:
+                for list_id in list_ids:
+                    ctx.store.lists.add(
+                        list_id,
+                        profile.id,
+                        at=now,
+                        endpoint="bulk_import_profiles",
+                        identifiers=profile.attributes,
+                    )
+    finally:
+        job.imported.set()
 
 
 def job_not_found(job_id: str) -> ApiError:

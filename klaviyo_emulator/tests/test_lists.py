@@ -146,6 +146,8 @@ def test_a_bulk_import_with_lists_adds_every_imported_profile(klaviyo, newslette
     response = klaviyo.post("/api/profile-bulk-import-jobs", body)
     body["data"]["relationships"]["lists"]["data"][0]["id"] = "Nope12"
     refused = klaviyo.post("/api/profile-bulk-import-jobs", body)
+    job_id = response.json["data"]["id"]
+    klaviyo.get(f"/api/profile-bulk-import-jobs/{job_id}/")  # the job runs after its answer
 
     assert response.status_code == 202
     members = [klaviyo.app.store.profiles[p].attributes["email"] for p in newsletter.members]

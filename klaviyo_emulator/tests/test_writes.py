@@ -285,3 +285,27 @@ def test_profile_bulk_import_imports_valid_rows_and_lists_the_others_as_errors(k
     assert error["attributes"]["original_payload"] == {"first_name": "no identifier"}
     assert len(klaviyo.app.store.profiles) == 1
     assert klaviyo.get("/api/profile-bulk-import-jobs/nope/").status_code == 404
+
+
+def test_a_profile_bulk_import_job_is_answered_queued_and_runs_after_its_answer(klaviyo):
+    rows = [{"email": f"p{i}@example.com"} for i in range(50)]
+    body = {
+        "data": {
+            "type": "profile-bulk-import-job",
+            "attributes": {
+                "profiles": {"data": [{"type": "profile", "attributes": row} for row in rows]}
+            },
+        }
+    }
+
+    created = klaviyo.post("/api/profile-bulk-import-jobs", body)
+    job_id = created.json["data"]["id"]
+    reads = [klaviyo.get(f"/api/profile-bulk-import-jobs/{job_id}/") for _ in range(3)]
+
+    assert created.status_code == 202
+    assert created.json["data"]["attributes"]["status"] == "queued"
+    assert created.json["data"]["attributes"]["completed_count"] == 0
+    states = [read.json["data"]["attributes"]["status"] for read in reads]
+    assert states == ["processing", "complete", "complete"]
+    assert {read.json["data"]["attributes"]["completed_count"] for read in reads} == {50}
+    assert len(klaviyo.app.store.profiles) == 50
