@@ -1,5 +1,5 @@
-"""What every app's OpenAPI declarations share: the error answers and their examples, and the
-schema class of a paged list."""
+"""What every app's OpenAPI declarations share: the error answers and their examples, the
+schema class of a paged list and that of a DELETE with a body."""
 
 from typing import Any
 
@@ -29,3 +29,18 @@ class PagedListSchema(AutoSchema):
 
     def _is_list_view(self, serializer: Any = None) -> bool:
         return False
+
+
+class DeleteWithBodySchema(AutoSchema):
+    """For a viewset whose DELETE takes a JSON body (`DELETE /lists/{listId}/profiles` with the
+    emails to remove, as Klaviyo's own DELETE of list relationships): drf-spectacular documents
+    a body for PUT, PATCH and POST only."""
+
+    def _get_request_body(self, direction: str = "request") -> Any:
+        if self.method != "DELETE":
+            return super()._get_request_body(direction)
+        self.method = "POST"
+        try:
+            return super()._get_request_body(direction)
+        finally:
+            self.method = "DELETE"

@@ -11,6 +11,7 @@ from cleanup.views import CleanupViewSet
 from console.views import home
 from core.views import metrics, not_found
 from events.consent_views import ConsentViewSet
+from events.list_member_views import ListMembersViewSet
 from events.views import EventViewSet, ProfileViewSet
 from klaviyo_backend.health import HealthView
 from klaviyo_sync.views import EventReadViewSet, KlaviyoViewSet
@@ -29,6 +30,7 @@ router.register("events", EventViewSet, basename="events")
 # Before /profiles/{email}: /profiles/subscriptions, ... are the consent endpoints.
 router.register("profiles", ConsentViewSet, basename="consent")
 router.register("profiles", ProfileViewSet, basename="profiles")
+router.register("lists", ListMembersViewSet, basename="lists")
 router.register("cleanup", CleanupViewSet, basename="cleanup")
 router.register("klaviyo", KlaviyoViewSet, basename="klaviyo")
 # The events' read endpoints are klaviyo_sync's (Klaviyo first): the same /events prefix and

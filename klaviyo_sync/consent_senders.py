@@ -19,10 +19,12 @@ from events.models import ConsentChange, ConsentKind
 from klaviyo_client import consent
 from klaviyo_client.client import KlaviyoClient
 from klaviyo_client.limits import (
+    MAX_LIST_MEMBERS,
     MAX_SUBSCRIBE_PROFILES,
     MAX_SUPPRESSION_EMAILS,
     MAX_UNSUBSCRIBE_PROFILES,
 )
+from klaviyo_sync.list_senders import list_add_send, list_remove_send
 
 Addresses = list[dict[str, Any]]
 
@@ -67,4 +69,7 @@ CONSENT_SENDERS: dict[str, ConsentSender] = {
     ConsentKind.UNSUBSCRIBE: ConsentSender(MAX_UNSUBSCRIBE_PROFILES, _unsubscribe),
     ConsentKind.SUPPRESS: ConsentSender(MAX_SUPPRESSION_EMAILS, _suppress),
     ConsentKind.UNSUPPRESS: ConsentSender(MAX_SUPPRESSION_EMAILS, _unsuppress),
+    # Membership of a list by Klaviyo profile id, 1,000 a call (list_senders.py).
+    ConsentKind.LIST_ADD: ConsentSender(MAX_LIST_MEMBERS, list_add_send),
+    ConsentKind.LIST_REMOVE: ConsentSender(MAX_LIST_MEMBERS, list_remove_send),
 }

@@ -15,7 +15,8 @@ from openapi_core import OpenAPI
 from openapi_core.contrib.requests import RequestsOpenAPIRequest
 from openapi_core.validation.request.exceptions import InvalidRequestBody
 
-from events.models import ProfileChange
+from events.consent_services import consent_change_create
+from events.models import ConsentKind, ProfileChange
 from events.tests.factories import EventFactory, ProfileFactory
 from klaviyo_client import operations, profiles
 from klaviyo_client.client import KlaviyoClient
@@ -23,6 +24,7 @@ from klaviyo_client.limits import RATE_LIMITS
 from klaviyo_client.ratelimit import parse_limits
 from klaviyo_emulator.validation import SPEC_PATH, spec_load
 from klaviyo_sync import tasks
+from klaviyo_sync.consent_sync import consent_change_sync
 from klaviyo_sync.services import klaviyo_sync_test
 
 BASE = "https://a.klaviyo.com/api"
@@ -327,3 +329,35 @@ def test_each_operation_is_held_to_its_published_rate_limit_or_a_stricter_one():
         assert set(ours) == set(published), operation.name
         for unit, count in ours.items():
             assert count <= published[unit], f"{operation.name}: {count}/{unit}"
+
+
+@pytest.mark.django_db
+def test_a_list_change_sent_by_the_worker_follows_the_spec(spec, configured):
+    ProfileFactory(email="ann@example.com", klaviyo_id="01ANN")
+    found = {"type": "profile", "id": "01BOB", "attributes": {"email": "bob@example.com"}}
+    job = {"type": "profile-bulk-import-job", "id": "J1", "attributes": {"status": "complete"}}
+    added = consent_change_create(
+        kind=ConsentKind.LIST_ADD,
+        addresses=[{"email": e} for e in ("ann@example.com", "bob@example.com", "new@example.com")],
+        list_id=LIST_ID,
+    )
+    removed = consent_change_create(
+        kind=ConsentKind.LIST_REMOVE, addresses=[{"email": "bob@example.com"}], list_id=LIST_ID
+    )
+    with responses.RequestsMock() as mock:
+        mock.get(f"{BASE}/profiles", json={"data": [found]})
+        mock.post(f"{BASE}/lists/{LIST_ID}/relationships/profiles", status=204)
+        mock.delete(f"{BASE}/lists/{LIST_ID}/relationships/profiles", status=204)
+        mock.post(f"{BASE}/profile-bulk-import-jobs", status=202, json={"data": job})
+        mock.get(f"{BASE}/profile-bulk-import-jobs/J1", json={"data": job})
+
+        consent_change_sync(change_id=added.id)
+        consent_change_sync(change_id=removed.id)
+        calls = list(mock.calls)
+
+    # bob has no local profile to keep his id: the removal looks him up again
+    assert [c.request.method for c in calls] == [
+        *("GET", "POST", "POST", "GET", "GET"),
+        *("GET", "DELETE"),
+    ]
+    assert_valid(spec, calls)

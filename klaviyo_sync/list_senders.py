@@ -1,0 +1,153 @@
+"""How a list change (POST/DELETE /lists/{listId}/profiles) goes to Klaviyo: the senders of the
+list_add and list_remove kinds of consent change (consent_senders.py), sent by the consent
+worker like every kind (in order per address, retried, failed with Klaviyo's detail).
+
+Klaviyo's list membership endpoints take profile ids, at most 1,000 a call
+(https://developers.klaviyo.com/en/reference/add_profiles_to_list). An address's id is found
+without one request per address:
+1. known ids first: the address's own (found by an earlier attempt), else its local profile's
+   (Profile.klaviyo_id);
+2. the rest in bulk: `GET /api/profiles?filter=any(email,[...])`, 100 addresses a request;
+3. for list_add, the addresses Klaviyo has no profile for yet are created and added to the list
+   in one profile bulk import job (`relationships.lists`,
+   https://developers.klaviyo.com/en/docs/use_klaviyos_bulk_profile_import_api), which is
+   followed to its end before the change counts as sent: a later change of the same address
+   (a removal) must not reach Klaviyo before it. A job still running after IMPORT_WAIT_SECONDS
+   is a retryable failure: the next attempt finds the profiles it made (step 2).
+The ids found are written back: on the change's addresses and on local profiles without one.
+For list_remove, an address Klaviyo has no profile for is in no list: nothing to send for it.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Case, CharField, Value, When
+
+from events.models import ConsentChange, ConsentChangeProfile, Profile
+from klaviyo_client.errors import KlaviyoError
+from klaviyo_client.jobs import JOB_ENDED
+from klaviyo_sync.read_services import profile_klaviyo_ids_store
+
+if TYPE_CHECKING:
+    from klaviyo_client.client import KlaviyoClient
+
+Addresses = list[dict[str, Any]]
+# How long a send follows the import job that creates a list's new profiles (polls with
+# growing pauses): within the send's lease (klaviyo_sync/lease.py) with room to spare.
+IMPORT_WAIT_SECONDS = 12.0
+FIRST_POLL_PAUSE = 0.5
+
+
+def _ids_known(rows: Addresses) -> dict[str, str]:
+    """email -> Klaviyo id, from the addresses themselves or their local profiles."""
+    known = {row["email"]: row["klaviyo_id"] for row in rows if row.get("klaviyo_id")}
+    profile_ids = [row["profile_id"] for row in rows if row.get("profile_id")]
+    if profile_ids:
+        local = Profile.objects.filter(id__in=profile_ids, klaviyo_id__isnull=False)
+        for email, klaviyo_id in local.values_list("email", "klaviyo_id"):
+            if email:
+                known.setdefault(email, klaviyo_id)
+    return known
+
+
+def _ids_record(rows: Addresses, ids: dict[str, str]) -> None:
+    """Writes the ids found on the change's addresses and on local profiles lacking one."""
+    fresh = {row["id"]: ids[row["email"]] for row in rows if row["email"] in ids}
+    unrecorded = [row for row in rows if row["id"] in fresh and not row.get("klaviyo_id")]
+    if unrecorded:
+        whens = [When(id=row["id"], then=Value(fresh[row["id"]])) for row in unrecorded]
+        ConsentChangeProfile.objects.filter(id__in=[row["id"] for row in unrecorded]).update(
+            klaviyo_id=Case(*whens, output_field=CharField())
+        )
+    profile_klaviyo_ids_store(ids_by_email=ids)
+
+
+def _ids_resolve(client: KlaviyoClient, rows: Addresses, attempt: int) -> dict[str, str]:
+    """email -> Klaviyo id of every address Klaviyo has a profile for (known ones first)."""
+    ids = _ids_known(rows)
+    unknown = [row["email"] for row in rows if row["email"] not in ids]
+    if unknown:
+        ids.update(client.profile_ids_by_email(emails=unknown, attempt=attempt))
+    _ids_record(rows, ids)
+    return ids
+
+
+def _import_job_follow(client: KlaviyoClient, job_id: str) -> dict[str, Any]:
+    """The job's attributes once Klaviyo is done with it; KlaviyoError (retryable) if it is not
+    within IMPORT_WAIT_SECONDS."""
+    deadline = time.monotonic() + IMPORT_WAIT_SECONDS
+    pause = FIRST_POLL_PAUSE
+    while True:
+        attributes = client.profile_bulk_import_job_get(job_id=job_id).get("attributes") or {}
+        status = attributes.get("status")
+        if status in JOB_ENDED:
+            return attributes
+        if time.monotonic() + pause > deadline:
+            raise KlaviyoError(
+                status=None,
+                retryable=True,
+                retry_after=IMPORT_WAIT_SECONDS,
+                detail=f"Klaviyo's profile import job {job_id} (creating profiles for the "
+                f"list) is still {status or 'running'}: checked again on the next attempt",
+            )
+        time.sleep(pause)
+        pause *= 2
+
+
+def _profiles_create_in_list(
+    client: KlaviyoClient, list_id: str, emails: list[str], attempt: int
+) -> str:
+    """Creates Klaviyo profiles for the emails and adds them to the list, in one import job
+    followed to its end; the job's id. Profiles it could not import fail the change."""
+    profiles = [{"type": "profile", "attributes": {"email": email}} for email in emails]
+    job = client.profile_bulk_import_job(profiles=profiles, list_ids=[list_id], attempt=attempt)
+    job_id = job.get("id") or ""
+    attributes = _import_job_follow(client, job_id)
+    if attributes.get("status") != "complete" or attributes.get("failed_count"):
+        errors = client.profile_bulk_import_errors(job_id=job_id)
+        details = "; ".join(
+            f"{(error.get('original_payload') or {}).get('email', '?')}: {error.get('detail')}"
+            for error in errors[:20]
+        )
+        raise KlaviyoError(
+            status=None,
+            retryable=False,
+            detail=f"Klaviyo's profile import job {job_id} ended {attributes.get('status')}"
+            + (f" and refused {details}" if details else ""),
+        )
+    return job_id
+
+
+def list_add_send(
+    client: KlaviyoClient, change: ConsentChange, rows: Addresses, attempt: int
+) -> str | None:
+    """Adds the addresses to the change's list: known profiles by id, new ones through an
+    import job (whose id is returned)."""
+    list_id = change.list_id or ""
+    ids = _ids_resolve(client, rows, attempt)
+    found = list(dict.fromkeys(ids[row["email"]] for row in rows if row["email"] in ids))
+    if found:
+        # First: a list Klaviyo doesn't know fails here (404), before any profile is made.
+        client.list_profiles_add(list_id=list_id, profile_ids=found, attempt=attempt)
+    missing = [row["email"] for row in rows if row["email"] not in ids]
+    if not missing:
+        return None
+    job_id = _profiles_create_in_list(client, list_id, missing, attempt)
+    created = client.profile_ids_by_email(emails=missing, attempt=attempt)
+    _ids_record(rows, created)
+    return job_id
+
+
+def list_remove_send(
+    client: KlaviyoClient, change: ConsentChange, rows: Addresses, attempt: int
+) -> str | None:
+    """Removes the addresses Klaviyo has a profile for from the change's list."""
+    ids = _ids_resolve(client, rows, attempt)
+    found = list(dict.fromkeys(ids[row["email"]] for row in rows if row["email"] in ids))
+    if found:
+        client.list_profiles_remove(
+            list_id=change.list_id or "", profile_ids=found, attempt=attempt
+        )
+    return None
