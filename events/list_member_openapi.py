@@ -62,8 +62,9 @@ list_members_remove = extend_schema(
     operation_id="list_profiles_remove",
     summary="Remove emails from a Klaviyo list",
     description=STORED_THEN_SENT
-    + "An address Klaviyo has no profile for is in no list: nothing is sent for it. Removing "
-    "from a list leaves consent as it is (POST /profiles/unsubscriptions changes it).",
+    + "An address Klaviyo has no profile for is in no list: nothing is sent for it. A list "
+    "Klaviyo doesn't know fails the change with the reason. Removing from a list leaves "
+    "consent as it is (POST /profiles/unsubscriptions changes it).",
     parameters=[LIST_ID],
     request=ListMembersInputSerializer,
     responses=ANSWERS,

@@ -59,16 +59,23 @@ class ListCalls:
         raise NotImplementedError  # KlaviyoClient's
 
     def lists_page(
-        self, *, page_cursor: str | None = None, page_size: int, name: str | None = None
+        self,
+        *,
+        page_cursor: str | None = None,
+        page_size: int,
+        name: str | None = None,
+        list_id: str | None = None,
     ) -> tuple[list[dict[str, Any]], str | None]:
         """One page of GET /api/lists (list resources: `id`, `attributes.name`, `created`,
         `updated`, `opt_in_process`) and the next page's cursor, None on the last page.
-        `name` keeps only the lists of exactly that name."""
+        `name` keeps only the lists of exactly that name, `list_id` the list of that id."""
         params = {"page[size]": str(page_size)}
         if page_cursor:
             params["page[cursor]"] = page_cursor
         if name is not None:
             params["filter"] = f"equals(name,{filter_string(name)})"
+        elif list_id is not None:
+            params["filter"] = f"equals(id,{filter_string(list_id)})"
         body = self._json(self._call(ops.GET_LISTS, params=params))
         return body.get("data") or [], cursor_from_link((body.get("links") or {}).get("next"))
 

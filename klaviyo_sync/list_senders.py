@@ -15,7 +15,8 @@ without one request per address:
    (a removal) must not reach Klaviyo before it. A job still running after IMPORT_WAIT_SECONDS
    is a retryable failure: the next attempt finds the profiles it made (step 2).
 The ids found are written back: on the change's addresses and on local profiles without one.
-For list_remove, an address Klaviyo has no profile for is in no list: nothing to send for it.
+For list_remove, an address Klaviyo has no profile for is in no list: nothing to send for it
+(when that is every address, the list itself is looked up, so that an unknown one still fails).
 """
 
 from __future__ import annotations
@@ -144,10 +145,17 @@ def list_remove_send(
     client: KlaviyoClient, change: ConsentChange, rows: Addresses, attempt: int
 ) -> str | None:
     """Removes the addresses Klaviyo has a profile for from the change's list."""
+    list_id = change.list_id or ""
     ids = _ids_resolve(client, rows, attempt)
     found = list(dict.fromkeys(ids[row["email"]] for row in rows if row["email"] in ids))
     if found:
-        client.list_profiles_remove(
-            list_id=change.list_id or "", profile_ids=found, attempt=attempt
+        client.list_profiles_remove(list_id=list_id, profile_ids=found, attempt=attempt)
+        return None
+    # Nobody to remove: Klaviyo is not asked about the list then, so ask whether it has it (a
+    # removal from a list that isn't there fails, as an add to it does).
+    lists, _ = client.lists_page(page_size=1, list_id=list_id)
+    if not any(item.get("id") == list_id for item in lists):
+        raise KlaviyoError(
+            status=None, retryable=False, detail=f"Klaviyo has no list {list_id} (GET /api/lists)"
         )
     return None

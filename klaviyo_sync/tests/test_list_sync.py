@@ -236,11 +236,29 @@ def test_a_removal_removes_the_profiles_klaviyo_has_and_skips_the_rest(klaviyo):
     assert asked == ['any(email,["bob@example.com","never@example.com"])']  # ann's id is known
 
 
-def test_a_removal_nobody_in_klaviyo_is_part_of_sends_nothing_more(klaviyo):
+def test_a_removal_nobody_in_klaviyo_is_part_of_only_checks_the_list(klaviyo):
     klaviyo.get(f"{BASE}/profiles", json={"data": []})
+    klaviyo.get(f"{BASE}/lists", json={"data": [{"type": "list", "id": LIST_ID}]})
     change = list_change(ConsentKind.LIST_REMOVE, ["never@example.com"])
 
     outcome = consent_change_sync(change_id=change.id)
 
     assert outcome.status == "sent"
-    assert [c.request.method for c in klaviyo.calls] == ["GET"]
+    assert [c.request.url.split("?")[0] for c in klaviyo.calls] == [
+        f"{BASE}/profiles",
+        f"{BASE}/lists",
+    ]
+    asked = parse_qs(urlsplit(klaviyo.calls[1].request.url).query)["filter"]
+    assert asked == [f'equals(id,"{LIST_ID}")']
+
+
+def test_a_removal_from_a_list_klaviyo_does_not_have_fails(klaviyo):
+    klaviyo.get(f"{BASE}/profiles", json={"data": []})
+    klaviyo.get(f"{BASE}/lists", json={"data": []})
+    change = list_change(ConsentKind.LIST_REMOVE, ["never@example.com"])
+
+    outcome = consent_change_sync(change_id=change.id)
+
+    assert outcome.status == "failed"
+    change.refresh_from_db()
+    assert change.last_error == f"Klaviyo has no list {LIST_ID} (GET /api/lists)"

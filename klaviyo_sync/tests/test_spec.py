@@ -270,6 +270,7 @@ def test_following_a_profile_bulk_import_job_follows_the_spec(spec, client, sent
 def test_the_list_calls_follow_the_spec(spec, client, sent):
     client.lists_page(page_size=10)
     client.lists_page(page_cursor="C2", page_size=3, name='VIP "gold"')
+    client.lists_page(page_size=1, list_id=LIST_ID)
     client.list_profiles_add(list_id=LIST_ID, profile_ids=["01P1", "01P2"])
     client.list_profiles_remove(list_id=LIST_ID, profile_ids=["01P1"])
     client.profile_ids_by_email(emails=["a@example.com", 'o"hara@example.com'])
@@ -281,13 +282,14 @@ def test_the_list_calls_follow_the_spec(spec, client, sent):
     assert [(c.request.method, c.request.url.split("?")[0]) for c in sent] == [
         ("GET", f"{BASE}/lists"),
         ("GET", f"{BASE}/lists"),
+        ("GET", f"{BASE}/lists"),
         ("POST", f"{BASE}/lists/{LIST_ID}/relationships/profiles"),
         ("DELETE", f"{BASE}/lists/{LIST_ID}/relationships/profiles"),
         ("GET", f"{BASE}/profiles"),
         ("POST", f"{BASE}/profile-bulk-import-jobs"),
     ]
     assert_valid(spec, sent)
-    job = json.loads(sent[5].request.body)["data"]
+    job = json.loads(sent[6].request.body)["data"]
     assert job["relationships"] == {"lists": {"data": [{"type": "list", "id": LIST_ID}]}}
 
 

@@ -85,3 +85,12 @@ def test_a_list_klaviyo_does_not_know_fails_the_change_with_its_reason(sync_stac
     change = ConsentChange.objects.get(id=change_id)
     assert change.status == ConsentStatus.FAILED
     assert change.last_error.startswith(("HTTP 404", "HTTP 400"))
+
+
+def test_a_removal_from_a_list_klaviyo_does_not_know_fails_too(sync_stack, api_client):
+    change_id = list_request(api_client, "remove", "Zz9Zz8", ["gus@example.com"])
+    wait_for_changes()
+
+    change = ConsentChange.objects.get(id=change_id)
+    assert change.status == ConsentStatus.FAILED
+    assert change.last_error == "Klaviyo has no list Zz9Zz8 (GET /api/lists)"
