@@ -15,12 +15,15 @@ without one request per address:
    (a removal) must not reach Klaviyo before it. A job still running after IMPORT_WAIT_SECONDS
    is a retryable failure: the next attempt finds the profiles it made (step 2).
 The ids found are written back: on the change's addresses and on local profiles without one.
+An id Klaviyo no longer has (the profile was merged or deleted there) is forgotten and its
+address looked up again, once per send.
 For list_remove, an address Klaviyo has no profile for is in no list: nothing to send for it
 (when that is every address, the list itself is looked up, so that an unknown one still fails).
 """
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -39,6 +42,7 @@ Addresses = list[dict[str, Any]]
 # growing pauses): within the send's lease (klaviyo_sync/lease.py) with room to spare.
 IMPORT_WAIT_SECONDS = 12.0
 FIRST_POLL_PAUSE = 0.5
+STALE_POINTER = re.compile(r"/data/(\d+)/id")
 
 
 def _ids_known(rows: Addresses) -> dict[str, str]:
@@ -56,13 +60,69 @@ def _ids_known(rows: Addresses) -> dict[str, str]:
 def _ids_record(rows: Addresses, ids: dict[str, str]) -> None:
     """Writes the ids found on the change's addresses and on local profiles lacking one."""
     fresh = {row["id"]: ids[row["email"]] for row in rows if row["email"] in ids}
-    unrecorded = [row for row in rows if row["id"] in fresh and not row.get("klaviyo_id")]
-    if unrecorded:
-        whens = [When(id=row["id"], then=Value(fresh[row["id"]])) for row in unrecorded]
-        ConsentChangeProfile.objects.filter(id__in=[row["id"] for row in unrecorded]).update(
+    changed = [
+        row["id"]
+        for row in rows
+        if row["id"] in fresh and row.get("klaviyo_id") != fresh[row["id"]]
+    ]
+    if changed:
+        whens = [When(id=pk, then=Value(fresh[pk])) for pk in changed]
+        ConsentChangeProfile.objects.filter(id__in=changed).update(
             klaviyo_id=Case(*whens, output_field=CharField())
         )
     profile_klaviyo_ids_store(ids_by_email=ids)
+
+
+def _ids_stale(error: KlaviyoError, sent: list[str]) -> list[str]:
+    """The ids of a membership call Klaviyo said no profile has (a 404 pointing at
+    `/data/<n>/id`: a profile merged or deleted in Klaviyo since its id was recorded), as
+    JSON:API answers a reference to a resource that does not exist
+    (https://jsonapi.org/format/#crud-updating-relationships)."""
+    if error.status != 404:
+        return []
+    stale = []
+    for item in error.errors:
+        match = STALE_POINTER.fullmatch(str((item.get("source") or {}).get("pointer") or ""))
+        if match and int(match.group(1)) < len(sent):
+            stale.append(sent[int(match.group(1))])
+    return stale
+
+
+def _members_change(
+    client: KlaviyoClient,
+    *,
+    add: bool,
+    list_id: str,
+    rows: Addresses,
+    ids: dict[str, str],
+    attempt: int,
+) -> dict[str, str]:
+    """Adds or removes the profiles of `ids` (email -> id) to or from the list; the ids used.
+    Ids Klaviyo no longer has are forgotten (on the addresses and local profiles), their
+    addresses looked up again by email, and the call made once more with what was found."""
+    call = client.list_profiles_add if add else client.list_profiles_remove
+    for last_try in (False, True):
+        found = list(dict.fromkeys(ids[row["email"]] for row in rows if row["email"] in ids))
+        if not found:
+            return ids
+        try:
+            call(list_id=list_id, profile_ids=found, attempt=attempt)
+            return ids
+        except KlaviyoError as error:
+            stale = set(_ids_stale(error, found))
+            if last_try or not stale:
+                raise
+        ConsentChangeProfile.objects.filter(
+            id__in=[row["id"] for row in rows], klaviyo_id__in=stale
+        ).update(klaviyo_id=None)
+        Profile.objects.filter(klaviyo_id__in=stale).update(klaviyo_id=None)
+        again = [email for email, klaviyo_id in ids.items() if klaviyo_id in stale]
+        ids = {email: klaviyo_id for email, klaviyo_id in ids.items() if klaviyo_id not in stale}
+        fresh = client.profile_ids_by_email(emails=again, attempt=attempt)
+        rows = [{**row, "klaviyo_id": None} if row["email"] in again else row for row in rows]
+        _ids_record(rows, fresh)
+        ids.update(fresh)
+    return ids
 
 
 def _ids_resolve(client: KlaviyoClient, rows: Addresses, attempt: int) -> dict[str, str]:
@@ -128,10 +188,8 @@ def list_add_send(
     import job (whose id is returned)."""
     list_id = change.list_id or ""
     ids = _ids_resolve(client, rows, attempt)
-    found = list(dict.fromkeys(ids[row["email"]] for row in rows if row["email"] in ids))
-    if found:
-        # First: a list Klaviyo doesn't know fails here (404), before any profile is made.
-        client.list_profiles_add(list_id=list_id, profile_ids=found, attempt=attempt)
+    # First: a list Klaviyo doesn't know fails here (404), before any profile is made.
+    ids = _members_change(client, add=True, list_id=list_id, rows=rows, ids=ids, attempt=attempt)
     missing = [row["email"] for row in rows if row["email"] not in ids]
     if not missing:
         return None
@@ -147,9 +205,8 @@ def list_remove_send(
     """Removes the addresses Klaviyo has a profile for from the change's list."""
     list_id = change.list_id or ""
     ids = _ids_resolve(client, rows, attempt)
-    found = list(dict.fromkeys(ids[row["email"]] for row in rows if row["email"] in ids))
-    if found:
-        client.list_profiles_remove(list_id=list_id, profile_ids=found, attempt=attempt)
+    ids = _members_change(client, add=False, list_id=list_id, rows=rows, ids=ids, attempt=attempt)
+    if ids:
         return None
     # Nobody to remove: Klaviyo is not asked about the list then, so ask whether it has it (a
     # removal from a list that isn't there fails, as an add to it does).

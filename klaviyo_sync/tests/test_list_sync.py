@@ -262,3 +262,47 @@ def test_a_removal_from_a_list_klaviyo_does_not_have_fails(klaviyo):
     assert outcome.status == "failed"
     change.refresh_from_db()
     assert change.last_error == f"Klaviyo has no list {LIST_ID} (GET /api/lists)"
+
+
+def test_an_id_klaviyo_no_longer_has_is_forgotten_and_looked_up_again(klaviyo):
+    ann = ProfileFactory(email="ann@example.com", klaviyo_id="01OLD")  # merged away in Klaviyo
+    ProfileFactory(email="bob@example.com", klaviyo_id="01BOB")
+    gone = {
+        "errors": [
+            {
+                "status": 404,
+                "title": "Not found.",
+                "detail": "A profile with id 01OLD does not exist.",
+                "source": {"pointer": "/data/0/id"},
+            }
+        ]
+    }
+    klaviyo.post(MEMBERS, status=404, json=gone)
+    klaviyo.post(MEMBERS, status=204)
+    klaviyo.add_callback(
+        responses.GET, f"{BASE}/profiles", callback=klaviyo_profiles({"ann@example.com": "01NEW"})
+    )
+    change = list_change(ConsentKind.LIST_ADD, ["ann@example.com", "bob@example.com"])
+
+    outcome = consent_change_sync(change_id=change.id)
+
+    assert outcome.status == "sent"
+    assert [c.request.method for c in klaviyo.calls] == ["POST", "GET", "POST"]
+    assert member_ids(klaviyo.calls[0]) == ["01OLD", "01BOB"]
+    assert member_ids(klaviyo.calls[2]) == ["01NEW", "01BOB"]  # in the addresses' order
+    ann.refresh_from_db()
+    assert ann.klaviyo_id == "01NEW"
+    assert change.profiles.get(email="ann@example.com").klaviyo_id == "01NEW"
+
+
+def test_a_list_that_is_not_there_is_not_taken_for_stale_ids(klaviyo):
+    ProfileFactory(email="ann@example.com", klaviyo_id="01ANN")
+    missing = {"errors": [{"status": 404, "title": "Not found.", "source": {"pointer": "/data"}}]}
+    klaviyo.delete(MEMBERS, status=404, json=missing)
+    change = list_change(ConsentKind.LIST_REMOVE, ["ann@example.com"])
+
+    outcome = consent_change_sync(change_id=change.id)
+
+    assert outcome.status == "failed"
+    assert len(klaviyo.calls) == 1
+    assert ProfileFactory._meta.model.objects.get(email="ann@example.com").klaviyo_id == "01ANN"

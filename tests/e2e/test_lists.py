@@ -6,6 +6,7 @@ it was asked, also when Klaviyo fails the first attempts."""
 import pytest
 
 from events.models import ConsentChange, ConsentStatus, Profile
+from events.tests.factories import ProfileFactory
 from testkit.klaviyo_state import list_create, list_member_emails, operations_of
 from testkit.procs import wait_until
 
@@ -94,3 +95,17 @@ def test_a_removal_from_a_list_klaviyo_does_not_know_fails_too(sync_stack, api_c
     change = ConsentChange.objects.get(id=change_id)
     assert change.status == ConsentStatus.FAILED
     assert change.last_error == "Klaviyo has no list Zz9Zz8 (GET /api/lists)"
+
+
+def test_a_recorded_id_klaviyo_no_longer_has_is_replaced(sync_stack, api_client):
+    emulator = sync_stack.emulator
+    vip = list_create(emulator, "VIP")["id"]
+    hal = ProfileFactory(email="hal@example.com", klaviyo_id="01HSTALE0000000000000000000")
+
+    change_id = list_request(api_client, "add", vip, ["hal@example.com"])
+    wait_for_changes()
+
+    assert ConsentChange.objects.get(id=change_id).status == ConsentStatus.SENT
+    assert list_member_emails(emulator, vip) == ["hal@example.com"]
+    hal.refresh_from_db()
+    assert hal.klaviyo_id and hal.klaviyo_id != "01HSTALE0000000000000000000"
