@@ -269,3 +269,68 @@ class ConsentChangeProfile(models.Model):
 
     def __str__(self) -> str:
         return self.email or self.phone_number or f"address {self.id}"
+
+
+class ErasureStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENT = "sent", "Sent (Klaviyo accepted it)"
+    FAILED = "failed", "Failed"
+
+
+class ErasureIdentifier(models.TextChoices):
+    """What names the person: Klaviyo's data-privacy-deletion-jobs takes an email, a phone
+    number or its own profile id; an external id is resolved to that id when sent."""
+
+    EMAIL = "email", "email"
+    PHONE_NUMBER = "phone_number", "phone number"
+    EXTERNAL_ID = "external_id", "external id"
+
+
+class ErasureRequest(models.Model):
+    """One person's erasure (DELETE /profiles/{email}, POST /profiles/erasures): what was
+    deleted here, and Klaviyo's deletion job, sent by the worker (klaviyo_sync/erasure_sync.py).
+
+    `identifier` holds the address only until Klaviyo accepted the job: then it is blanked and
+    `identifier_sha256` (kept from the start) is all that remains of it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    identifier_kind = models.CharField(max_length=16, choices=ErasureIdentifier.choices)
+    identifier = models.CharField(max_length=300, blank=True, default="")
+    identifier_sha256 = models.CharField(max_length=64, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=ErasureStatus.choices, default=ErasureStatus.PENDING
+    )
+    deleted_profiles = models.PositiveIntegerField(default=0)
+    deleted_events = models.PositiveIntegerField(default=0)
+    # Not sent before this: the end of the longest send lease a worker held on the person's
+    # events or profile changes when they were deleted (erasure_sync.py says why).
+    hold_until = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True, default="")
+    # When a worker may next take it: a scheduled retry, the end of a hold, or of a claim.
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(default=timezone.now, editable=False)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-requested_at"]
+        indexes = [
+            # The sweeper: pending requests due by next_attempt_at; the admin's status filter.
+            models.Index(fields=["status", "next_attempt_at"], name="erasure_status_next"),
+            models.Index(fields=["requested_at"], name="erasure_requested_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"erasure {self.id} ({self.status})"
+
+
+class ProfileImportJob(models.Model):
+    """A profile-bulk-import-job Klaviyo accepted and has not finished (Klaviyo runs it after
+    answering): an erasure waits for the jobs started before it, which may hold the person."""
+
+    job_id = models.CharField(max_length=64, primary_key=True)
+    started_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self) -> str:
+        return f"import job {self.job_id}"

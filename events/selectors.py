@@ -14,7 +14,7 @@ from django.db import connection
 from django.db.models import Count, F, Max, Min, Q, QuerySet
 from django.db.models.functions import Collate
 
-from events.models import Event, Metric, Profile, SyncStatus
+from events.models import ErasureRequest, Event, Metric, Profile, SyncStatus
 
 
 @dataclass(frozen=True)
@@ -163,6 +163,10 @@ class EventPosition:
 
 def event_get(*, event_id: uuid.UUID) -> Event | None:
     return Event.objects.filter(pk=event_id).first()
+
+
+def erasure_get(*, erasure_id: str) -> ErasureRequest | None:
+    return ErasureRequest.objects.filter(pk=erasure_id).first()
 
 
 def event_list_queryset(

@@ -9,14 +9,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.openapi import PagedListSchema
+from events import erasure_openapi, openapi
+from events import erasure_serializers as es
 from events import list_serializers as ls
-from events import openapi
 from events import profile_serializers as ps
 from events import serializers as s
 from events.consent_selectors import profile_consent
 from events.consent_serializers import ProfileWithConsentSerializer
+from events.erasure_services import profile_erase
+from events.models import ErasureIdentifier
 from events.profile_services import profile_upsert, profiles_upsert_bulk
-from events.selectors import event_get, event_list, profile_get_by_email
+from events.selectors import erasure_get, event_get, event_list, profile_get_by_email
 from events.services import event_ingest, events_ingest_bulk
 
 # Only an id routes to the detail view: /events/metrics, /events/count, ... stay klaviyo_sync's.
@@ -98,3 +101,26 @@ class ProfileViewSet(viewsets.ViewSet):
             raise NotFound(f"Profile {address} not found")
         state = profile_consent(profile=profile)
         return Response(ProfileWithConsentSerializer((profile, state)).data)
+
+    @erasure_openapi.profile_erase
+    def destroy(self, request: Request, email: str) -> Response:
+        path = ps.ProfileEmailPathSerializer(data={"email": email})
+        path.is_valid(raise_exception=True)
+        erasure = profile_erase(kind=ErasureIdentifier.EMAIL, value=path.validated_data["email"])
+        return Response(es.ErasureOutputSerializer(erasure).data, status=status.HTTP_202_ACCEPTED)
+
+    @erasure_openapi.erasure_create
+    @action(detail=False, methods=["post"], url_path="erasures")
+    def erasures(self, request: Request) -> Response:
+        serializer = es.ErasureInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        erasure = profile_erase(**serializer.validated_data)
+        return Response(es.ErasureOutputSerializer(erasure).data, status=status.HTTP_202_ACCEPTED)
+
+    @erasure_openapi.erasure_retrieve
+    @action(detail=False, methods=["get"], url_path=f"erasures/(?P<erasure_id>{UUID_PATTERN})")
+    def erasure(self, request: Request, erasure_id: str) -> Response:
+        erasure = erasure_get(erasure_id=erasure_id)
+        if erasure is None:
+            raise NotFound(f"Erasure {erasure_id} not found")
+        return Response(es.ErasureOutputSerializer(erasure).data)

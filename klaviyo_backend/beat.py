@@ -58,6 +58,11 @@ def declared_schedule() -> list[PeriodicTaskSpec]:
             expire_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
         ),
         PeriodicTaskSpec(
+            name="requeue stale erasures",
+            task="klaviyo_sync.erasure_tasks.requeue_stale_erasures",
+            every_seconds=settings.SYNC_SWEEP_INTERVAL_SECONDS,
+        ),
+        PeriodicTaskSpec(
             name="refresh the sync-health dashboard",
             task="console.tasks.refresh_sync_health",
             every_seconds=settings.DASHBOARD_REFRESH_SECONDS,

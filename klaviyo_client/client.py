@@ -105,7 +105,11 @@ class KlaviyoClient(JobCalls, ListCalls, ConsentCalls):
 
     def profile_get_by_email(self, *, email: str) -> dict[str, Any] | None:
         """The Klaviyo profile with this email (a JSON:API resource), or None."""
-        params = {"filter": f"equals(email,{filter_string(email)})", "page[size]": "1"}
+        return self.profile_get_by(field="email", value=email)
+
+    def profile_get_by(self, *, field: str, value: str) -> dict[str, Any] | None:
+        """The Klaviyo profile whose `field` (email, phone_number, external_id) is `value`."""
+        params = {"filter": f"equals({field},{filter_string(value)})", "page[size]": "1"}
         body = self._json(self._call(ops.GET_PROFILES, params=params))
         data = body.get("data") or []
         return data[0] if data else None

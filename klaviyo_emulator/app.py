@@ -26,6 +26,7 @@ from werkzeug.wrappers import Request, Response
 from klaviyo_emulator import (
     consent_reads,
     consent_writes,
+    erasure,
     list_endpoints,
     profile_reads,
     reads,
@@ -73,6 +74,12 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("/api/profiles/<id>/", "PATCH", "update_profile", writes.update_profile),
     ("/api/metric-aggregates/", "POST", "query_metric_aggregates", reads.query_metric_aggregates),
     ("/api/accounts/", "GET", "get_accounts", reads.get_accounts),
+    (
+        "/api/data-privacy-deletion-jobs/",
+        "POST",
+        "request_profile_deletion",
+        erasure.request_profile_deletion,
+    ),
     (
         "/api/profile-subscription-bulk-create-jobs/",
         "POST",

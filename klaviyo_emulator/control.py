@@ -2,6 +2,8 @@
 
 GET    /_emulator/state              counters, faults and switches
 GET    /_emulator/events[?unique_id] stored events with how often each unique_id arrived
+GET    /_emulator/deletion-jobs      data-privacy-deletion-jobs received, in order: identifier,
+                                     profiles and events deleted, events received before it
 POST   /_emulator/faults             {"status": 503, "count": 2} | {"status": 429, "seconds": 3,
                                      "retry_after": 1} | {"latency_ms": 200} |
                                      {"reject_email": "a@example.com"}; optional "path",
@@ -80,6 +82,10 @@ def control_response(app: "EmulatorApp", request: Request) -> Response:
             if unique_id := request.args.get("unique_id"):
                 events = [e for e in events if e["unique_id"] == unique_id]
             return _json({"events": events})
+        if route == ("GET", "/_emulator/deletion-jobs"):
+            with app.store.lock:
+                jobs = [job.as_dict() for job in app.store.deletion_jobs]
+            return _json({"deletion_jobs": jobs})
         if route == ("POST", "/_emulator/faults"):
             app.faults.configure(_body(request))
             return _json(app.faults.describe())

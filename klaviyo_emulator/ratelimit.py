@@ -50,6 +50,7 @@ OPERATION_LIMITS: dict[str, Limit] = {
     "remove_profiles_from_list": Limit(10, 150),
     "get_profiles_for_list": Limit(75, 750),
     "get_profile": Limit(75, 750),
+    "request_profile_deletion": Limit(3, 60),
 }
 
 

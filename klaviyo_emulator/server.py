@@ -108,6 +108,9 @@ class EmulatorControl:
         params = {"unique_id": unique_id} if unique_id else None
         return self._call("GET", "events", params=params)["events"]
 
+    def deletion_jobs(self) -> list[dict[str, Any]]:
+        return self._call("GET", "deletion-jobs")["deletion_jobs"]
+
     def fault(self, **spec: Any) -> dict[str, Any]:
         return self._call("POST", "faults", json=spec)
 

@@ -211,6 +211,7 @@ class Store:
             self.consent = ConsentBook(self.history)
             self.lists = ListBook(self.history)
             self.suppression_jobs: dict[str, SuppressionJob] = {}
+            self.deletion_jobs: list[Any] = []  # erasure.DeletionJob, in the order received
             self.events_received = 0
             # Receipts per deduplication key (profile id, metric id, unique_id).
             self.received_by_key: Counter[tuple[str, str, str]] = Counter()
@@ -381,6 +382,7 @@ class Store:
                 "unique_ids": sum(1 for key in self.received_by_key if not _by_time(key)),
                 "redundant_sends": sum(n - 1 for n in self.received_by_key.values()),
                 "profiles": len(self.profiles),
+                "deletion_jobs": len(self.deletion_jobs),
                 "metrics": len(self.metrics),
                 "rate_limited": self.rate_limited,
                 "faults_served": self.faults_served,

@@ -10,6 +10,7 @@ from django.http import HttpRequest
 from events import admin as events_admin
 from events import consent_admin as events_consent_admin
 from events.models import ConsentChange, ConsentStatus, Event, Profile
+from klaviyo_sync import erasure_admin  # noqa: F401  (registers the erasure requests' page)
 from klaviyo_sync.admin_pages import EventPage, ProfilePage
 from klaviyo_sync.consent_order import consent_change_retry
 from klaviyo_sync.resync import RESYNC_STATUSES

@@ -8,7 +8,7 @@ class KlaviyoSyncConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_save
 
-        from events.models import ConsentChange, Event, ProfileChange
+        from events.models import ConsentChange, ErasureRequest, Event, ProfileChange
         from klaviyo_sync import receivers
 
         post_save.connect(receivers.on_event_saved, sender=Event, dispatch_uid="klaviyo_event")
@@ -21,4 +21,7 @@ class KlaviyoSyncConfig(AppConfig):
             receivers.on_consent_change_saved,
             sender=ConsentChange,
             dispatch_uid="klaviyo_consent_change",
+        )
+        post_save.connect(
+            receivers.on_erasure_saved, sender=ErasureRequest, dispatch_uid="klaviyo_erasure"
         )

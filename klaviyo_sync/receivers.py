@@ -8,9 +8,16 @@ when it commits, in tasks of KLAVIYO_BULK_BATCH_SIZE (core/commit_batches.py).
 
 from typing import Any
 
+from django.db import transaction
+
 from core.commit_batches import CommitBatches
-from events.models import ConsentChange, Event, ProfileChange, SyncStatus
-from klaviyo_sync.tasks import queue_consent_changes, queue_events_in_batches, queue_profiles_sync
+from events.models import ConsentChange, ErasureRequest, Event, ProfileChange, SyncStatus
+from klaviyo_sync.erasure_tasks import queue_erasure_send
+from klaviyo_sync.tasks import (
+    queue_consent_changes,
+    queue_events_in_batches,
+    queue_profiles_sync,
+)
 
 events_to_sync: CommitBatches[str] = CommitBatches(queue_events_in_batches)
 profiles_to_sync: CommitBatches[int] = CommitBatches(queue_profiles_sync)
@@ -49,3 +56,16 @@ def on_consent_change_saved(
     """A consent change (subscribe, suppress, list, ...): its send, queued on commit."""
     if created and not raw:
         consent_changes_to_sync.add(instance.id, using=kwargs.get("using"))
+
+
+def on_erasure_saved(
+    sender: type[ErasureRequest],
+    instance: ErasureRequest,
+    created: bool,
+    raw: bool = False,
+    **kwargs: Any,
+) -> None:
+    """A new erasure request: its deletion job queued once the erasure has committed."""
+    if created and not raw:
+        erasure_id = str(instance.id)
+        transaction.on_commit(lambda: queue_erasure_send(erasure_id), using=kwargs.get("using"))

@@ -32,6 +32,7 @@ from klaviyo_sync.broker_loss import (
     events_due_after_broker_loss,
 )
 from klaviyo_sync.consent_sync import consent_change_sync, consent_changes_stale
+from klaviyo_sync.erasure_sync import import_job_ended, import_job_listed
 from klaviyo_sync.profile_bulk import (
     BulkPlan,
     profile_import_job_abandon,
@@ -265,6 +266,7 @@ def sync_profiles_changes(profile_ids: list[int]) -> dict[str, int]:
     else:
         plan = profiles_changes_send_bulk(profile_ids=profile_ids)
     for job_id, covered in plan.jobs:
+        import_job_listed(job_id=job_id)  # until it ended: erasures wait for it
         _follow_job(job_id, [[pid, change] for pid, change in covered.items()], polls=0)
     for ids, delay in plan.retry:
         queue_profiles_sync(ids, countdown=delay)
@@ -314,9 +316,11 @@ def follow_profile_import_job(job_id: str, covered: list[list[int]], polls: int)
     except KlaviyoError as error:
         status = f"unknown ({error.summary})"
     if status is None:
+        import_job_ended(job_id=job_id)
         return "settled"
     if polls + 1 >= JOB_MAX_POLLS:
         profile_import_job_abandon(job_id=job_id, profile_ids=list(by_profile))
+        import_job_ended(job_id=job_id)
         return "abandoned"
     _follow_job(job_id, covered, polls=polls + 1)
     return status

@@ -16,14 +16,15 @@ from openapi_core.contrib.requests import RequestsOpenAPIRequest
 from openapi_core.validation.request.exceptions import InvalidRequestBody
 
 from events.consent_services import consent_change_create
-from events.models import ConsentKind, ProfileChange
+from events.erasure_services import profile_erase
+from events.models import ConsentKind, ErasureRequest, ProfileChange
 from events.tests.factories import EventFactory, ProfileFactory
 from klaviyo_client import operations, profiles
 from klaviyo_client.client import KlaviyoClient
 from klaviyo_client.limits import RATE_LIMITS
 from klaviyo_client.ratelimit import parse_limits
 from klaviyo_emulator.validation import SPEC_PATH, spec_load
-from klaviyo_sync import tasks
+from klaviyo_sync import erasure_tasks, tasks
 from klaviyo_sync.consent_sync import consent_change_sync
 from klaviyo_sync.services import klaviyo_sync_test
 
@@ -76,6 +77,7 @@ def sent():
         mock.get(f"{BASE}/lists", json=empty)
         mock.post(f"{BASE}/lists/{LIST_ID}/relationships/profiles", status=204)
         mock.delete(f"{BASE}/lists/{LIST_ID}/relationships/profiles", status=204)
+        mock.post(f"{BASE}/data-privacy-deletion-jobs", status=202)
         yield mock.calls
 
 
@@ -363,3 +365,35 @@ def test_a_list_change_sent_by_the_worker_follows_the_spec(spec, configured):
         *("GET", "DELETE"),
     ]
     assert_valid(spec, calls)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("kind", "value", "sent_profile"),
+    [
+        ("email", "ann@example.com", {"attributes": {"email": "ann@example.com"}}),
+        ("phone_number", "+15005550006", {"attributes": {"phone_number": "+15005550006"}}),
+        ("external_id", "crm-1", {"id": "P1", "attributes": {}}),  # looked up: P1
+    ],
+)
+def test_an_erasure_follows_the_spec(spec, configured, sent, kind, value, sent_profile):
+    erasure = profile_erase(kind=kind, value=value)
+
+    erasure_tasks.send_erasure.delay(str(erasure.id))
+
+    assert sent[-1].request.url == f"{BASE}/data-privacy-deletion-jobs"
+    assert_valid(spec, sent)
+    data = json.loads(sent[-1].request.body)["data"]
+    assert data["attributes"]["profile"]["data"] == {"type": "profile", **sent_profile}
+    assert ErasureRequest.objects.get().status == "sent"
+
+
+def test_the_spec_refuses_a_deletion_job_without_its_profile(spec, client, sent):
+    """The check can fail for this kind too."""
+    client._call(  # what a client forgetting the profile would send
+        operations.REQUEST_PROFILE_DELETION,
+        body={"data": {"type": "data-privacy-deletion-job", "attributes": {}}},
+    )
+
+    with pytest.raises(InvalidRequestBody, match="'profile' is a required property"):
+        assert_valid(spec, sent)

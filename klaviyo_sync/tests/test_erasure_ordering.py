@@ -1,0 +1,150 @@
+"""The erasure's ordering guarantee, against the Klaviyo emulator: what a worker had already
+claimed and read of the person when the erasure came (an event, a profile change) reaches
+Klaviyo before the deletion job, never after it. Deleting the rows does not stop that worker:
+it holds their payload. The erasure waits for its lease (events/erasure_services.py)."""
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.core.cache import cache
+from django.db import connection
+
+from events.erasure_services import profile_erase
+from events.models import ProfileChange
+from events.tests.factories import EventFactory, ProfileFactory
+from klaviyo_client import operations as ops
+from klaviyo_client.client import KlaviyoClient
+from klaviyo_emulator.app import EmulatorConfig
+from klaviyo_emulator.server import Emulator
+from klaviyo_sync import receivers
+from klaviyo_sync.erasure_sync import erasure_send
+from klaviyo_sync.profile_changes import profile_changes_sync
+from klaviyo_sync.services import events_sync
+
+pytestmark = pytest.mark.django_db(transaction=True)
+KEY = "pk_erasure_order"
+BLOCK_SECONDS = 30.0
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    emulator = Emulator(port=0, config=EmulatorConfig(api_key=KEY, rate_limits=False))
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def klaviyo(emulator: Emulator, settings, monkeypatch) -> Emulator:
+    emulator.app.reset()
+    settings.KLAVIYO_API_KEY = KEY
+    settings.KLAVIYO_BASE_URL = emulator.api_url
+    settings.KLAVIYO_REVISION = "2026-07-15"
+    # Short leases, so that the erasure's wait for them is short: room for one request each.
+    settings.KLAVIYO_CONNECT_TIMEOUT = 1.0
+    settings.KLAVIYO_READ_TIMEOUT = 3.0
+    settings.KLAVIYO_SEND_LEASE_SECONDS = 12
+    settings.SYNC_STALE_PENDING_SECONDS = 8
+    cache.clear()
+    # The workers are the test's own threads: nothing is queued (tasks run eagerly in unit
+    # tests, in the thread that saves).
+    monkeypatch.setattr(receivers, "queue_erasure_send", lambda erasure_id: True)
+    monkeypatch.setattr(receivers.events_to_sync, "add", lambda *args, **kwargs: None)
+    monkeypatch.setattr(receivers.profiles_to_sync, "add", lambda *args, **kwargs: None)
+    return emulator
+
+
+@pytest.fixture
+def blocked_send(monkeypatch) -> Iterator[tuple[threading.Event, threading.Event]]:
+    """Requests of these operations wait, in the worker, until `release` is set: a worker that
+    claimed and read its rows, stuck before its request. `reached` is set when one waits."""
+    reached, release = threading.Event(), threading.Event()
+    real_call = KlaviyoClient._call
+    blocked = {ops.CREATE_EVENT.name, ops.BULK_CREATE_EVENTS.name, ops.PROFILE_IMPORT.name}
+
+    def call(self, operation, **kwargs):
+        if operation.name in blocked:
+            reached.set()
+            release.wait(BLOCK_SECONDS)
+        return real_call(self, operation, **kwargs)
+
+    monkeypatch.setattr(KlaviyoClient, "_call", call)
+    yield reached, release
+    release.set()
+
+
+def in_thread(work: Callable[[], object]) -> threading.Thread:
+    def run() -> None:
+        try:
+            work()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread
+
+
+def erasure_worker(erasure_id: object, *, first_look: threading.Event) -> str:
+    """What the send_erasure task and its re-queueing do, in a loop."""
+    while True:
+        outcome = erasure_send(erasure_id=erasure_id)
+        first_look.set()
+        if outcome.retry_in is None:
+            return outcome.status
+        time.sleep(outcome.retry_in)
+
+
+def erase_while_blocked(
+    klaviyo: Emulator, blocked_send, worker: Callable[[], object]
+) -> tuple[str, float]:
+    """Starts the worker, erases ann once it is stuck in its request, lets it go once the
+    erasure's sender has had a first look, and runs the sender to its end."""
+    reached, release = blocked_send
+    sending = in_thread(worker)
+    assert reached.wait(10), "the worker never reached its request"
+    erasure = profile_erase(kind="email", value="ann@example.com")
+    first_look = threading.Event()
+    outcome: list[str] = []
+    started = time.monotonic()
+    sender = in_thread(lambda: outcome.append(erasure_worker(erasure.id, first_look=first_look)))
+    assert first_look.wait(10)
+    release.set()  # the worker's request goes now: after the erasure, before the deletion job
+    sending.join(20)
+    sender.join(40)
+    return outcome[0], time.monotonic() - started
+
+
+def test_an_event_a_worker_holds_reaches_klaviyo_before_the_deletion_job(klaviyo, blocked_send):
+    ann = ProfileFactory(email="ann@example.com")
+    event = EventFactory(profile=ann, unique_id="order-1")
+
+    status, waited = erase_while_blocked(
+        klaviyo, blocked_send, lambda: events_sync(event_ids=[str(event.id)])
+    )
+
+    assert status == "sent"
+    [job] = klaviyo.app.store.deletion_jobs
+    assert job.identifier == {"email": "ann@example.com"}
+    # The event came first (one received before the job) and went with the profile.
+    assert (job.events_received_before, job.events_deleted) == (1, 1)
+    assert klaviyo.app.store.events == [] and klaviyo.app.store.profiles == {}
+    assert waited > 5  # it waited for the worker's lease
+
+
+def test_a_profile_change_a_worker_holds_reaches_klaviyo_before_the_deletion_job(
+    klaviyo, blocked_send
+):
+    ann = ProfileFactory(email="ann@example.com")
+    ProfileChange.objects.create(profile=ann, attributes={"firstName": "Ann"})
+
+    status, _ = erase_while_blocked(
+        klaviyo, blocked_send, lambda: profile_changes_sync(profile_id=ann.id)
+    )
+
+    assert status == "sent"
+    [job] = klaviyo.app.store.deletion_jobs
+    assert len(job.profiles_deleted) == 1  # the profile-import came first: it was there
+    assert klaviyo.app.store.profiles == {}
