@@ -7,12 +7,13 @@ from datetime import timedelta
 from urllib.parse import unquote
 
 import pytest
+import responses
 from django.utils import timezone
 
 from events.erasure_services import profile_erase
-from events.models import ErasureRequest, ProfileImportJob
+from events.models import ErasureRequest, ProfileChange, ProfileImportJob
 from events.tests.factories import ProfileFactory
-from klaviyo_sync import erasure_tasks
+from klaviyo_sync import erasure_tasks, tasks
 from klaviyo_sync.erasure_sync import (
     IMPORT_JOB_HORIZON,
     NOTHING_IN_KLAVIYO,
@@ -210,3 +211,29 @@ def test_the_sweeper_forgets_import_jobs_whose_follower_was_lost(klaviyo):
     erasure_tasks.requeue_stale_erasures.delay().get()
 
     assert list(ProfileImportJob.objects.values_list("job_id", flat=True)) == ["running"]
+
+
+def test_a_bulk_import_job_is_listed_until_its_follower_saw_it_end(klaviyo):
+    jobs = f"{BASE}/profile-bulk-import-jobs"
+    job = {"type": "profile-bulk-import-job", "id": "J1", "attributes": {"status": "queued"}}
+    listed_at_each_poll: list[bool] = []
+    states = iter(["processing", "complete"])
+
+    def poll(request):
+        listed_at_each_poll.append(ProfileImportJob.objects.filter(job_id="J1").exists())
+        answer = {"data": {**job, "attributes": {"status": next(states)}}}
+        return 200, {"Content-Type": "application/vnd.api+json"}, json.dumps(answer)
+
+    klaviyo.post(jobs, status=202, json={"data": job})
+    klaviyo.add_callback(responses.GET, f"{jobs}/J1", callback=poll)
+    klaviyo.get(f"{jobs}/J1/import-errors", json={"data": [], "links": {"next": None}})
+    ids = []
+    for index in range(6):
+        profile = ProfileFactory()
+        ProfileChange.objects.create(profile=profile, attributes={"n": index})
+        ids.append(profile.id)
+
+    tasks.sync_profiles_changes.delay(ids).get()
+
+    assert listed_at_each_poll == [True, True]
+    assert not ProfileImportJob.objects.exists()
