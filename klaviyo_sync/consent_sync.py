@@ -86,7 +86,9 @@ def consent_change_sync(*, change_id: int) -> ConsentOutcome:
     claim = _claim(change_id, now)
     if claim != "claimed":
         return ConsentOutcome(claim)
-    change = ConsentChange.objects.get(id=change_id)
+    change = ConsentChange.objects.filter(id=change_id).first()
+    if change is None:  # its only address erased meanwhile (consent_changes_drop_pending)
+        return ConsentOutcome("none")
     sender = CONSENT_SENDERS.get(change.kind)
     if sender is None:
         return _finish(

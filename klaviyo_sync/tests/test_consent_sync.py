@@ -263,3 +263,16 @@ def test_the_sweeper_queues_changes_nobody_queued(klaviyo, settings) -> None:
     assert consent_changes_stale(now=timezone.now(), older_than=timedelta(0), limit=10) == [
         fresh.id
     ]
+
+
+def test_a_change_erased_once_claimed_is_let_go(klaviyo, monkeypatch) -> None:
+    change = consent_change_create(kind="suppress", addresses=[{"email": "a@x.io"}])
+
+    def claim_then_erase(change_id, now) -> str:
+        ConsentChange.objects.filter(id=change_id).delete()
+        return "claimed"
+
+    monkeypatch.setattr("klaviyo_sync.consent_sync._claim", claim_then_erase)
+
+    assert consent_change_sync(change_id=change.id).status == "none"
+    assert not klaviyo.calls
