@@ -9,3 +9,4 @@ class EventsConfig(AppConfig):
         from events import metrics  # its signal receivers count the events accepted
 
         state_source_register(metrics.event_state_families)
+        state_source_register(metrics.consent_state_families)

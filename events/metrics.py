@@ -1,11 +1,13 @@
 """The events' Prometheus metrics: events accepted (counted in the process that stored them) and,
 read from the database at each scrape, events per sync status, the pending backlog's oldest age
-and the sync latency. Registered with core.metrics by EventsConfig.ready."""
+and the sync latency; consent changes per status and the oldest pending one's age. Registered
+with core.metrics by EventsConfig.ready."""
 
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.db.models import Count
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django.utils import timezone
@@ -15,7 +17,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from core.commit_batches import CommitBatches
 from core.metrics import PREFIX
 from events import selectors
-from events.models import Event, SyncStatus
+from events.models import ConsentChange, ConsentStatus, Event, SyncStatus
 
 # Sync latency is measured over the events sent in this window before the scrape.
 SYNC_LATENCY_WINDOW = timedelta(minutes=15)
@@ -87,4 +89,31 @@ def _sync_latency(now: datetime) -> Iterator[Metric]:
         f"{PREFIX}_sync_latency_window_events",
         "Events the sync latency quantiles are computed from.",
         value=len(latencies),
+    )
+
+
+def consent_state_families() -> Iterator[Metric]:
+    """Consent changes by status, and how long the oldest pending one has waited: a consent
+    change held back (Klaviyo failing, an earlier change of the same address retrying) shows
+    here before anyone looks in admin."""
+    now = timezone.now()
+    by_status = dict(ConsentChange.objects.order_by().values_list("status").annotate(Count("id")))
+    changes = GaugeMetricFamily(
+        f"{PREFIX}_consent_changes",
+        "Consent, suppression and list changes by status (pending: not yet all in Klaviyo).",
+        labels=["status"],
+    )
+    for status in ConsentStatus.values:
+        changes.add_metric([status], by_status.get(status, 0))
+    yield changes
+    oldest = (
+        ConsentChange.objects.filter(status=ConsentStatus.PENDING)
+        .order_by("id")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+    yield GaugeMetricFamily(
+        f"{PREFIX}_consent_changes_pending_oldest_age_seconds",
+        "Age of the oldest consent change not yet sent (0 when none is pending).",
+        value=(now - oldest).total_seconds() if oldest else 0,
     )

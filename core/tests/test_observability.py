@@ -18,7 +18,8 @@ from cleanup.models import PurgeOutcome, PurgeRun, PurgeTrigger
 from core.logging import JsonFormatter
 from core.metrics import KNOWN_METHODS, metrics_multiprocess_dir_prepare
 from core.tests.log_capture import captured_log_lines
-from events.models import Event, SyncStatus
+from events.consent_services import consent_change_create
+from events.models import ConsentChange, Event, SyncStatus
 from events.tests.factories import EventFactory
 
 pytestmark = pytest.mark.django_db
@@ -427,3 +428,22 @@ def test_metrics_answer_other_methods_with_405_in_the_error_shape(anonymous_clie
     assert response.status_code == 405
     assert response.json()["statusCode"] == 405
     assert response["Allow"] == "GET"
+
+
+def test_metrics_report_consent_changes_by_status_and_the_oldest_pending(api_client):
+    first = consent_change_create(kind="suppress", addresses=[{"email": "a@x.io"}])
+    consent_change_create(kind="suppress", addresses=[{"email": "b@x.io"}])
+    sent = consent_change_create(kind="unsuppress", addresses=[{"email": "c@x.io"}])
+    ConsentChange.objects.filter(id=sent.id).update(status="sent")
+    ConsentChange.objects.filter(id=first.id).update(
+        created_at=timezone.now() - timedelta(minutes=3)
+    )
+
+    metrics = scrape(api_client)
+
+    def changes(status: str) -> float:
+        return metrics[("klaviyo_backend_consent_changes", (("status", status),))]
+
+    assert (changes("pending"), changes("sent"), changes("failed")) == (2, 1, 0)
+    oldest = metrics[("klaviyo_backend_consent_changes_pending_oldest_age_seconds", ())]
+    assert 180 <= oldest < 300
