@@ -87,15 +87,14 @@ def consent_change_create(
 
 def consent_changes_drop_pending(*, email: str | None, phone_number: str | None = None) -> int:
     """A person's addresses taken out of every pending change (the erasure of their profile):
-    nothing more of theirs is sent. A change left without addresses is deleted. Returns the
-    addresses dropped. Call it inside the erasure's transaction."""
+    every pending address carrying this email, or this phone number (with whatever email
+    beside it: the number is the erased person's), so that nothing more of theirs is sent. A
+    change left without addresses is deleted. Returns the addresses dropped. Call it inside
+    the erasure's transaction."""
     if not email and not phone_number:
         return 0
-    rows = ConsentChangeProfile.objects.filter(change__status=ConsentStatus.PENDING)
-    if email:
-        rows = rows.filter(email=email)
-    else:
-        rows = rows.filter(phone_number=phone_number, email__isnull=True)
+    pending = ConsentChangeProfile.objects.filter(change__status=ConsentStatus.PENDING)
+    rows = pending.filter(email=email) if email else pending.filter(phone_number=phone_number)
     with transaction.atomic():
         counts: dict[int, int] = {}
         for change_id in rows.values_list("change_id", flat=True):

@@ -75,3 +75,19 @@ def test_erasure_drops_a_persons_pending_addresses_and_keeps_the_record_of_sent_
     assert shared.profile_count == 1
     assert list(shared.profiles.values_list("email", flat=True)) == ["bob@example.com"]
     assert ConsentChangeProfile.objects.filter(change=sent).exists()
+
+
+def test_erasure_by_phone_drops_every_pending_address_carrying_that_number() -> None:
+    consent_change_create(
+        kind="subscribe",
+        addresses=[{"email": "ann@example.com", "phone_number": "+15005550006"}],
+        channels=["sms"],
+        list_id="Y6nRLr",
+    )
+    kept = consent_change_create(
+        kind="unsubscribe", addresses=[{"phone_number": "+447700900123"}], channels=["sms"]
+    )
+
+    assert consent_changes_drop_pending(email=None, phone_number="+15005550006") == 1
+
+    assert list(ConsentChange.objects.values_list("id", flat=True)) == [kept.id]
