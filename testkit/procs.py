@@ -30,6 +30,7 @@ from django.conf import settings
 from django.db import connection
 
 from core import embedded_broker
+from core.background_batches import flush_all
 from klaviyo_backend.celery import app as celery_app
 from klaviyo_sync.broker_loss import MARKER_KEY
 
@@ -151,6 +152,7 @@ def producer_on(url: str) -> Iterator[None]:
     conf = celery_app.conf
     # The write URL: conf.broker_url yields to the CELERY_BROKER_URL environment variable.
     previous = (conf.get("broker_write_url"), conf.task_always_eager, conf.broker_transport_options)
+    flush_all()  # what this process's publisher holds goes where it was meant to go
     _producer_pool_reset()
     conf.broker_write_url = url
     conf.task_always_eager = False
@@ -164,6 +166,7 @@ def producer_on(url: str) -> Iterator[None]:
     try:
         yield
     finally:
+        flush_all()
         _producer_pool_reset()
         conf.broker_write_url, conf.task_always_eager, conf.broker_transport_options = previous
 

@@ -86,6 +86,7 @@ BAD_VALUES = [
     ("KLAVIYO_CONNECT_TIMEOUT", "0", "KLAVIYO_CONNECT_TIMEOUT='0': must be above 0"),
     ("KLAVIYO_READ_TIMEOUT", "nan", "KLAVIYO_READ_TIMEOUT='nan': must be a number"),
     ("SYNC_SWEEP_INTERVAL_SECONDS", "0", "SYNC_SWEEP_INTERVAL_SECONDS='0': must be at least 1"),
+    ("SYNC_QUEUE_WINDOW_MS", "1001", "SYNC_QUEUE_WINDOW_MS='1001': must be at most 1,000"),
     ("SYNC_STALE_PENDING_SECONDS", "59", "SYNC_STALE_PENDING_SECONDS='59': must be at least 60"),
     ("SYNC_SWEEP_MAX_EVENTS", "0", "SYNC_SWEEP_MAX_EVENTS='0': must be at least 1"),
     ("KLAVIYO_MAX_ATTEMPTS", "0", "KLAVIYO_MAX_ATTEMPTS='0': must be at least 1"),
