@@ -107,3 +107,19 @@ def test_an_event_after_the_deletion_makes_a_new_profile(klaviyo, two_people):
 
     [event] = [e for e in two_people.events if e.unique_id == "order-1"]
     assert two_people.profiles[event.profile_id].attributes == {"email": "a@example.com"}
+
+
+def test_the_control_api_lists_the_deletion_jobs_in_order(klaviyo, two_people):
+    klaviyo.post(JOBS, deletion_body(email="a@example.com"))
+    klaviyo.post(JOBS, deletion_body(phone_number="+15005550099"))
+
+    listed = klaviyo.client.get("/_emulator/deletion-jobs").json["deletion_jobs"]
+    state = klaviyo.client.get("/_emulator/state").json
+
+    assert [job["identifier"] for job in listed] == [
+        {"email": "a@example.com"},
+        {"phone_number": "+15005550099"},
+    ]
+    assert [(len(j["profiles_deleted"]), j["events_deleted"]) for j in listed] == [(1, 2), (0, 0)]
+    assert listed[0]["events_received_before"] == 3
+    assert state["deletion_jobs"] == 2
