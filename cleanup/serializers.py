@@ -6,7 +6,7 @@ from rest_framework import serializers
 
 from cleanup.services import MAX_DAYS
 from core.serializers import IsoDateTimeField
-from core.strict_input import StrictInputSerializer
+from core.strict_input import QueryInputSerializer, StrictInputSerializer
 from events.models import SyncStatus
 
 
@@ -114,7 +114,7 @@ class PurgeRunListOutputSerializer(serializers.Serializer):
     runs = PurgeRunOutputSerializer(many=True)
 
 
-class PurgeRunListInputSerializer(serializers.Serializer):
+class PurgeRunListInputSerializer(QueryInputSerializer):
     limit = serializers.IntegerField(
         required=False,
         default=20,

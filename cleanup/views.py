@@ -33,9 +33,7 @@ class CleanupViewSet(viewsets.ViewSet):
     @openapi.cleanup_manual
     @action(detail=False, methods=["post"])
     def manual(self, request: Request) -> Response:
-        serializer = s.ManualPurgeInputSerializer(
-            data=request.data if request.data is not None else {}
-        )
+        serializer = s.ManualPurgeInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         options = serializer.validated_data
         if options["run_async"]:

@@ -1,10 +1,11 @@
-"""What every app's OpenAPI declarations share: the error answers and their examples, the
-schema class of a paged list and that of a DELETE with a body."""
+"""What every app's OpenAPI declarations share: the error answers and their examples, the schema
+class of every view, that of a paged list and that of a DELETE with a body."""
 
 from typing import Any
 
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample
+from rest_framework import serializers
 
 from core.errors import error_body
 from core.serializers import ErrorSerializer
@@ -23,7 +24,27 @@ def error_example(name: str, status_code: int, message: str) -> OpenApiExample:
     )
 
 
-class PagedListSchema(AutoSchema):
+# DRF's CharField refuses a NUL character ("Null characters are not allowed") in any text.
+NO_NUL_PATTERN = "^[^\x00]*$"
+
+
+class InputSchema(AutoSchema):
+    """The schema class of every view (REST_FRAMEWORK's DEFAULT_SCHEMA_CLASS): an input text
+    with no pattern, format or enum of its own says what DRF refuses in every text, NUL."""
+
+    def _map_serializer_field(self, field: Any, direction: str, *args: Any, **kwargs: Any) -> Any:
+        schema = super()._map_serializer_field(field, direction, *args, **kwargs)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.CharField)
+            and schema.get("type") == "string"
+            and not {"pattern", "format", "enum"} & schema.keys()
+        ):
+            schema["pattern"] = NO_NUL_PATTERN
+        return schema
+
+
+class PagedListSchema(InputSchema):
     """For a viewset whose `list` answers one object holding the page (`{"events": [...],
     "nextCursor"}`), not a bare array: drf-spectacular would wrap its serializer in an array."""
 
@@ -31,7 +52,7 @@ class PagedListSchema(AutoSchema):
         return False
 
 
-class DeleteWithBodySchema(AutoSchema):
+class DeleteWithBodySchema(InputSchema):
     """For a viewset whose DELETE takes a JSON body (`DELETE /lists/{listId}/profiles` with the
     emails to remove, as Klaviyo's own DELETE of list relationships): drf-spectacular documents
     a body for PUT, PATCH and POST only."""

@@ -4,20 +4,26 @@ serializers.profile_input_validate enforces it, as event_input_validate does for
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator, MinLengthValidator
 from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField, iso_utc
 from core.strict_input import StrictInputSerializer
+from events.input_schemas import IDENTITY_ANY_OF
 from events.models import Profile
 from events.profile_validators import profile_input_validate
-from events.serializers import AttributesField
+from events.serializers import ProfileAttributesField
 
 
 class ProfileInputSerializer(serializers.Serializer):
+    # For the schema (core/schema_hooks.py): what the validator refuses beyond the fields.
+    refuses_unknown_properties = True
+    openapi_extra = {"anyOf": IDENTITY_ANY_OF}
+
     email = serializers.EmailField(
         required=False, allow_null=True, max_length=254, help_text="Stored lower-cased."
     )
-    profileAttributes = AttributesField(
+    profileAttributes = ProfileAttributesField(
         source="profile_attributes",
         required=False,
         help_text="Merged over the profile's attributes (null removes a key, here and in "
@@ -80,7 +86,12 @@ class ProfileListField(serializers.ListField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(child=ProfileInputSerializer(), allow_empty=False, **kwargs)
-        self.max_length = settings.BULK_MAX_PROFILES  # the schema's maxItems
+        # The schema's minItems and maxItems (drf-spectacular reads them off these validators);
+        # to_internal_value checks both first, with the limit as set when the request comes.
+        self.validators = [MinLengthValidator(1), MaxLengthValidator(settings.BULK_MAX_PROFILES)]
+
+    def run_validators(self, value: Any) -> None:
+        pass  # the length is checked in to_internal_value
 
     def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
         if not isinstance(data, list):

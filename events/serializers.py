@@ -4,14 +4,19 @@ describe the contract for the OpenAPI schema; `event_input_validate` (events/val
 enforces it.
 """
 
+import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.validators import MaxLengthValidator, MinLengthValidator
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField, iso_utc
 from core.strict_input import StrictInputSerializer
+from events.currencies import CURRENCY_CODES
+from events.input_schemas import IDENTITY_ANY_OF, PROFILE_ATTRIBUTES_SCHEMA
 from events.models import Event
 from events.validators import CLEAN_NAME_VALIDATOR, event_input_validate
 from klaviyo_client.limits import (
@@ -30,8 +35,24 @@ class AttributesField(serializers.DictField):
     """A JSON object of any values."""
 
 
+@extend_schema_field(
+    {"type": "object", "additionalProperties": {}, "maxProperties": MAX_EVENT_PROPERTIES}
+)
+class EventAttributesField(AttributesField):
+    """Any keys, at most Klaviyo's number of them."""
+
+
+@extend_schema_field(PROFILE_ATTRIBUTES_SCHEMA)
+class ProfileAttributesField(AttributesField):
+    """Any keys; the standard attributes and identifiers checked (events/input_schemas.py)."""
+
+
 class EventInputSerializer(serializers.Serializer):
     """One event. The fields describe the contract; `event_input_validate` enforces it."""
+
+    # For the schema (core/schema_hooks.py): what the validator refuses beyond the fields.
+    refuses_unknown_properties = True
+    openapi_extra = {"anyOf": IDENTITY_ANY_OF}
 
     eventName = serializers.CharField(
         source="event_name",
@@ -46,14 +67,14 @@ class EventInputSerializer(serializers.Serializer):
         max_length=254,
         help_text="Stored lower-cased and trimmed.",
     )
-    eventAttributes = AttributesField(
+    eventAttributes = EventAttributesField(
         source="event_attributes",
         required=False,
         help_text=f"Klaviyo's limits: at most {MAX_EVENT_PROPERTIES} properties, strings of at "
         f"most {MAX_STRING_BYTES // 1024} KB, arrays of at most {MAX_ARRAY_ITEMS:,} items, "
         f"{MAX_NESTING} levels deep; with profileAttributes at most 5 MB of JSON.",
     )
-    profileAttributes = AttributesField(
+    profileAttributes = ProfileAttributesField(
         source="profile_attributes",
         required=False,
         help_text="Merged over the profile's attributes (null removes a key, here and in "
@@ -66,7 +87,13 @@ class EventInputSerializer(serializers.Serializer):
         allow_null=True,
         help_text="ISO-8601, after 2000 and at most a year ahead; default: now.",
     )
-    value = serializers.FloatField(required=False, allow_null=True)
+    value = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        min_value=-sys.float_info.max,
+        max_value=sys.float_info.max,
+        help_text="A JSON number (a string is refused), finite.",
+    )
     uniqueId = serializers.CharField(
         source="unique_id",
         required=False,
@@ -76,12 +103,11 @@ class EventInputSerializer(serializers.Serializer):
         help_text="Idempotency key, as Klaviyo's unique_id: an event with the profile, eventName "
         "and uniqueId of a stored one is not stored again (200 with the first event).",
     )
-    valueCurrency = serializers.CharField(
+    valueCurrency = serializers.ChoiceField(
         source="value_currency",
+        choices=sorted(CURRENCY_CODES),
         required=False,
         allow_null=True,
-        min_length=3,
-        max_length=3,
         help_text="ISO 4217 code of value (USD, EUR, ...), Klaviyo's value_currency; default: "
         "eventAttributes.currency when value is given and that is a valid code.",
     )
@@ -101,7 +127,12 @@ class EventListField(serializers.ListField):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(child=EventInputSerializer(), allow_empty=False, **kwargs)
-        self.max_length = settings.BULK_MAX_EVENTS  # the schema's maxItems
+        # The schema's minItems and maxItems (drf-spectacular reads them off these validators);
+        # to_internal_value checks both first, with the limit as set when the request comes.
+        self.validators = [MinLengthValidator(1), MaxLengthValidator(settings.BULK_MAX_EVENTS)]
+
+    def run_validators(self, value: Any) -> None:
+        pass  # the length is checked in to_internal_value
 
     def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
         if not isinstance(data, list):

@@ -50,10 +50,15 @@ CHAR_JSON_BOUND = 6
 # bidirectional embeddings, overrides and isolates (U+202E, ...). Klaviyo keeps them, so each
 # variant would be a metric or a profile of its own, and they disguise what a name says in
 # admin, logs and terminals. Free-form attributes are stored and sent as they come.
-UNCLEAN_NAME = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+UNCLEAN = "\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"  # a character class's ranges
+UNCLEAN_NAME = re.compile(f"[{UNCLEAN}]")
 UNCLEAN_NAME_PROBLEM = "must not contain control characters or bidirectional overrides"
-# The same rule for the OpenAPI schema (a `pattern` of the name fields).
-CLEAN_NAME_VALIDATOR = RegexValidator(r"^[^\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]*$")
+# The same rules for the OpenAPI schema: the `pattern` of clean text (a standard profile
+# attribute), and of a name (eventName, uniqueId, externalId, ...): clean text that is not
+# blank, as `_text` says (it trims, then refuses an empty name).
+CLEAN_TEXT_PATTERN = f"^[^{UNCLEAN}]*$"
+NAME_PATTERN = f"^[^{UNCLEAN}]*[^\\s{UNCLEAN}][^{UNCLEAN}]*$"
+CLEAN_NAME_VALIDATOR = RegexValidator(NAME_PATTERN)
 
 MISSING = object()
 EMAIL_VALIDATOR = EmailValidator()
@@ -78,14 +83,16 @@ def _is_email(value: str) -> bool:
 
 
 def _text(value: Any, *, max_length: int, why: str = "") -> str:
-    """A JSON string (a number is not converted: the schema says string), trimmed, not blank."""
+    """A JSON string (a number is not converted: the schema says string), trimmed, not blank:
+    NAME_PATTERN and the schema's maxLength."""
     if not isinstance(value, str):
         raise FieldError("must be a string")
+    # The length as sent (the schema's maxLength), the blank check after trimming.
+    if len(value) > max_length:
+        raise FieldError(f"must be at most {max_length} characters{why}")
     text = value.strip()
     if not text:
         raise FieldError("must not be empty")
-    if len(text) > max_length:
-        raise FieldError(f"must be at most {max_length} characters{why}")
     if UNCLEAN_NAME.search(text):
         raise FieldError(UNCLEAN_NAME_PROBLEM)
     return text

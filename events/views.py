@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.openapi import PagedListSchema
+from core.strict_input import EMAIL_PATH_REGEX
 from events import erasure_openapi, openapi
 from events import erasure_serializers as es
 from events import list_serializers as ls
@@ -69,7 +70,7 @@ class ProfileViewSet(viewsets.ViewSet):
     """Profiles as a resource of their own: upserted here, synced by the worker."""
 
     lookup_field = "email"
-    lookup_value_regex = "[^/]+"
+    lookup_value_regex = EMAIL_PATH_REGEX
 
     @openapi.profile_upsert
     def create(self, request: Request) -> Response:

@@ -12,10 +12,12 @@ from typing import Any
 
 from gunicorn import util
 
-# gunicorn's own limits, stated here because the README lists the answers they give.
-limit_request_line = 8190  # the longest request line (method, path and query); else 414
-limit_request_fields = 100  # header fields per request; else 431
-limit_request_field_size = 8190  # bytes of one header field; else 431
+from core import http_limits
+
+# gunicorn's own limits, stated because the README and the OpenAPI document give them.
+limit_request_line = http_limits.LIMIT_REQUEST_LINE
+limit_request_fields = http_limits.LIMIT_REQUEST_FIELDS
+limit_request_field_size = http_limits.LIMIT_REQUEST_FIELD_SIZE
 
 _PHRASES = {413: "Payload Too Large"}
 

@@ -18,6 +18,17 @@ SPECTACULAR_SETTINGS = {
     },
     "SECURITY": [{"ApiKeyAuth": []}],
     "ENUM_NAME_OVERRIDES": {"SyncStatusEnum": "events.models.SyncStatus"},
+    # Enums (currencies, time zones) are their own documentation: no "* `USD` - USD" list.
+    "ENUM_GENERATE_CHOICE_DESCRIPTION": False,
+    # What every operation must say, derived from the code (core/schema_hooks.py).
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "core.schema_hooks.strict_bodies",
+        "core.schema_hooks.server_errors",
+        "core.schema_hooks.email_path_parameters",
+        "core.schema_hooks.links",
+        "core.schema_hooks.security_once",
+    ],
     # Swagger UI and Redoc from this service's static files (drf-spectacular-sidecar), not a
     # CDN: the docs render with no internet, and the version is the pinned one.
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -4,14 +4,15 @@ read endpoints, the old service's keys first, ours beside them."""
 
 import base64
 import binascii
-from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, available_timezones
 
+from django.core.validators import RegexValidator
 from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField
-from core.strict_input import StrictInputSerializer
+from core.strict_input import QueryInputSerializer, StrictInputSerializer
+from events.validators import NAME_PATTERN, UNCLEAN_NAME_PROBLEM
 from klaviyo_client.limits import DEFAULT_EVENTS_PAGE, MAX_LISTS_PAGE
 
 # Pages of GET /klaviyo/events hold at most Klaviyo's default page: the request waits for them.
@@ -63,7 +64,7 @@ class ProfileLookupSerializer(serializers.Serializer):
     email = serializers.EmailField(error_messages={"invalid": "must be a valid email"})
 
 
-class KlaviyoEventsQuerySerializer(serializers.Serializer):
+class KlaviyoEventsQuerySerializer(QueryInputSerializer):
     metric = serializers.CharField(
         required=False, max_length=255, help_text="metric (event) name, as in eventName"
     )
@@ -71,7 +72,9 @@ class KlaviyoEventsQuerySerializer(serializers.Serializer):
         required=False, error_messages={"invalid": "must be a valid email"}
     )
     since = serializers.DateTimeField(required=False, help_text="inclusive, ISO-8601")
-    until = serializers.DateTimeField(required=False, help_text="exclusive, ISO-8601")
+    until = serializers.DateTimeField(
+        required=False, help_text="exclusive, ISO-8601; after since (else 400)"
+    )
     cursor = serializers.CharField(required=False, help_text="nextCursor of the previous page")
     pageSize = serializers.IntegerField(
         source="page_size", required=False, default=50, min_value=1, max_value=MAX_PAGE_SIZE
@@ -102,7 +105,7 @@ class KlaviyoEventsPageSerializer(serializers.Serializer):
     )
 
 
-class KlaviyoListsQuerySerializer(serializers.Serializer):
+class KlaviyoListsQuerySerializer(QueryInputSerializer):
     name = serializers.CharField(
         required=False, max_length=255, help_text="only the lists of exactly this name"
     )
@@ -141,7 +144,11 @@ class SyncTestInputSerializer(StrictInputSerializer):
         error_messages={"invalid": "must be a valid email"},
     )
     eventName = serializers.CharField(
-        source="event_name", required=False, default="Klaviyo Sync Test", max_length=127
+        source="event_name",
+        required=False,
+        default="Klaviyo Sync Test",
+        max_length=127,
+        validators=[RegexValidator(NAME_PATTERN, f"must not be blank; {UNCLEAN_NAME_PROBLEM}")],
     )
 
 
@@ -168,9 +175,12 @@ SOURCES = ["klaviyo", "local"]
 MAX_EMAILS_PAGE = 1000
 
 
-@cache
-def _time_zone_names() -> frozenset[str]:
-    return frozenset(available_timezones())
+TIME_ZONES = sorted(available_timezones())
+# The cursor of the emails' pages: base64url of a page's last email, unpadded. Any text of that
+# alphabet and a length base64 can end on is a cursor (the schema's pattern): its bytes, read as
+# UTF-8, are where the next page starts, after them in code-point order.
+EMAILS_CURSOR_PATTERN = r"^(?:[A-Za-z0-9_-]{4})*(?:[A-Za-z0-9_-]{2,3})?$"
+EMAILS_CURSOR_MAX = 1356  # base64 of an email of 254 characters of 4 bytes of UTF-8 each
 
 
 def cursor_encode(email: str) -> str:
@@ -180,16 +190,14 @@ def cursor_encode(email: str) -> str:
 
 def cursor_decode(cursor: str) -> str:
     padded = cursor + "=" * (-len(cursor) % 4)
-    email = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True).decode()
-    if not email:
-        raise ValueError("empty cursor")
-    return email
+    raw = base64.b64decode(padded.encode("ascii"), altchars=b"-_", validate=True)
+    return raw.decode(errors="replace")
 
 
 # --- Input --------------------------------------------------------------------------------------
 
 
-class DayQuerySerializer(serializers.Serializer):
+class DayQuerySerializer(QueryInputSerializer):
     metric = serializers.CharField(
         max_length=255,
         help_text="The metric (event name), e.g. Purchase.",
@@ -200,19 +208,18 @@ class DayQuerySerializer(serializers.Serializer):
         help_text="The day, YYYY-MM-DD, in `tz`.",
         error_messages={"invalid": "must be a date in YYYY-MM-DD format"},
     )
-    tz = serializers.CharField(
+    tz = serializers.ChoiceField(
+        choices=TIME_ZONES,
         required=False,
         default="UTC",
         help_text=(
             "IANA time zone whose day it is (default UTC); the day runs from local midnight to "
             "the next, 23 or 25 hours on DST days."
         ),
-        error_messages={"blank": "must not be empty"},
+        error_messages={"invalid_choice": "must be an IANA time zone, like America/New_York"},
     )
 
     def validate_tz(self, value: str) -> ZoneInfo:
-        if value not in _time_zone_names():
-            raise serializers.ValidationError("must be an IANA time zone, like America/New_York")
         return ZoneInfo(value)
 
 
@@ -231,8 +238,17 @@ class EmailsQuerySerializer(DayQuerySerializer):
     )
     cursor = serializers.CharField(
         required=False,
+        min_length=2,
+        max_length=EMAILS_CURSOR_MAX,
+        validators=[
+            RegexValidator(EMAILS_CURSOR_PATTERN, "must be the nextCursor of a previous answer")
+        ],
         help_text="`nextCursor` of the previous page.",
-        error_messages={"blank": "must not be empty"},
+        error_messages={
+            "blank": "must not be empty",
+            "min_length": "must be the nextCursor of a previous answer",
+            "max_length": "must be the nextCursor of a previous answer",
+        },
     )
 
     def validate_cursor(self, value: str) -> str:

@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.errors import BadGateway, ServiceUnavailable
+from core.strict_input import EMAIL_PATH_REGEX
 from klaviyo_client.errors import KlaviyoError, KlaviyoNotConfigured
 from klaviyo_sync import answers, openapi
 from klaviyo_sync import serializers as s
@@ -63,7 +64,7 @@ class KlaviyoViewSet(viewsets.ViewSet):
         return Response(s.KlaviyoMetricsSerializer({"metrics": metrics}).data)
 
     @openapi.klaviyo_profile
-    @action(detail=False, methods=["get"], url_path=r"profiles/(?P<email>[^/]+)")
+    @action(detail=False, methods=["get"], url_path=rf"profiles/(?P<email>{EMAIL_PATH_REGEX})")
     def profile(self, request: Request, email: str) -> Response:
         lookup = s.ProfileLookupSerializer(data={"email": email})
         lookup.is_valid(raise_exception=True)
@@ -110,7 +111,7 @@ class KlaviyoViewSet(viewsets.ViewSet):
     @openapi.klaviyo_sync_test
     @action(detail=False, methods=["post"], url_path="sync-test")
     def sync_test(self, request: Request) -> Response:
-        body = s.SyncTestInputSerializer(data=request.data or {})
+        body = s.SyncTestInputSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         email, event_name = body.validated_data["email"], body.validated_data["event_name"]
         sent_at = timezone.now()
@@ -159,7 +160,7 @@ class EventReadViewSet(viewsets.ViewSet):
     @action(
         detail=False,
         methods=["get"],
-        url_path=r"profiles/(?P<email>[^/]+)/attributes",
+        url_path=rf"profiles/(?P<email>{EMAIL_PATH_REGEX})/attributes",
         url_name="profile-attributes",
     )
     def profile_attributes(self, request: Request, email: str) -> Response:
@@ -171,7 +172,7 @@ class EventReadViewSet(viewsets.ViewSet):
     @action(
         detail=False,
         methods=["get"],
-        url_path=r"profiles/(?P<email>[^/]+)/metrics",
+        url_path=rf"profiles/(?P<email>{EMAIL_PATH_REGEX})/metrics",
         url_name="profile-metrics",
     )
     def profile_metrics(self, request: Request, email: str) -> Response:
