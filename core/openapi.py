@@ -3,6 +3,7 @@ class of every view, that of a paged list and that of a DELETE with a body."""
 
 from typing import Any
 
+from django.core.validators import RegexValidator
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiExample
 from rest_framework import serializers
@@ -39,6 +40,8 @@ class InputSchema(AutoSchema):
             and isinstance(field, serializers.CharField)
             and schema.get("type") == "string"
             and not {"pattern", "format", "enum"} & schema.keys()
+            # A field's own pattern (added after this, from its validators) says more.
+            and not any(isinstance(check, RegexValidator) for check in field.validators)
         ):
             schema["pattern"] = NO_NUL_PATTERN
         return schema

@@ -8,8 +8,8 @@ endpoint, so that endpoints added later say it too. Each hook takes and returns 
   can't be empty is `required`.
 - `server_errors`: the errors the HTTP server gives any request, in the error shape
   (klaviyo_backend/gunicorn_config.py): 414 and 431 everywhere; 408 and 413 where there is a body.
-- `email_path_parameters`: a path's `{email}` is an email of at most 254 characters, as every
-  view that takes one checks.
+- `email_path_parameters`: a path's `{email}` is an email of at most 254 characters with an
+  ASCII local part, as every view that takes one checks.
 - `links`: OpenAPI links from what a POST answers to the operations that take it as a path
   parameter (`POST /events` -> `GET /events/{id}`), for stateful testing and for readers.
 - `security_once`: each operation's security requirement listed once.
@@ -26,6 +26,8 @@ from core.http_limits import (
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 MAX_EMAIL = 254
+# Django's EmailValidator takes a local part of ASCII only (the domain may be international).
+EMAIL_PATTERN = "^[!-~]+@[^\\s@]+$"
 SUCCESS = ("200", "201", "202")
 METHODS = ("get", "put", "patch", "delete", "post")
 
@@ -90,7 +92,12 @@ def email_path_parameters(result: dict[str, Any], **_: Any) -> dict[str, Any]:
     for _path, _method, operation in _operations(result):
         for parameter in operation.get("parameters", []):
             if parameter.get("in") == "path" and parameter.get("name") == "email":
-                parameter["schema"] = {"type": "string", "format": "email", "maxLength": MAX_EMAIL}
+                parameter["schema"] = {
+                    "type": "string",
+                    "format": "email",
+                    "maxLength": MAX_EMAIL,
+                    "pattern": EMAIL_PATTERN,
+                }
     return result
 
 

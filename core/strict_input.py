@@ -95,10 +95,14 @@ class StrictInputSerializer(serializers.Serializer):
     refuses_unknown_properties = True
     json_types = True  # values must be of their field's JSON type (not so in a query string)
     # A body of null, a list or a number is not the object the schema says, not an empty body.
-    default_error_messages = {
-        "null": "body must be a JSON object",
-        "invalid": "body must be a JSON object",
-    }
+    default_error_messages = {"invalid": "body must be a JSON object"}
+
+    def run_validation(self, data: Any = serializers.empty) -> Any:
+        if data is None:
+            raise serializers.ValidationError(
+                {api_settings.NON_FIELD_ERRORS_KEY: [self.error_messages["invalid"]]}
+            )
+        return super().run_validation(data)
 
     def get_fields(self) -> dict[str, serializers.Field]:
         return untrimmed(super().get_fields())

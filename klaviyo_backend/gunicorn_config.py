@@ -2,9 +2,9 @@
 command-line options (bind, workers, worker class, threads) come on top.
 
 gunicorn answers some requests itself, before the application sees them: a malformed request
-line or header (400), a request line over `limit_request_line` (414), too many or too large
-header fields (431), a transfer coding it can't read (501). By default those answers are HTML;
-here they come in the API's JSON error shape, like every other error.
+line or header, or a transfer coding it can't read (400), a request line over
+`limit_request_line` (414), too many or too large header fields (431). By default those answers
+are HTML; here they come in the API's JSON error shape, like every other error.
 """
 
 import json

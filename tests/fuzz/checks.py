@@ -35,6 +35,11 @@ CROSS_FIELD_RULES = re.compile(
 KLAVIYO_CURSOR_RULE = "cursor must be the nextCursor of a previous answer"
 
 
+# The coverage phase (every boundary of every type, length, pattern and enum: thousands of
+# cases, minutes) only when asked: FUZZ_COVERAGE=1.
+COVERAGE = os.environ.get("FUZZ_COVERAGE", "") in ("1", "true")
+
+
 def app_schema(*, max_examples: int = MAX_EXAMPLES) -> Any:
     """The app's own OpenAPI schema, loaded through WSGI, fuzzed with valid and invalid data."""
     schema = schemathesis.openapi.from_wsgi("/api/schema", application)
@@ -43,6 +48,7 @@ def app_schema(*, max_examples: int = MAX_EXAMPLES) -> Any:
         max_examples=max_examples,
         database="none",
     )
+    schema.config.phases.coverage.enabled = COVERAGE
     return schema
 
 

@@ -3,8 +3,8 @@
 GET /profiles/{email}, POST /cleanup/manual -> GET /cleanup/runs/{run_id}, ...), in process,
 no Klaviyo key, with every check (tests/fuzz/checks.py): a resource just created must be there
 (ensure_resource_availability), one deleted must be gone (use_after_free), each answer as
-documented. FUZZ_STATEFUL_EXAMPLES scenarios (default 15) of up to 6 steps, the same each run:
-about 20 s; see test_schemathesis.py for a longer hunt."""
+documented. FUZZ_STATEFUL_EXAMPLES scenarios (default 10) of up to 6 steps, the same each run:
+about 5 s; see test_schemathesis.py for a longer hunt."""
 
 import os
 from typing import Any
