@@ -122,6 +122,8 @@ def bounded_list(child: serializers.Field, *, noun: str, **kwargs: Any) -> seria
 
 class UnsubscribeProfileSerializer(StrictInputSerializer):
     default_error_messages = {"invalid": "must be a JSON object"}
+    # For the schema (core/schema_hooks.py): validate's rule, one of the two.
+    openapi_extra = {"anyOf": [{"required": ["email"]}, {"required": ["phoneNumber"]}]}
 
     email = AddressEmailField(required=False)
     phoneNumber = PhoneNumberField(source="phone_number", required=False)

@@ -23,10 +23,16 @@ ERROR_KEYS = {"statusCode", "message", "error"}
 # How the Klaviyo-backed operations say Klaviyo failed (502) or is not configured (503).
 UPSTREAM_STATUSES = {502, 503, 504}
 # Rules across parameters, or relative to now, that JSON Schema cannot state: the schema says
-# them in words (`until`: "after since"; `time`: "after 2000 and at most a year ahead"), and a
-# request that breaks one is a 400 naming it, which valid data by the schema may hit.
+# them in words (`until`: "after since"; `time`: "after 2000 and at most a year ahead"; each
+# channel of a consent change needs its address in every profile; consentedAt goes with
+# historicalImport, in the past), and a request that breaks
+# one is a 400 naming it, which valid data by the schema may hit.
 CROSS_FIELD_RULES = re.compile(
     r"^(since must be before until"
+    r"|profiles\.\d+\.(email is required for the email channel"
+    r"|phoneNumber is required for the sms channel \(E\.164\)"
+    r"|consentedAt is (allowed only|required) with historicalImport: true \(Klaviyo's rule\)"
+    r"|consentedAt must be in the past)"
     r"|((events|profiles)\.\d+\.)?time must be (after 2000-01-01T00:00:00Z"
     r"|at most one year in the future))$"
 )
