@@ -27,7 +27,12 @@ from core.http_limits import (
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 MAX_EMAIL = 254
 # Django's EmailValidator takes a local part of ASCII only (the domain may be international).
-EMAIL_PATTERN = "^[!-~]+@[^\\s@]+$"
+# The domain as Django's EmailValidator (which the views apply) takes it: localhost, an address
+# literal, or dotted labels ending in a top-level domain of 2 to 63 letters or a punycode one
+# (non-ASCII labels are punycode to Django: any run of them passes).
+_LABEL = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?|[^\x00-\x7F\s@.]+)"
+_TLD = r"(?:[A-Za-z][A-Za-z-]{0,61}[A-Za-z]|xn--[A-Za-z0-9]{1,59}|[^\x00-\x7F\s@.]{2,63})"
+EMAIL_PATTERN = rf"^[!-~]+@(?:localhost|\[[^\s@\]]+\]|(?:{_LABEL}\.)+{_TLD})$"
 SUCCESS = ("200", "201", "202")
 METHODS = ("get", "put", "patch", "delete", "post")
 
@@ -53,9 +58,10 @@ def strict_bodies(result: dict[str, Any], generator: Any, **_: Any) -> dict[str,
     # A body that must say something (required properties, or one of several) can't be left out.
     for _path, _method, operation in _operations(result):
         body = operation.get("requestBody", {})
-        ref = body.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
-        component = schemas.get(ref.rsplit("/", 1)[-1], {}) if ref else {}
-        if component.get("required") or component.get("anyOf"):
+        schema = body.get("content", {}).get("application/json", {}).get("schema", {})
+        ref = schema.get("$ref")
+        component = schemas.get(ref.rsplit("/", 1)[-1], {}) if ref else schema  # or inline
+        if component.get("required") or component.get("anyOf") or component.get("oneOf"):
             body["required"] = True
     return result
 

@@ -3,6 +3,7 @@ what the document calls invalid (issue 13). The fuzz (tests/fuzz) checks the who
 pin the rules one by one."""
 
 import json
+import re
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
@@ -124,3 +125,34 @@ def test_a_profile_whose_email_holds_a_slash_is_read_back_by_path(api_client):
 
     assert response.status_code == 200
     assert response.json()["email"] == "a/b@example.com"
+
+
+def test_a_body_of_one_of_several_shapes_is_required(document, api_client):
+    body = document["paths"]["/profiles/erasures/"]["post"]["requestBody"]
+
+    assert body["required"] is True
+    response = api_client.post("/profiles/erasures")
+    assert response.status_code == 400
+    assert response.json()["statusCode"] == 400
+
+
+@pytest.mark.parametrize(
+    ("email", "valid"),
+    [
+        ("ann@example.com", True),
+        ("ann@localhost", True),
+        ("ann@b.xn--55qx5d", True),
+        ("0@0.a", False),  # a one-letter top-level domain
+        ("ann@b.c1", False),  # digits in it
+        ("ann@a_b.com", False),
+    ],
+)
+def test_an_email_in_the_path_is_valid_to_the_document_exactly_when_it_is_to_the_views(
+    document, api_client, email, valid
+):
+    [parameter] = [
+        p for p in document["paths"]["/profiles/{email}/"]["get"]["parameters"] if p["in"] == "path"
+    ]
+
+    assert bool(re.match(parameter["schema"]["pattern"], email)) is valid
+    assert api_client.get(f"/profiles/{email}").status_code == (404 if valid else 400)
