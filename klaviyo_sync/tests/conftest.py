@@ -1,5 +1,5 @@
 """Fixtures of the sync's tests: a configured Klaviyo (stubbed with `responses`), fast retries,
-and a count of the sync tasks that ran."""
+a count of the sync tasks that ran, and the Klaviyo emulator served in this process."""
 
 from collections.abc import Iterator
 
@@ -7,8 +7,12 @@ import pytest
 import responses
 from celery.signals import task_prerun
 
+from klaviyo_emulator.app import EmulatorConfig
+from klaviyo_emulator.server import Emulator
+
 BASE = "https://klaviyo.test/api"
 KEY = "pk_test_0123456789"
+EMULATOR_KEY = "pk_e2e_in_process"
 
 
 @pytest.fixture
@@ -36,3 +40,21 @@ def sync_tasks() -> Iterator[list[list[str]]]:
     task_prerun.connect(record, weak=False)
     yield seen
     task_prerun.disconnect(record)
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    """The Klaviyo emulator on a free port of this process, no rate limits; one per module."""
+    emulator = Emulator(port=0, config=EmulatorConfig(api_key=EMULATOR_KEY, rate_limits=False))
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+def klaviyo_is(emulator: Emulator, settings) -> Emulator:
+    """Empties `emulator` and points this process's Klaviyo settings at it."""
+    emulator.app.reset()
+    settings.KLAVIYO_API_KEY = EMULATOR_KEY
+    settings.KLAVIYO_BASE_URL = emulator.api_url
+    settings.KLAVIYO_REVISION = "2026-07-15"
+    return emulator

@@ -1,18 +1,14 @@
 """End to end: events posted to the service, synced (eager tasks) to the Klaviyo emulator running
 in a thread, then read through both paths: Klaviyo's answers and the local ones must agree."""
 
-from collections.abc import Iterator
-
 import pytest
 from django.core.cache import cache
 
 from events.models import Event, SyncStatus
-from klaviyo_emulator.app import EmulatorConfig
-from klaviyo_emulator.server import Emulator
+from klaviyo_sync.tests.conftest import klaviyo_is
 
 pytestmark = pytest.mark.django_db
 
-EMULATOR_KEY = "pk_e2e_reads"
 EVENTS = [
     # New York's 2025-11-02 is 25 hours: 04:00Z to 05:00Z the next day.
     {"eventName": "Purchase", "email": "ann@x.com", "time": "2025-11-02T03:30:00Z", "value": 5},
@@ -39,19 +35,9 @@ READS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emulator = Emulator(port=0, config=EmulatorConfig(api_key=EMULATOR_KEY, rate_limits=False))
-    emulator.start()
-    yield emulator
-    emulator.stop()
-
-
 @pytest.fixture
 def klaviyo(emulator, settings):
-    emulator.app.reset()
-    settings.KLAVIYO_API_KEY = EMULATOR_KEY
-    settings.KLAVIYO_BASE_URL = emulator.api_url
+    klaviyo_is(emulator, settings)
     settings.KLAVIYO_RATE_LIMIT_ENABLED = False
     cache.clear()
     return emulator

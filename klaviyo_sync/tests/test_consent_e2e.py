@@ -2,7 +2,6 @@
 consent endpoints. A subscribe the emulator fails twice holds back the unsubscribe made after
 it, which lands after it once the subscribe went through; suppression jobs leave their ids."""
 
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
@@ -10,29 +9,17 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from events.models import ConsentChange
-from klaviyo_emulator.app import EmulatorConfig
 from klaviyo_emulator.server import Emulator
 from klaviyo_sync import tasks
+from klaviyo_sync.tests.conftest import klaviyo_is
 from testkit.klaviyo_state import consent_of, list_create, list_member_emails, operations_of
 
 pytestmark = pytest.mark.django_db
-KEY = "pk_e2e_consent"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emulator = Emulator(port=0, config=EmulatorConfig(api_key=KEY, rate_limits=False))
-    emulator.start()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture
 def klaviyo(emulator: Emulator, settings) -> Emulator:
-    emulator.app.reset()
-    settings.KLAVIYO_API_KEY = KEY
-    settings.KLAVIYO_BASE_URL = emulator.api_url
-    settings.KLAVIYO_REVISION = "2026-07-15"
+    klaviyo_is(emulator, settings)
     # A retry is due a minute later: the test runs it, not the eager task queue.
     settings.KLAVIYO_RETRY_BASE_DELAY = 60.0
     settings.KLAVIYO_RETRY_JITTER = 0.0

@@ -16,32 +16,20 @@ from events.models import ProfileChange
 from events.tests.factories import EventFactory, ProfileFactory
 from klaviyo_client import operations as ops
 from klaviyo_client.client import KlaviyoClient
-from klaviyo_emulator.app import EmulatorConfig
 from klaviyo_emulator.server import Emulator
 from klaviyo_sync import receivers
 from klaviyo_sync.erasure_sync import erasure_send
 from klaviyo_sync.profile_changes import profile_changes_sync
 from klaviyo_sync.services import events_sync
+from klaviyo_sync.tests.conftest import klaviyo_is
 
 pytestmark = pytest.mark.django_db(transaction=True)
-KEY = "pk_erasure_order"
 BLOCK_SECONDS = 30.0
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emulator = Emulator(port=0, config=EmulatorConfig(api_key=KEY, rate_limits=False))
-    emulator.start()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture
 def klaviyo(emulator: Emulator, settings, monkeypatch) -> Emulator:
-    emulator.app.reset()
-    settings.KLAVIYO_API_KEY = KEY
-    settings.KLAVIYO_BASE_URL = emulator.api_url
-    settings.KLAVIYO_REVISION = "2026-07-15"
+    klaviyo_is(emulator, settings)
     # Short leases, so that the erasure's wait for them is short: room for one request each.
     settings.KLAVIYO_CONNECT_TIMEOUT = 1.0
     settings.KLAVIYO_READ_TIMEOUT = 3.0

@@ -2,34 +2,20 @@
 and POST /profiles/bulk (a bulk import job followed through its states, import errors on the
 profiles they name, clearing through profile-import)."""
 
-from collections.abc import Iterator
-
 import pytest
 from django.core.cache import cache
 
 from events.models import Profile, ProfileChange, SyncStatus
-from klaviyo_emulator.app import EmulatorConfig
 from klaviyo_emulator.server import Emulator
+from klaviyo_sync.tests.conftest import klaviyo_is
 from klaviyo_sync.tests.test_semantics_e2e import in_klaviyo
 
 pytestmark = pytest.mark.django_db
-KEY = "pk_e2e_profiles"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emulator = Emulator(port=0, config=EmulatorConfig(api_key=KEY, rate_limits=False))
-    emulator.start()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture
 def klaviyo(emulator: Emulator, settings) -> Emulator:
-    emulator.app.reset()
-    settings.KLAVIYO_API_KEY = KEY
-    settings.KLAVIYO_BASE_URL = emulator.api_url
-    settings.KLAVIYO_REVISION = "2026-07-15"
+    klaviyo_is(emulator, settings)
     cache.clear()
     return emulator
 

@@ -2,35 +2,20 @@
 account ends up holding after events and profile syncs. Deltas, clearing, ordering, currency,
 anonymous visitors, 409 duplicate_profile."""
 
-from collections.abc import Iterator
-
 import pytest
 from django.core.cache import cache
 
 from events.models import Event, Profile, SyncStatus
-from klaviyo_emulator.app import EmulatorConfig
 from klaviyo_emulator.server import Emulator
 from klaviyo_sync.profile_sync import profile_sync
+from klaviyo_sync.tests.conftest import klaviyo_is
 
 pytestmark = pytest.mark.django_db
-
-KEY = "pk_e2e_semantics"
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    emulator = Emulator(port=0, config=EmulatorConfig(api_key=KEY, rate_limits=False))
-    emulator.start()
-    yield emulator
-    emulator.stop()
 
 
 @pytest.fixture
 def klaviyo(emulator, settings):
-    emulator.app.reset()
-    settings.KLAVIYO_API_KEY = KEY
-    settings.KLAVIYO_BASE_URL = emulator.api_url
-    settings.KLAVIYO_REVISION = "2026-07-15"
+    klaviyo_is(emulator, settings)
     settings.KLAVIYO_RATE_LIMIT_ENABLED = False
     cache.clear()
     return emulator
