@@ -75,8 +75,14 @@ def test_it_waits_for_retry_after_while_klaviyo_throttles_and_sends_each_event_o
     # Retry-After above the worker's longest retry delay (1 s) and the 1 s it assumes when
     # Klaviyo gives none: only honouring the header keeps to it.
     throttled_for, retry_after = 4, 2
+    # Bulk jobs are throttled for 4 s from the first post; the single-event endpoint on its
+    # first call, whenever the worker gets to it (one pool process: it may come after the bulk
+    # batches have waited out their Retry-After, and so after any fixed window).
     stack.emulator.faults.configure(
-        {"status": 429, "seconds": throttled_for, "retry_after": retry_after}
+        {"status": 429, "seconds": throttled_for, "retry_after": retry_after, "path": BULK_PATH}
+    )
+    stack.emulator.faults.configure(
+        {"status": 429, "count": 1, "retry_after": retry_after, "path": SINGLE_PATH}
     )
     accepted = post_events(api_client, "throttled")
 
