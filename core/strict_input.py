@@ -11,6 +11,8 @@ One mechanism for every body: `StrictInputSerializer` for DRF serializers, and
 from collections.abc import Collection
 from typing import Any
 
+from django.conf import settings
+from django.core.validators import MaxLengthValidator, MinLengthValidator
 from django.http import QueryDict
 from rest_framework import serializers
 from rest_framework.settings import api_settings
@@ -128,3 +130,46 @@ class StrictInputSerializer(serializers.Serializer):
         if unknown:
             raise serializers.ValidationError({api_settings.NON_FIELD_ERRORS_KEY: unknown})
         return value
+
+
+class BulkListField(serializers.ListField):
+    """The items of a bulk request: the length checked before any item (at least one, at most
+    the setting named by `limit_setting`, read when a request comes so that it is honoured as
+    set), then each item by `item_validate`, errors by index. Subclasses name the child, the
+    setting, the validation and the messages `empty` and `max_length`."""
+
+    limit_setting = ""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(allow_empty=False, **kwargs)
+        # The schema's minItems and maxItems (drf-spectacular reads them off these validators);
+        # to_internal_value checks both first, with the limit as set when the request comes.
+        self.validators = [MinLengthValidator(1), MaxLengthValidator(self._limit())]
+
+    def _limit(self) -> int:
+        return getattr(settings, self.limit_setting)
+
+    @staticmethod
+    def item_validate(item: Any) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def run_validators(self, value: Any) -> None:
+        pass  # the length is checked in to_internal_value
+
+    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
+        if not isinstance(data, list):
+            self.fail("not_a_list", input_type=type(data).__name__)
+        if not data:
+            self.fail("empty")
+        if len(data) > (limit := self._limit()):
+            self.fail("max_length", max_length=limit)
+        items: list[dict[str, Any]] = []
+        errors: dict[int, Any] = {}
+        for index, item in enumerate(data):
+            try:
+                items.append(self.item_validate(item))
+            except serializers.ValidationError as error:
+                errors[index] = error.detail
+        if errors:
+            raise serializers.ValidationError(errors)
+        return items

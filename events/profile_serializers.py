@@ -3,12 +3,10 @@ serializers.profile_input_validate enforces it, as event_input_validate does for
 
 from typing import Any
 
-from django.conf import settings
-from django.core.validators import MaxLengthValidator, MinLengthValidator
 from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField, iso_utc
-from core.strict_input import StrictInputSerializer
+from core.strict_input import BulkListField, StrictInputSerializer
 from events.input_schemas import IDENTITY_ANY_OF
 from events.models import Profile
 from events.profile_validators import profile_input_validate
@@ -75,41 +73,18 @@ class ProfileEmailPathSerializer(serializers.Serializer):
         return value.strip().lower()
 
 
-class ProfileListField(serializers.ListField):
-    """The profiles of a bulk request: the length checked before any item, errors by index.
-    The limit is read when a request comes, so that BULK_MAX_PROFILES is honoured as set."""
+class ProfileListField(BulkListField):
+    """The profiles of a bulk request, at most BULK_MAX_PROFILES."""
 
     default_error_messages = {
         "empty": "must hold at least one profile",
         "max_length": "must hold at most {max_length} profiles",
     }
+    limit_setting = "BULK_MAX_PROFILES"
+    item_validate = staticmethod(profile_input_validate)
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(child=ProfileInputSerializer(), allow_empty=False, **kwargs)
-        # The schema's minItems and maxItems (drf-spectacular reads them off these validators);
-        # to_internal_value checks both first, with the limit as set when the request comes.
-        self.validators = [MinLengthValidator(1), MaxLengthValidator(settings.BULK_MAX_PROFILES)]
-
-    def run_validators(self, value: Any) -> None:
-        pass  # the length is checked in to_internal_value
-
-    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
-        if not isinstance(data, list):
-            self.fail("not_a_list", input_type=type(data).__name__)
-        if not data:
-            self.fail("empty")
-        if len(data) > settings.BULK_MAX_PROFILES:
-            self.fail("max_length", max_length=settings.BULK_MAX_PROFILES)
-        items: list[dict[str, Any]] = []
-        errors: dict[int, Any] = {}
-        for index, item in enumerate(data):
-            try:
-                items.append(profile_input_validate(item))
-            except serializers.ValidationError as error:
-                errors[index] = error.detail
-        if errors:
-            raise serializers.ValidationError(errors)
-        return items
+        super().__init__(child=ProfileInputSerializer(), **kwargs)
 
 
 class BulkProfilesInputSerializer(StrictInputSerializer):

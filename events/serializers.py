@@ -8,13 +8,11 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from django.conf import settings
-from django.core.validators import MaxLengthValidator, MinLengthValidator
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.serializers import IsoDateTimeField, iso_utc
-from core.strict_input import StrictInputSerializer
+from core.strict_input import BulkListField, StrictInputSerializer
 from events.currencies import CURRENCY_CODES
 from events.input_schemas import IDENTITY_ANY_OF, PROFILE_ATTRIBUTES_SCHEMA
 from events.models import Event
@@ -116,41 +114,18 @@ class EventInputSerializer(serializers.Serializer):
         return event_input_validate(None if data is serializers.empty else data)
 
 
-class EventListField(serializers.ListField):
-    """The events of a bulk request: the length checked before any item, errors by index.
-    The limit is read when a request comes, so that BULK_MAX_EVENTS is honoured as set."""
+class EventListField(BulkListField):
+    """The events of a bulk request, at most BULK_MAX_EVENTS."""
 
     default_error_messages = {
         "empty": "must hold at least one event",
         "max_length": "must hold at most {max_length} events",
     }
+    limit_setting = "BULK_MAX_EVENTS"
+    item_validate = staticmethod(event_input_validate)
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(child=EventInputSerializer(), allow_empty=False, **kwargs)
-        # The schema's minItems and maxItems (drf-spectacular reads them off these validators);
-        # to_internal_value checks both first, with the limit as set when the request comes.
-        self.validators = [MinLengthValidator(1), MaxLengthValidator(settings.BULK_MAX_EVENTS)]
-
-    def run_validators(self, value: Any) -> None:
-        pass  # the length is checked in to_internal_value
-
-    def to_internal_value(self, data: Any) -> list[dict[str, Any]]:
-        if not isinstance(data, list):
-            self.fail("not_a_list", input_type=type(data).__name__)
-        if not data:
-            self.fail("empty")
-        if len(data) > settings.BULK_MAX_EVENTS:
-            self.fail("max_length", max_length=settings.BULK_MAX_EVENTS)
-        items: list[dict[str, Any]] = []
-        errors: dict[int, Any] = {}
-        for index, item in enumerate(data):
-            try:
-                items.append(event_input_validate(item))
-            except serializers.ValidationError as error:
-                errors[index] = error.detail
-        if errors:
-            raise serializers.ValidationError(errors)
-        return items
+        super().__init__(child=EventInputSerializer(), **kwargs)
 
 
 class BulkEventsInputSerializer(StrictInputSerializer):
