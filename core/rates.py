@@ -8,7 +8,8 @@ across gunicorn workers and hosts; else each process's memory.
 import functools
 import hashlib
 
-from django.core.cache import cache
+from django.core.cache import cache, caches
+from django.core.cache.backends.redis import RedisCache
 from django.core.exceptions import ImproperlyConfigured
 
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -38,9 +39,30 @@ def window_hit(*, kind: str, name: str, period: int, now: float) -> int:
     """Counts one hit in the current window of `period` seconds; returns the window's count.
     Raises whatever the cache raises when it is unreachable."""
     key = _key(kind, name, period, now)
-    # add() is a no-op when the key exists; incr() is atomic in Redis.
-    cache.add(key, 0, timeout=period + 1)
-    return cache.incr(key)
+    backend = caches["default"]
+    if isinstance(backend, RedisCache):
+        return _redis_window_hit(backend, key, period)
+    # A window's first hit creates its counter; every other is one atomic incr().
+    try:
+        return cache.incr(key)
+    except ValueError:
+        if cache.add(key, 1, timeout=period + 1):
+            return 1
+        return cache.incr(key)  # another request created it meanwhile
+
+
+def _redis_window_hit(backend: RedisCache, key: str, period: int) -> int:
+    """One round trip: INCR and EXPIRE in a pipeline, where Django's RedisCache takes three
+    (add, then incr's EXISTS and INCR). Each hit pushes the expiry on, which is harmless: the
+    key names its window, the next window counts under another. get() reads the plain integer
+    INCR keeps (django.core.cache.backends.redis.RedisSerializer loads digits as int)."""
+    key = backend.make_and_validate_key(key)
+    client = backend._cache.get_client(key, write=True)
+    with client.pipeline(transaction=False) as pipeline:
+        pipeline.incr(key)
+        pipeline.expire(key, period + 1)
+        count, _ = pipeline.execute()
+    return int(count)
 
 
 def window_count(*, kind: str, name: str, period: int, now: float) -> int:

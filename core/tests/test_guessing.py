@@ -1,7 +1,13 @@
 """Guessing is throttled: admin passwords (django-axes) per username and address, API keys per
 client address (429 with Retry-After, in the error shape)."""
 
+import functools
+import hashlib
+import os
+import uuid
+
 import pytest
+import redis
 from axes.models import AccessAttempt
 from django.contrib.auth import get_user_model
 from django.test import Client
@@ -88,6 +94,29 @@ def test_wrong_api_keys_are_throttled_per_address_with_retry_after(anonymous_cli
     assert right_but_throttled.status_code == 429
     assert other_address.status_code == 201
     assert Event.objects.count() == 1
+
+
+def test_wrong_keys_counted_in_redis_lock_out_a_right_key_too(anonymous_client, settings):
+    """With CACHE_URL on Redis the count is one INCR per wrong key, which the guard reads."""
+    url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
+    }
+    settings.API_KEY_FAILURE_RATE = "2/min"
+    address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
+    post = functools.partial(anonymous_client.post, "/events", EVENT, format="json")
+
+    wrong = [post(HTTP_X_API_KEY=f"guess-{n}", REMOTE_ADDR=address).status_code for n in (1, 2)]
+    right = post(HTTP_X_API_KEY=TEST_API_KEY, REMOTE_ADDR=address)
+
+    assert wrong == [401, 401]
+    assert right.status_code == 429
+    assert not Event.objects.exists()
+    stored = redis.Redis.from_url(url)
+    digest = hashlib.sha256(address.encode()).hexdigest()[:24]
+    [key] = stored.keys(f"*wrong-key:{digest}:*")
+    assert int(stored.get(key)) == 2 and 0 < stored.ttl(key) <= 61
+    stored.delete(key)
 
 
 def test_requests_without_a_key_are_not_counted_as_guesses(anonymous_client, settings):

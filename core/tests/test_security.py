@@ -292,6 +292,7 @@ def test_throttle_counts_live_in_redis_when_configured(settings):
     stored = redis.Redis.from_url(url)
     [key] = stored.keys(f"*throttle:{hashlib.sha256(name.encode()).hexdigest()[:24]}:*")
     assert int(stored.get(key)) == 4  # the refused request counted too
+    assert 0 < stored.ttl(key) <= 61  # the window's counter goes with the window
     stored.delete(key)  # only this key: the database may be the broker's
 
 
