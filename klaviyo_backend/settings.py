@@ -67,13 +67,13 @@ MIDDLEWARE = [
     "core.middleware.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    "core.middleware.StaffSessionMiddleware",  # these three: STAFF_PATHS only
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "core.middleware.StaffAuthenticationMiddleware",
+    "core.middleware.StaffMessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "csp.middleware.CSPMiddleware",  # the policy: klaviyo_backend/content_security.py
+    "core.middleware.ContentSecurityPolicyMiddleware",  # klaviyo_backend/content_security.py
     # Last, as django-axes asks: answers a locked-out admin login with 429.
     "axes.middleware.AxesMiddleware",
 ]
@@ -84,6 +84,7 @@ WSGI_APPLICATION = "klaviyo_backend.wsgi.application"
 APPEND_SLASH = False
 
 TEMPLATES = django_static.TEMPLATES
+STAFF_PATHS = django_static.STAFF_PATHS
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 _db = DATABASES["default"]
@@ -189,20 +190,7 @@ if DEBUG and "API_KEYS" not in env:
     API_KEYS = [DEV_API_KEY]
 API_KEY_CUSTOM_HEADER = "HTTP_X_API_KEY"
 
-REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["core.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["core.auth.HasValidApiKey"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["core.parsers.StrictJSONParser"],
-    "DEFAULT_THROTTLE_CLASSES": ["core.throttling.ApiKeyRateThrottle"],
-    "DEFAULT_SCHEMA_CLASS": "core.openapi.InputSchema",
-    "EXCEPTION_HANDLER": "core.errors.exception_handler",
-    "UNAUTHENTICATED_USER": None,
-    "STRICT_JSON": True,
-    "COERCE_DECIMAL_TO_STRING": False,
-    "DATETIME_FORMAT": "%Y-%m-%dT%H:%M:%S.%fZ",
-    "TEST_REQUEST_DEFAULT_FORMAT": "json",
-}
+REST_FRAMEWORK = django_static.REST_FRAMEWORK
 
 # Most events one POST /events/bulk, and profiles one POST /profiles/bulk, may carry.
 BULK_MAX_EVENTS = env.int("BULK_MAX_EVENTS", default=1000, min=1, max=100_000)
