@@ -24,11 +24,15 @@ def _fresh_cache() -> None:
 
 
 @pytest.fixture(autouse=True)
-def _eager_celery(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Unit tests run tasks in process; end-to-end tests (marker e2e) use the real broker."""
+def _eager_celery(
+    request: pytest.FixtureRequest, settings: pytest.FixtureRequest
+) -> Iterator[None]:
+    """Unit tests run tasks in process, queued at once rather than by the publisher's thread
+    (SYNC_QUEUE_WINDOW_MS=0); end-to-end tests (marker e2e) use the real broker."""
     if request.node.get_closest_marker("e2e"):
         yield
         return
+    settings.SYNC_QUEUE_WINDOW_MS = 0
     previous = celery_app.conf.task_always_eager
     celery_app.conf.task_always_eager = True
     yield
