@@ -45,6 +45,9 @@ handler404 = "core.errors.handler404"
 handler500 = "core.errors.handler500"
 
 urlpatterns = [
+    # The API first: the single-event path matches at its first pattern, not after ten others.
+    path("", include(router.urls)),
+    path("", include(event_reads_router.urls)),
     path("", home, name="home"),
     path("admin/sync-health/", include("console.urls")),
     path("admin/", admin.site.urls),
@@ -58,7 +61,5 @@ urlpatterns = [
     ),
     re_path(r"^health/?$", HealthView.as_view(), name="health"),
     re_path(r"^metrics/?$", metrics, name="metrics"),
-    path("", include(router.urls)),
-    path("", include(event_reads_router.urls)),
     re_path(r"^(?P<path>.*)$", not_found),
 ]
