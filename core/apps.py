@@ -6,5 +6,6 @@ class CoreConfig(AppConfig):
     verbose_name = "API access"
 
     def ready(self) -> None:
-        # Imported for its side effect: the OpenAPI auth scheme.
-        from core import schema  # noqa: F401
+        # Imported for their side effects: the OpenAPI auth scheme, and the `among` lookup
+        # (core.id_runs) on every field.
+        from core import id_runs, schema  # noqa: F401

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
+from core.id_runs import IdRuns
 from events.merge_patch import json_patches_combine
 from events.models import Profile, ProfileChange, SyncStatus
 from klaviyo_client import mapping, profiles
@@ -30,38 +31,61 @@ from klaviyo_sync.services import NO_KEY_MESSAGE, retry_delay
 
 # The envelope of a job around its profiles, as klaviyo_client.jobs builds it.
 JOB_ENVELOPE_BYTES = len(JOB_BODY_START) + len(JOB_BODY_END)
-SETTLE_CHUNK = 1000  # profiles whose sent changes one SELECT and one DELETE handle
+
+
+@dataclass
+class JobCarried:
+    """What one import job carried: its profiles, and the changes of theirs it sent (read
+    when the job was built; deleted once Klaviyo has them, while a change stored since stays
+    to be sent). Both as runs of ids (core.id_runs): a bulk request's rows are consecutive."""
+
+    profiles: IdRuns
+    changes: IdRuns
+
+    def as_task_argument(self) -> dict[str, list[list[int]]]:
+        return {"profiles": self.profiles.as_list(), "changes": self.changes.as_list()}
+
+    @classmethod
+    def from_task_argument(cls, value: Any) -> JobCarried:
+        if isinstance(value, dict):
+            return cls(IdRuns.from_list(value["profiles"]), IdRuns.from_list(value["changes"]))
+        # Queued before this form: [profile id, the last of its changes carried] pairs. A
+        # profile's changes are stored in id order (its row is locked while one is added), so
+        # those carried are its changes up to that one.
+        last = {int(profile_id): int(change_id) for profile_id, change_id in value}
+        waiting = ProfileChange.objects.filter(profile_id__among=last).values_list(
+            "id", "profile_id"
+        )
+        return cls(IdRuns(last), IdRuns(cid for cid, pid in waiting if cid <= last[pid]))
 
 
 @dataclass
 class BulkPlan:
     """What the task does next: follow these jobs, sync these profiles one by one, retry these."""
 
-    jobs: list[tuple[str, dict[int, int]]] = field(default_factory=list)  # id, profile -> change
+    jobs: list[tuple[str, JobCarried]] = field(default_factory=list)
     one_by_one: list[int] = field(default_factory=list)
     retry: list[tuple[list[int], float]] = field(default_factory=list)
 
 
-def _claim(profile_ids: list[int], now: datetime) -> list[int]:
+def _claim(profile_ids: list[int], now: datetime) -> IdRuns:
     hold = now + timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS)
-    unique = list(dict.fromkeys(profile_ids))
+    unique = IdRuns(profile_ids)
     claimed = (
-        Profile.objects.filter(id__in=unique)
+        Profile.objects.filter(id__among=unique)
         .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
         .update(attempts=F("attempts") + 1, next_attempt_at=hold)
     )
     if claimed == len(unique):  # every one (the usual backlog): no need to ask which
         return unique
-    return list(
-        Profile.objects.filter(id__in=profile_ids, next_attempt_at=hold).values_list(
-            "id", flat=True
-        )
+    return IdRuns(
+        Profile.objects.filter(id__among=unique, next_attempt_at=hold).values_list("id", flat=True)
     )
 
 
-def _release(profile_ids: list[int]) -> None:
+def _release(profile_ids: list[int] | IdRuns) -> None:
     """Gives a claim back untried, for profile_changes_sync to take."""
-    Profile.objects.filter(id__in=profile_ids).update(
+    Profile.objects.filter(id__among=profile_ids).update(
         attempts=F("attempts") - 1, next_attempt_at=None
     )
 
@@ -103,14 +127,18 @@ def profiles_changes_send_bulk(*, profile_ids: list[int]) -> BulkPlan:
         return plan
     claimed = _claim(profile_ids, timezone.now())
     rows = {
-        row["id"]: row for row in Profile.objects.filter(id__in=claimed).values(*PROFILE_FIELDS)
+        row["id"]: row for row in Profile.objects.filter(id__among=claimed).values(*PROFILE_FIELDS)
     }
     changes: dict[int, dict[str, Any]] = {}
-    last_change: dict[int, int] = {}
-    waiting = ProfileChange.objects.filter(profile_id__in=claimed).order_by("id")
+    change_ids: dict[int, list[int]] = {}
+    waiting = ProfileChange.objects.filter(profile_id__among=claimed).order_by("id")
     for profile_id, change_id, patch in waiting.values_list("profile_id", "id", "attributes"):
-        changes[profile_id] = json_patches_combine(changes.get(profile_id, {}), patch)
-        last_change[profile_id] = change_id
+        if profile_id in changes:
+            changes[profile_id] = json_patches_combine(changes[profile_id], patch)
+            change_ids[profile_id].append(change_id)
+        else:  # a patch alone is its own combination (a fresh dict, decoded for this read)
+            changes[profile_id] = patch
+            change_ids[profile_id] = [change_id]
     items: list[Item] = []
     for profile_id, combined in changes.items():
         try:
@@ -130,14 +158,15 @@ def profiles_changes_send_bulk(*, profile_ids: list[int]) -> BulkPlan:
         else:
             items.append((profile_id, body))
     by_one = set(plan.one_by_one)
-    _release([pid for pid in claimed if pid not in changes or pid in by_one])
+    if untried := [pid for pid in claimed if pid not in changes or pid in by_one]:
+        _release(untried)
     for job in _pack(items):
-        _job_send(client, job, last_change, plan)
+        _job_send(client, job, change_ids, plan)
     return plan
 
 
 def _job_send(
-    client: KlaviyoClient, job: list[Item], last_change: dict[int, int], plan: BulkPlan
+    client: KlaviyoClient, job: list[Item], change_ids: dict[int, list[int]], plan: BulkPlan
 ) -> None:
     ids = [profile_id for profile_id, _ in job]
     try:
@@ -149,15 +178,16 @@ def _job_send(
             _release(ids)
             plan.one_by_one += ids
         return
-    plan.jobs.append((str(answer.get("id")), {pid: last_change[pid] for pid in ids}))
+    carried = JobCarried(IdRuns(ids), IdRuns(c for pid in ids for c in change_ids[pid]))
+    plan.jobs.append((str(answer.get("id")), carried))
 
 
 def _retry(profile_ids: list[int], error: KlaviyoError | str, plan: BulkPlan) -> None:
     summary = error.summary if isinstance(error, KlaviyoError) else error
-    attempts = dict(Profile.objects.filter(id__in=profile_ids).values_list("id", "attempts"))
-    worst = max(attempts.values(), default=1)
+    rows = Profile.objects.filter(id__among=profile_ids)
+    worst = max(rows.values_list("attempts", flat=True), default=1)
     if worst >= settings.KLAVIYO_MAX_ATTEMPTS:
-        Profile.objects.filter(id__in=profile_ids).update(
+        rows.update(
             sync_status=SyncStatus.FAILED,
             last_error=f"{summary} (gave up after {worst} attempts)"[:5000],
             next_attempt_at=None,
@@ -166,7 +196,7 @@ def _retry(profile_ids: list[int], error: KlaviyoError | str, plan: BulkPlan) ->
     delay = retry_delay(
         attempt=worst, retry_after=error.retry_after if isinstance(error, KlaviyoError) else None
     )
-    Profile.objects.filter(id__in=profile_ids).update(
+    rows.update(
         last_error=summary[:5000], next_attempt_at=timezone.now() + timedelta(seconds=delay)
     )
     plan.retry.append((profile_ids, delay))
@@ -180,10 +210,10 @@ def _identifiers(payload: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def profile_import_job_settle(*, job_id: str, covered: dict[int, int]) -> str | None:
+def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> str | None:
     """Once the job has ended: the profiles its import errors name failed with the error, the
-    others sent (their changes up to the job's gone). Returns the job's status while it runs
-    (None once settled)."""
+    others sent (the changes it carried gone). Returns the job's status while it runs (None
+    once settled)."""
     client = klaviyo_client()
     if client is None:
         return None
@@ -192,41 +222,58 @@ def profile_import_job_settle(*, job_id: str, covered: dict[int, int]) -> str | 
     status = attributes.get("status")
     if status not in JOB_ENDED:
         return status or "processing"
-    ids = list(covered)
-    if status == "cancelled":
-        _release(ids)
-        Profile.objects.filter(id__in=ids).update(
-            last_error=f"Klaviyo cancelled import job {job_id}"
+    if status == "cancelled":  # the claim given back untried: the sweeper sends them again
+        Profile.objects.filter(id__among=carried.profiles).update(
+            attempts=F("attempts") - 1,
+            next_attempt_at=None,
+            last_error=f"Klaviyo cancelled import job {job_id}",
         )
-        return None  # the sweeper sends them again
+        return None
     # `failed_count`: "the total number of operations that have failed as part of the job"
     # (spec); at 0 there is no import error to read (a missing count is read all the same).
-    failed = {} if attributes.get("failed_count") == 0 else _import_errors(client, job_id, ids)
+    failed = {}
+    if attributes.get("failed_count") != 0:
+        failed = _import_errors(client, job_id, carried.profiles)
     by_error: dict[str, list[int]] = {}
     for profile_id, text in failed.items():
         by_error.setdefault(text[:5000], []).append(profile_id)
     for text, profile_ids in by_error.items():
-        Profile.objects.filter(id__in=profile_ids).update(
+        Profile.objects.filter(id__among=profile_ids).update(
             sync_status=SyncStatus.FAILED, last_error=text, next_attempt_at=None
         )
-    sent = [pid for pid in ids if pid not in failed]
-    newer = _carried_changes_delete(sent, covered)
-    Profile.objects.filter(id__in=[pid for pid in sent if pid not in newer]).update(
+    sent = carried.profiles
+    done = ProfileChange.objects.filter(id__among=carried.changes)
+    if failed:  # their changes stay, to be sent again once fixed
+        sent = IdRuns(pid for pid in sent if pid not in failed)
+        done = done.exclude(profile_id__among=failed)
+    if not sent:
+        return None
+    done.delete()
+    # A change stored after the job was built still has to go: its profile is not sent yet.
+    newer = set(
+        ProfileChange.objects.filter(profile_id__among=sent)
+        .order_by()
+        .values_list("profile_id", flat=True)
+        .distinct()
+    )
+    if newer:
+        Profile.objects.filter(id__among=newer).update(
+            last_error="", attempts=0, next_attempt_at=None
+        )
+        sent = IdRuns(pid for pid in sent if pid not in newer)
+    Profile.objects.filter(id__among=sent).update(
         sync_status=SyncStatus.SENT,
         synced_at=timezone.now(),
         last_error="",
         attempts=0,
         next_attempt_at=None,
     )
-    Profile.objects.filter(id__in=[pid for pid in sent if pid in newer]).update(
-        last_error="", attempts=0, next_attempt_at=None
-    )
     return None
 
 
-def _import_errors(client: KlaviyoClient, job_id: str, ids: list[int]) -> dict[int, str]:
+def _import_errors(client: KlaviyoClient, job_id: str, ids: IdRuns) -> dict[int, str]:
     """The job's profiles its import errors name, each with the first error about it."""
-    rows = Profile.objects.filter(id__in=ids).values("id", *PROFILE_FIELDS)
+    rows = Profile.objects.filter(id__among=ids).values(*PROFILE_FIELDS)
     by_identifier = {
         (name, str(row[column])): row["id"]
         for row in rows
@@ -249,30 +296,11 @@ def _import_errors(client: KlaviyoClient, job_id: str, ids: list[int]) -> dict[i
     return failed
 
 
-def _carried_changes_delete(sent: list[int], covered: dict[int, int]) -> set[int]:
-    """Deletes the changes the job carried (each profile's up to the last one read for it),
-    with one SELECT and one DELETE by id per SETTLE_CHUNK profiles; returns the profiles that
-    have newer changes (stored after the job's were read: they still have to go)."""
-    newer: set[int] = set()
-    for start in range(0, len(sent), SETTLE_CHUNK):
-        chunk = sent[start : start + SETTLE_CHUNK]
-        carried = []
-        waiting = ProfileChange.objects.filter(profile_id__in=chunk)
-        for change_id, profile_id in waiting.values_list("id", "profile_id"):
-            if change_id <= covered[profile_id]:
-                carried.append(change_id)
-            else:
-                newer.add(profile_id)
-        if carried:
-            ProfileChange.objects.filter(id__in=carried).delete()
-    return newer
-
-
 def profile_import_job_abandon(
-    *, job_id: str, profile_ids: list[int], why: str = "it did not end in time"
+    *, job_id: str, profile_ids: IdRuns, why: str = "it did not end in time"
 ) -> None:
     """The job's profiles left to the sweeper, which sends their changes again."""
-    Profile.objects.filter(id__in=profile_ids).update(
+    Profile.objects.filter(id__among=profile_ids).update(
         last_error=f"Klaviyo import job {job_id} not followed to its end: {why}",
         next_attempt_at=None,
     )

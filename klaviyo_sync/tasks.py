@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import islice
+from typing import Any
 from uuid import UUID
 
 from celery import shared_task
@@ -35,6 +36,7 @@ from klaviyo_sync.consent_sync import consent_change_sync, consent_changes_stale
 from klaviyo_sync.erasure_sync import import_job_ended, import_job_listed
 from klaviyo_sync.profile_bulk import (
     BulkPlan,
+    JobCarried,
     profile_import_job_abandon,
     profile_import_job_settle,
     profiles_changes_send_bulk,
@@ -265,9 +267,9 @@ def sync_profiles_changes(profile_ids: list[int]) -> dict[str, int]:
         plan = BulkPlan(one_by_one=list(profile_ids))
     else:
         plan = profiles_changes_send_bulk(profile_ids=profile_ids)
-    for job_id, covered in plan.jobs:
+    for job_id, carried in plan.jobs:
         import_job_listed(job_id=job_id)  # until it ended: erasures wait for it
-        _follow_job(job_id, [[pid, change] for pid, change in covered.items()], polls=0)
+        _follow_job(job_id, carried.as_task_argument(), polls=0)
     for ids, delay in plan.retry:
         queue_profiles_sync(ids, countdown=delay)
     for profile_id in plan.one_by_one:
@@ -294,10 +296,10 @@ JOB_POLL_MAX_SECONDS = 60.0
 JOB_MAX_POLLS = 200
 
 
-def _follow_job(job_id: str, covered: list[list[int]], *, polls: int) -> None:
+def _follow_job(job_id: str, carried: dict[str, Any], *, polls: int) -> None:
     countdown = min(JOB_POLL_FIRST_SECONDS * 2**polls, JOB_POLL_MAX_SECONDS)
     try:
-        follow_profile_import_job.apply_async(args=[job_id, covered, polls], countdown=countdown)
+        follow_profile_import_job.apply_async(args=[job_id, carried, polls], countdown=countdown)
     except Exception as error:  # as queue_event_sync; the sweeper sends the profiles again
         logger.warning("Could not queue the follow-up of import job %s (%s)", job_id, error)
 
@@ -308,21 +310,22 @@ def _follow_job(job_id: str, covered: list[list[int]], *, polls: int) -> None:
     retry_backoff=5,
     max_retries=5,
 )
-def follow_profile_import_job(job_id: str, covered: list[list[int]], polls: int) -> str:
-    """Until the job has ended; then its import errors fail the profiles they name."""
-    by_profile = {int(pid): int(change) for pid, change in covered}
+def follow_profile_import_job(job_id: str, carried: Any, polls: int) -> str:
+    """Until the job has ended; then its import errors fail the profiles they name.
+    `carried`: JobCarried.as_task_argument() (or the older [profile, last change] pairs)."""
+    job = JobCarried.from_task_argument(carried)
     try:
-        status = profile_import_job_settle(job_id=job_id, covered=by_profile)
+        status = profile_import_job_settle(job_id=job_id, carried=job)
     except KlaviyoError as error:
         status = f"unknown ({error.summary})"
     if status is None:
         import_job_ended(job_id=job_id)
         return "settled"
     if polls + 1 >= JOB_MAX_POLLS:
-        profile_import_job_abandon(job_id=job_id, profile_ids=list(by_profile))
+        profile_import_job_abandon(job_id=job_id, profile_ids=job.profiles)
         import_job_ended(job_id=job_id)
         return "abandoned"
-    _follow_job(job_id, covered, polls=polls + 1)
+    _follow_job(job_id, job.as_task_argument(), polls=polls + 1)
     return status
 
 

@@ -129,9 +129,9 @@ def test_a_job_klaviyo_reports_without_failures_is_settled_without_reading_impor
     klaviyo.get(f"{JOBS}/J1", json=done)
     ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(5)])
     plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
-    ((job_id, covered),) = plan.jobs
+    ((job_id, carried),) = plan.jobs
 
-    assert profile_bulk.profile_import_job_settle(job_id=job_id, covered=covered) is None
+    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is None
 
     assert not [c for c in klaviyo.calls if "import-errors" in c.request.url]
     assert {row.sync_status for row in Profile.objects.all()} == {SyncStatus.SENT}
@@ -147,9 +147,9 @@ def test_a_change_stored_while_its_job_ran_stays_to_be_sent_next(
     )
     plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
     _bulk(api_client, [{"email": "p4@example.com", "profileAttributes": {"n": 40}}])
-    ((job_id, covered),) = plan.jobs
+    ((job_id, carried),) = plan.jobs
 
-    while profile_bulk.profile_import_job_settle(job_id=job_id, covered=covered) is not None:
+    while profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is not None:
         pass
 
     p4 = Profile.objects.get(email="p4@example.com")
@@ -174,3 +174,49 @@ def test_a_job_is_polled_a_quarter_second_after_it_is_sent_then_ever_further_apa
         tasks._follow_job("J1", [[1, 1]], polls=polls)
 
     assert countdowns == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+
+
+def test_a_follow_up_queued_in_the_older_form_settles_its_job(
+    api_client: APIClient, klaviyo: responses.RequestsMock
+) -> None:
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    done = _job("complete")
+    done["data"]["attributes"].update(total_count=3, completed_count=3, failed_count=0)
+    klaviyo.get(f"{JOBS}/J1", json=done)
+    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(3)])
+    profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
+    # Queued before the job's profiles and changes went as runs: [profile, last change] pairs.
+    pairs = [
+        [change.profile_id, change.id]
+        for change in ProfileChange.objects.filter(profile_id__in=ids)
+    ]
+    _bulk(api_client, [{"email": "p1@example.com", "profileAttributes": {"n": 1}}])  # newer
+
+    assert tasks.follow_profile_import_job("J1", pairs, 1) == "settled"
+
+    assert list(ProfileChange.objects.values_list("attributes", flat=True)) == [{"n": 1}]
+    statuses = dict(Profile.objects.values_list("email", "sync_status"))
+    assert statuses == {
+        "p0@example.com": SyncStatus.SENT,
+        "p1@example.com": SyncStatus.PENDING,
+        "p2@example.com": SyncStatus.SENT,
+    }
+
+
+def test_a_job_carries_its_profiles_and_changes_as_runs_of_ids(
+    api_client: APIClient, klaviyo: responses.RequestsMock
+) -> None:
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(4)])
+    _bulk(api_client, [{"email": "p2@example.com", "profileAttributes": {"n": 2}}])
+    changes = list(ProfileChange.objects.order_by("id").values_list("id", flat=True))
+
+    plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
+
+    ((_, carried),) = plan.jobs
+    argument = carried.as_task_argument()
+    assert argument == {
+        "profiles": [[ids[0], ids[-1]]],
+        "changes": [[changes[0], changes[-1]]],
+    }
+    assert profile_bulk.JobCarried.from_task_argument(argument) == carried
