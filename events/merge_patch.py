@@ -30,4 +30,11 @@ def json_patches_combine(first: dict[str, Any], second: dict[str, Any]) -> dict[
 
 
 def holds_null(patch: dict[str, Any]) -> bool:
-    return any(v is None or (isinstance(v, dict) and holds_null(v)) for v in patch.values())
+    """Whether the patch clears anything: a null at any depth of its objects."""
+    values = patch.values()
+    if None in values:
+        return True
+    for value in values:  # noqa: SIM110 - per profile sent: any() over a generator is slower
+        if isinstance(value, dict) and holds_null(value):
+            return True
+    return False

@@ -46,9 +46,16 @@ class NotSendable(ValueError):
     """A value Klaviyo would reject; the message says which and why."""
 
 
+# One encoder for every body (json.dumps with options builds one per call: measured, half the
+# time of encoding a profile). Our values come from JSON: no cycles to look for.
+_ENCODER = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
+)
+
+
 def dumps(value: Any) -> bytes:
     try:
-        text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+        text = _ENCODER.encode(value)
     except ValueError as error:  # NaN or Infinity somewhere
         raise NotSendable(f"holds a number Klaviyo cannot take: {error}") from None
     try:
@@ -128,19 +135,31 @@ def event_with_profile(*, attributes: dict[str, Any], profile: dict[str, Any]) -
     return resource
 
 
+def _string_too_long(value: str) -> bool:
+    """Past the cheap first test (a character is at most 4 bytes in UTF-8), the real size."""
+    return len(value.encode()) > MAX_STRING_BYTES
+
+
+STRING_TOO_LONG = "a string is over Klaviyo's 100 KB limit"
+
+
 def _size_problem(value: Any, *, depth: int) -> str | None:
     if isinstance(value, str):
-        # Cheap first test: a character is at most 4 bytes in UTF-8.
-        if len(value) * 4 > MAX_STRING_BYTES and len(value.encode()) > MAX_STRING_BYTES:
-            return "a string is over Klaviyo's 100 KB limit"
-        return None
-    if isinstance(value, dict | list):
+        too_long = len(value) * 4 > MAX_STRING_BYTES and _string_too_long(value)
+        return STRING_TOO_LONG if too_long else None
+    if isinstance(value, (dict, list)):
         if depth > MAX_NESTING:
             return f"nested deeper than Klaviyo's {MAX_NESTING} levels"
         if isinstance(value, list) and len(value) > MAX_ARRAY_ITEMS:
             return f"an array has over Klaviyo's {MAX_ARRAY_ITEMS} items"
+        # Leaves checked here, not each in a call of its own: this runs for every profile sent.
         for child in value.values() if isinstance(value, dict) else value:
-            if problem := _size_problem(child, depth=depth + 1):
+            if isinstance(child, str):
+                if len(child) * 4 > MAX_STRING_BYTES and _string_too_long(child):
+                    return STRING_TOO_LONG
+            elif isinstance(child, (dict, list)) and (
+                problem := _size_problem(child, depth=depth + 1)
+            ):
                 return problem
     return None
 

@@ -19,7 +19,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from core.id_runs import IdRuns
-from events.merge_patch import json_patches_combine
+from events.merge_patch import holds_null, json_patches_combine
 from events.models import Profile, ProfileChange, SyncStatus
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import KlaviyoClient, klaviyo_client
@@ -29,6 +29,9 @@ from klaviyo_client.limits import MAX_BULK_PROFILE_BYTES, MAX_BULK_PROFILES, MAX
 from klaviyo_sync.sending import PROFILE_FIELDS
 from klaviyo_sync.services import NO_KEY_MESSAGE, retry_delay
 
+# A row's columns a profile resource takes its identifiers from (PROFILE_FIELDS without the
+# attributes, which only a change holding an object needs).
+IDENTIFIER_FIELDS = tuple(name for name in PROFILE_FIELDS if name != "attributes")
 # The envelope of a job around its profiles, as klaviyo_client.jobs builds it.
 JOB_ENVELOPE_BYTES = len(JOB_BODY_START) + len(JOB_BODY_END)
 
@@ -91,9 +94,6 @@ def _release(profile_ids: list[int] | IdRuns) -> None:
 
 
 def _clears(resource: dict[str, Any]) -> bool:
-    def holds_null(value: dict[str, Any]) -> bool:
-        return any(v is None or (isinstance(v, dict) and holds_null(v)) for v in value.values())
-
     return "meta" in resource or holds_null(resource["attributes"])
 
 
@@ -126,19 +126,7 @@ def profiles_changes_send_bulk(*, profile_ids: list[int]) -> BulkPlan:
         )
         return plan
     claimed = _claim(profile_ids, timezone.now())
-    rows = {
-        row["id"]: row for row in Profile.objects.filter(id__among=claimed).values(*PROFILE_FIELDS)
-    }
-    changes: dict[int, dict[str, Any]] = {}
-    change_ids: dict[int, list[int]] = {}
-    waiting = ProfileChange.objects.filter(profile_id__among=claimed).order_by("id")
-    for profile_id, change_id, patch in waiting.values_list("profile_id", "id", "attributes"):
-        if profile_id in changes:
-            changes[profile_id] = json_patches_combine(changes[profile_id], patch)
-            change_ids[profile_id].append(change_id)
-        else:  # a patch alone is its own combination (a fresh dict, decoded for this read)
-            changes[profile_id] = patch
-            change_ids[profile_id] = [change_id]
+    changes, change_ids, rows = _waiting(claimed)
     items: list[Item] = []
     for profile_id, combined in changes.items():
         try:
@@ -163,6 +151,46 @@ def profiles_changes_send_bulk(*, profile_ids: list[int]) -> BulkPlan:
     for job in _pack(items):
         _job_send(client, job, change_ids, plan)
     return plan
+
+
+def _waiting(
+    claimed: IdRuns,
+) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]], dict[int, dict[str, Any]]]:
+    """The claimed profiles' changes, each profile's combined in order, their ids, and the
+    profiles' rows, read after the changes (a row then holds every change read, and the
+    identifiers they set). A row's whole attributes are read only for a change holding an
+    object: profile_resource sends a custom object as it now stands, and nothing else of them
+    (the JSON of 10,000 rows decoded for nothing was a tenth of the worker's time per job)."""
+    changes: dict[int, dict[str, Any]] = {}
+    change_ids: dict[int, list[int]] = {}
+    waiting = ProfileChange.objects.filter(profile_id__among=claimed).order_by("id")
+    for profile_id, change_id, patch in waiting.values_list("profile_id", "id", "attributes"):
+        if profile_id in changes:
+            changes[profile_id] = json_patches_combine(changes[profile_id], patch)
+            change_ids[profile_id].append(change_id)
+        else:  # a patch alone is its own combination (a fresh dict, decoded for this read)
+            changes[profile_id] = patch
+            change_ids[profile_id] = [change_id]
+    whole = IdRuns(pid for pid, combined in changes.items() if _holds_object(combined))
+    rows: dict[int, dict[str, Any]] = {}
+    for ids, fields in (
+        (IdRuns(pid for pid in changes if pid not in whole), IDENTIFIER_FIELDS),
+        (whole, PROFILE_FIELDS),
+    ):
+        if ids:
+            rows.update(
+                (row["id"], row) for row in Profile.objects.filter(id__among=ids).values(*fields)
+            )
+    for profile_id in [pid for pid in changes if pid not in rows]:  # erased meanwhile
+        del changes[profile_id]
+    return changes, change_ids, rows
+
+
+def _holds_object(patch: dict[str, Any]) -> bool:
+    for value in patch.values():  # noqa: SIM110 - per profile sent: any() over a generator is slower
+        if isinstance(value, dict):
+            return True
+    return False
 
 
 def _job_send(

@@ -220,3 +220,27 @@ def test_a_job_carries_its_profiles_and_changes_as_runs_of_ids(
         "changes": [[changes[0], changes[-1]]],
     }
     assert profile_bulk.JobCarried.from_task_argument(argument) == carried
+
+
+def test_a_changed_custom_object_goes_whole_as_it_now_stands_and_nothing_else_of_the_row(
+    klaviyo: responses.RequestsMock,
+) -> None:
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    merged = {"prefs": {"a": 1, "b": 3}, "plan": "free", "firstName": "Ann"}
+    nested = Profile.objects.create(
+        identity="n@example.com", email="n@example.com", attributes=merged
+    )
+    ProfileChange.objects.create(profile=nested, attributes={"prefs": {"b": 3}})
+    flat = Profile.objects.create(
+        identity="f@example.com", email="f@example.com", attributes=merged
+    )
+    ProfileChange.objects.create(profile=flat, attributes={"plan": "pro"})
+
+    plan = profile_bulk.profiles_changes_send_bulk(profile_ids=[nested.id, flat.id])
+
+    assert len(plan.jobs) == 1
+    sent = json.loads(klaviyo.calls[0].request.body)["data"]["attributes"]["profiles"]["data"]
+    assert [item["attributes"] for item in sent] == [
+        {"email": "n@example.com", "properties": {"prefs": {"a": 1, "b": 3}}},
+        {"email": "f@example.com", "properties": {"plan": "pro"}},
+    ]
