@@ -21,10 +21,10 @@ from klaviyo_emulator import ids
 from klaviyo_emulator.consent_store import ConsentBook
 from klaviyo_emulator.history import History
 from klaviyo_emulator.lists_store import ListBook
+from klaviyo_emulator.profile_merge import merge_attributes
 from klaviyo_emulator.suppression_jobs import SuppressionJob
 
 PROFILE_IDENTIFIERS = ("email", "phone_number", "external_id", "_kx", "anonymous_id")
-MERGED_OBJECTS = ("location", "properties")
 API_INTEGRATION = {
     "object": "integration",
     "id": "0eMvjm",
@@ -145,35 +145,6 @@ class ImportJob:
         return ("queued", "processing")[self.reads] if self.reads < 2 else "complete"
 
 
-def merge_attributes(target: dict[str, Any], changes: dict[str, Any]) -> None:
-    """Klaviyo's profile update: a given key replaces, null clears, an omitted key stays;
-    `location` and `properties` merge key by key. In `properties` a null is a value: removing
-    a custom property takes `meta.patch_properties.unset` (`properties_unset`)."""
-    for key, value in changes.items():
-        if value is None:
-            target.pop(key, None)
-        elif key in MERGED_OBJECTS and isinstance(value, dict):
-            merged = dict(target.get(key) or {})
-            for sub_key, sub_value in value.items():
-                if sub_value is None and key == "location":
-                    merged.pop(sub_key, None)
-                else:
-                    merged[sub_key] = sub_value
-            target[key] = merged
-        else:
-            target[key] = value
-
-
-def unset_names(meta: Any) -> list[str]:
-    """The custom properties `meta.patch_properties.unset` removes: a name or a list of them."""
-    if not isinstance(meta, dict):
-        return []
-    unset = (meta.get("patch_properties") or {}).get("unset")
-    if isinstance(unset, str):
-        return [unset]
-    return [name for name in unset or [] if isinstance(name, str)]
-
-
 class ProfileConflict(Exception):
     """Identifiers of one write name another profile than the one it writes."""
 
@@ -233,11 +204,8 @@ class Store:
     def profile_find(self, *, attributes: dict[str, Any], profile_id: str | None = None):
         if profile_id and profile_id in self.profiles:
             return self.profiles[profile_id]
-        for name in PROFILE_IDENTIFIERS:
-            value = attributes.get(name)
-            if value and (found := self._profile_index.get(self._index_key(name, value))):
-                return self.profiles[found]
-        return None
+        named = self.profiles_named(attributes)
+        return self.profiles[named[0]] if named else None
 
     def profiles_named(self, attributes: dict[str, Any]) -> list[str]:
         """Ids of the profiles the identifiers in `attributes` name, in Klaviyo's order of
@@ -257,37 +225,41 @@ class Store:
         profile_id: str | None = None,
         unset: list[str] | None = None,
         refuse_conflicts: bool = False,
+        now: datetime | None = None,
     ) -> tuple[StoredProfile, bool]:
         """Finds the profile by id or any identifier, merges `attributes` into it and removes
         the `unset` custom properties. With `refuse_conflicts` (profile writes), identifiers
         naming two profiles raise ProfileConflict with the first one's id, as Klaviyo answers
         409 duplicate_profile; an event goes to the first profile its identifiers name."""
         with self.lock:
+            named = self.profiles_named(attributes)
+            by_id = bool(profile_id) and profile_id in self.profiles
             if refuse_conflicts:
-                named = self.profiles_named(attributes)
-                if profile_id and profile_id in self.profiles:
+                if by_id:
                     others = [found for found in named if found != profile_id]
                     if others:
                         raise ProfileConflict(others[0])
                 elif len(named) > 1:
                     raise ProfileConflict(named[0])
-            profile = self.profile_find(attributes=attributes, profile_id=profile_id)
-            created = profile is None
-            if profile is None:
-                profile = StoredProfile(id=ids.profile_id())
+            now = now or now_utc()
+            created = not by_id and not named
+            if created:
+                profile = StoredProfile(id=ids.profile_id(), created=now, updated=now)
                 self.profiles[profile.id] = profile
-            for name in PROFILE_IDENTIFIERS:
-                if name in attributes and profile.attributes.get(name):
-                    self._profile_index.pop(self._index_key(name, profile.attributes[name]), None)
-            merge_attributes(profile.attributes, attributes)
-            if unset and isinstance(profile.attributes.get("properties"), dict):
+            else:
+                profile = self.profiles[profile_id if by_id else named[0]]  # type: ignore[index]
+            stored = profile.attributes
+            for name in () if created else PROFILE_IDENTIFIERS:
+                if name in attributes and stored.get(name):
+                    self._profile_index.pop(self._index_key(name, stored[name]), None)
+            merge_attributes(stored, attributes)
+            if unset and isinstance(stored.get("properties"), dict):
                 for name in unset:
-                    profile.attributes["properties"].pop(name, None)
+                    stored["properties"].pop(name, None)
             for name in PROFILE_IDENTIFIERS:
-                if profile.attributes.get(name):
-                    key = self._index_key(name, profile.attributes[name])
-                    self._profile_index[key] = profile.id
-            profile.updated = now_utc()
+                if stored.get(name):
+                    self._profile_index[self._index_key(name, stored[name])] = profile.id
+            profile.updated = now
             return profile, created
 
     # --- metrics and events ---------------------------------------------------------------

@@ -4,6 +4,7 @@ import jobs. Each refuses attribute names Klaviyo does not know, applies nulls a
 when a profile write's identifiers name two profiles."""
 
 import threading
+from datetime import datetime
 from typing import Any
 
 from werkzeug.wrappers import Response
@@ -11,6 +12,7 @@ from werkzeug.wrappers import Response
 from klaviyo_emulator import fields, ids
 from klaviyo_emulator.context import HandlerContext
 from klaviyo_emulator.jsonapi import ApiError, document, empty, error_item
+from klaviyo_emulator.profile_merge import unset_names
 from klaviyo_emulator.resources import import_job_resource, profile_resource
 from klaviyo_emulator.revisions import event_profile_meta_beside_attributes
 from klaviyo_emulator.rules import (
@@ -19,9 +21,10 @@ from klaviyo_emulator.rules import (
     event_errors,
     profile_errors,
 )
-from klaviyo_emulator.store import ImportJob, ProfileConflict, now_utc, unset_names
+from klaviyo_emulator.store import ImportJob, ProfileConflict, now_utc
 
 MAX_BULK_PROFILES = 10_000
+IMPORT_CHUNK = 500  # rows of a bulk import job imported under one hold of the store's lock
 BULK_POINTER = "/data/attributes/events-bulk-create/data"
 Errors = list[dict[str, Any]]
 
@@ -41,7 +44,7 @@ def _profile_parts(
             errors.append(fields.invalid_field("meta", "profile", pointer))
     else:
         meta = profile_data.get("meta")
-        allowed = allowed - {"meta"}
+        allowed = fields.names_but_meta(schema)
     errors += fields.unknown_field_errors(
         attributes, allowed=allowed, resource="profile", pointer=f"{pointer}/attributes"
     )
@@ -224,45 +227,55 @@ def bulk_import_profiles(ctx: HandlerContext) -> Response:
 def _job_import(
     ctx: HandlerContext, job: ImportJob, profiles: list[dict[str, Any]], list_ids: list[str]
 ) -> None:
-    now = now_utc()
     try:
-        for index, profile_data in enumerate(profiles):
-            pointer = f"/data/attributes/profiles/data/{index}"
-            attributes, unset, errors = _profile_parts(
-                profile_data, pointer, schema=fields.PROFILE_IMPORT
-            )
-            errors += profile_errors(
-                attributes,
-                f"{pointer}/attributes",
-                faults=ctx.faults,
-                has_id=bool(profile_data.get("id")),
-            )
-            if not errors:
-                try:
-                    profile, _ = ctx.store.profile_upsert(
-                        attributes=attributes,
-                        profile_id=profile_data.get("id"),
-                        unset=unset,
-                        refuse_conflicts=True,
-                    )
-                except ProfileConflict as conflict:
-                    errors = duplicate_profile(conflict, f"{pointer}/attributes").errors
-            if errors:
-                job.errors += [dict(error, original_payload=attributes) for error in errors]
-                continue
-            job.profile_ids.append(profile.id)
-            job.completed_count += 1
+        # The store's lock held for a chunk of rows, not taken for each: reads wait a chunk.
+        # The chunk's rows are processed at one time (the clock read once for them).
+        for start in range(0, len(profiles), IMPORT_CHUNK):
+            now = now_utc()
             with ctx.store.lock:
-                for list_id in list_ids:
-                    ctx.store.lists.add(
-                        list_id,
-                        profile.id,
-                        at=now,
-                        endpoint="bulk_import_profiles",
-                        identifiers=profile.attributes,
-                    )
+                for index in range(start, min(start + IMPORT_CHUNK, len(profiles))):
+                    _row_import(ctx, job, index, profiles[index], list_ids, now)
     finally:
         job.imported.set()
+
+
+def _row_import(
+    ctx: HandlerContext,
+    job: ImportJob,
+    index: int,
+    profile_data: dict[str, Any],
+    list_ids: list[str],
+    now: datetime,
+) -> None:
+    pointer = f"/data/attributes/profiles/data/{index}"
+    attributes, unset, errors = _profile_parts(profile_data, pointer, schema=fields.PROFILE_IMPORT)
+    errors += profile_errors(
+        attributes, f"{pointer}/attributes", faults=ctx.faults, has_id=bool(profile_data.get("id"))
+    )
+    if not errors:
+        try:
+            profile, _ = ctx.store.profile_upsert(
+                attributes=attributes,
+                profile_id=profile_data.get("id"),
+                unset=unset,
+                refuse_conflicts=True,
+                now=now,
+            )
+        except ProfileConflict as conflict:
+            errors = duplicate_profile(conflict, f"{pointer}/attributes").errors
+    if errors:
+        job.errors += [dict(error, original_payload=attributes) for error in errors]
+        return
+    job.profile_ids.append(profile.id)
+    job.completed_count += 1
+    for list_id in list_ids:
+        ctx.store.lists.add(
+            list_id,
+            profile.id,
+            at=now,
+            endpoint="bulk_import_profiles",
+            identifiers=profile.attributes,
+        )
 
 
 def job_not_found(job_id: str) -> ApiError:
