@@ -4,6 +4,7 @@ end; Klaviyo's import errors fail the profiles they name; what clears goes by pr
 import json
 
 import pytest
+import redis
 import responses
 from rest_framework.test import APIClient
 
@@ -11,6 +12,15 @@ from events.models import Profile, ProfileChange, SyncStatus
 from klaviyo_client.limits import MAX_BULK_PROFILES
 from klaviyo_sync import profile_bulk, tasks
 from klaviyo_sync.tests.conftest import BASE
+from testkit.procs import (
+    FALLBACK_BROKER_URL,
+    broker_flush,
+    broker_reachable,
+    broker_url,
+    is_embedded,
+    producer_on,
+)
+from tests.services import unavailable
 
 pytestmark = pytest.mark.django_db
 JOBS = f"{BASE}/profile-bulk-import-jobs"
@@ -243,4 +253,29 @@ def test_a_changed_custom_object_goes_whole_as_it_now_stands_and_nothing_else_of
     assert [item["attributes"] for item in sent] == [
         {"email": "n@example.com", "properties": {"prefs": {"a": 1, "b": 3}}},
         {"email": "f@example.com", "properties": {"plan": "pro"}},
+    ]
+
+
+def test_a_backlogs_batches_wait_behind_the_follow_ups_of_its_jobs_already_sent() -> None:
+    url = broker_url()
+    url = FALLBACK_BROKER_URL if is_embedded(url) else url  # priorities are Redis's
+    if not broker_reachable(url):
+        unavailable(f"needs a Redis at {url} (CELERY_BROKER_URL or TEST_FALLBACK_BROKER_URL)")
+    broker_flush(url)
+    with producer_on(url):
+        tasks.queue_profiles_sync(range(1, 2 * MAX_BULK_PROFILES + 2))  # 2 batches and 1 profile
+        tasks._follow_job("J1", {"profiles": [[1, 2]], "changes": [[1, 2]]}, polls=0)
+
+    # A worker's BRPOP names the queue's lists in kombu's priority order, highest first.
+    client = redis.Redis.from_url(url)
+    taken = []
+    for key in ("celery", "celery\x06\x163", "celery\x06\x166", "celery\x06\x169"):
+        while message := client.rpop(key):
+            taken.append(json.loads(message)["headers"]["task"].rsplit(".", 1)[-1])
+    broker_flush(url)
+    assert taken == [
+        "sync_profile_changes",
+        "follow_profile_import_job",
+        "sync_profiles_changes",
+        "sync_profiles_changes",
     ]
