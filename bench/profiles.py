@@ -27,23 +27,23 @@ created, migrated, emptied) and Redis db (`--broker`, default db 10, emptied). I
    waited out). What any client pays this emulator on this machine, with no database: the
    floor of this run is the larger of the two. The emulator checks requests against the spec
    only with `--validate-sample N` (the tests check every request kind).
+In 3 and 4 the emulator runs in a process of its own (bench/emulator_process.py), as Klaviyo
+is a service of its own: its CPU seconds are printed apart from this process's.
 """
 
 import argparse
-import http.client
 import json
 import math
 import os
 import sys
-import threading
 import time
-import urllib.parse
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import benchenv
 from benchenv import database_prepare, django_setup
+from emulator_process import EmulatorProcess, post_and_follow
 from sync import cpu_groups, cpu_seconds
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -179,22 +179,14 @@ def drain_floor(jobs: int) -> float:
     return max(route_floor(jobs), route_floor(READS_PER_JOB * jobs))
 
 
-def emulator_config(args: argparse.Namespace) -> Any:
-    from klaviyo_emulator import EmulatorConfig
-
-    sample = args.validate_sample
-    return EmulatorConfig(validate=sample > 0, validate_sample=max(1, sample))
-
-
 def klaviyo_alone(
     profiles: list[dict[str, Any]], args: argparse.Namespace
 ) -> tuple[float, int, float]:
     """The drain's jobs posted to a fresh emulator straight from memory and polled until
-    complete: (seconds, 429s, CPU seconds of this process: the emulator's, nearly all)."""
+    complete: (seconds, 429s, CPU seconds of the emulator)."""
     from klaviyo_client import mapping
     from klaviyo_client import profiles as resources
     from klaviyo_client.jobs import JOB_BODY_END, JOB_BODY_START
-    from klaviyo_emulator import DEFAULT_API_KEY, Emulator
 
     encoded = [
         mapping.dumps(
@@ -209,99 +201,62 @@ def klaviyo_alone(
         JOB_BODY_START + b",".join(encoded[start : start + PROFILES_PER_JOB]) + JOB_BODY_END
         for start in range(0, len(encoded), PROFILES_PER_JOB)
     ]
-    emulator = Emulator(port=0, config=emulator_config(args))
-    emulator.start()
-    headers = {
-        "Authorization": f"Klaviyo-API-Key {DEFAULT_API_KEY}",
-        "revision": "2026-07-15",
-        "Accept": "application/vnd.api+json",
-        "Content-Type": "application/vnd.api+json",
-    }
-    lock = threading.Lock()
-    throttled = [0]
-
-    def call(connection: http.client.HTTPConnection, method: str, path: str, body=None) -> dict:
-        while True:
-            connection.request(method, path, body=body, headers=headers)
-            response = connection.getresponse()
-            answer = response.read()
-            if response.status != 429:
-                if response.status >= 400:
-                    raise SystemExit(
-                        f"emulator: {method} {path} {response.status} {answer[:300]!r}"
-                    )
-                return json.loads(answer)["data"]
-            with lock:
-                throttled[0] += 1
-            time.sleep(float(response.getheader("Retry-After") or 1))
-
-    def client() -> None:
-        url = urllib.parse.urlparse(emulator.api_url)
-        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=300)
-        while True:
-            with lock:
-                if not bodies:
-                    return
-                body = bodies.pop()
-            job = call(connection, "POST", "/api/profile-bulk-import-jobs/", body)
-            while job["attributes"]["status"] != "complete":
-                job = call(connection, "GET", f"/api/profile-bulk-import-jobs/{job['id']}/")
-
-    workers = [threading.Thread(target=client) for _ in range(args.concurrency)]
-    try:
-        started, cpu_before = time.perf_counter(), time.process_time()
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_before
-    finally:
-        emulator.stop()
-    if emulator.store.counters()["profiles"] != len(profiles):
-        raise SystemExit("emulator alone: not every profile was imported")
-    return elapsed, throttled[0], cpu
+    with EmulatorProcess(validate_sample=args.validate_sample) as emulator:
+        cpu_before = emulator.cpu_seconds()
+        elapsed, throttled = post_and_follow(emulator.api_url, bodies, args.concurrency)
+        cpu = emulator.cpu_seconds() - cpu_before
+        if emulator.state()["profiles"] != len(profiles):
+            raise SystemExit("emulator alone: not every profile was imported")
+    return elapsed, throttled, cpu
 
 
 def drain(args: argparse.Namespace) -> tuple[float, dict[str, Any], int, dict[str, float]]:
-    from events.models import Profile, ProfileChange, SyncStatus
-    from klaviyo_emulator import DEFAULT_API_KEY, Emulator
-    from klaviyo_sync.tasks import queue_profiles_sync
-    from testkit.procs import broker_flush, start_worker, wait_until, worker_env
+    from events.models import Profile, SyncStatus
+    from klaviyo_emulator import DEFAULT_API_KEY
+    from testkit.procs import broker_flush, start_worker, worker_env
 
     broker_flush(args.broker)  # the tasks the API phase queued: the drain queues its own
-    emulator = Emulator(port=0, config=emulator_config(args))
-    emulator.start()
-    env = worker_env(
-        broker=args.broker,
-        database=args.database_url,
-        KLAVIYO_API_KEY=DEFAULT_API_KEY,
-        KLAVIYO_BASE_URL=emulator.api_url,
-        LOG_LEVEL="WARNING",
-    )
-    worker = start_worker(env=env, concurrency=args.concurrency)
+    with EmulatorProcess(validate_sample=args.validate_sample) as emulator:
+        env = worker_env(
+            broker=args.broker,
+            database=args.database_url,
+            KLAVIYO_API_KEY=DEFAULT_API_KEY,
+            KLAVIYO_BASE_URL=emulator.api_url,
+            LOG_LEVEL="WARNING",
+        )
+        worker = start_worker(env=env, concurrency=args.concurrency)
+        try:
+            elapsed, cpu = _drain_timed(args, worker, emulator)
+            state = emulator.state()
+        finally:
+            worker.stop()
+    sent = Profile.objects.filter(sync_status=SyncStatus.SENT).count()
+    return elapsed, state, sent, cpu
+
+
+def _drain_timed(args: argparse.Namespace, worker: Any, emulator: EmulatorProcess) -> tuple:
+    """Queues every profile's sync and waits for the last outcome: (seconds, CPU by group)."""
+    from events.models import Profile, ProfileChange, SyncStatus
+    from klaviyo_sync.tasks import queue_profiles_sync
+    from testkit.procs import wait_until
+
     # Stored without a key in this process's settings, the profiles are `skipped`; what the
     # drain waits for is their changes: gone once Klaviyo has them (kept only on failure).
     waiting = ProfileChange.objects.exclude(profile__sync_status=SyncStatus.FAILED)
     ids = list(Profile.objects.order_by("id").values_list("id", flat=True))
-    try:
-        groups = cpu_groups(worker.pid, database_url=args.database_url)
-        cpu_before = cpu_seconds(groups)
-        started = time.perf_counter()
-        queue_profiles_sync(ids)
-        unsettled = Profile.objects.filter(sync_status__in=[SyncStatus.PENDING, SyncStatus.SKIPPED])
-        # Done when every change is gone and every profile's outcome is recorded (a job's
-        # changes go before its profiles are marked). One after the other: the second query
-        # scans the table once most profiles are sent, and 10 scans a second would take CPU
-        # from the drain it measures.
-        wait_until(lambda: not waiting.exists(), timeout=args.timeout, interval=0.1)
-        wait_until(lambda: not unsettled.exists(), timeout=args.timeout, interval=0.1)
-        elapsed = time.perf_counter() - started
-        cpu = {k: v - cpu_before[k] for k, v in cpu_seconds(groups).items()}
-    finally:
-        worker.stop()
-        emulator.stop()
-    sent = Profile.objects.filter(sync_status=SyncStatus.SENT).count()
-    return elapsed, emulator.store.counters(), sent, cpu
+    groups = cpu_groups(worker.pid, database_url=args.database_url, emulator=emulator.process)
+    cpu_before = cpu_seconds(groups)
+    started = time.perf_counter()
+    queue_profiles_sync(ids)
+    unsettled = Profile.objects.filter(sync_status__in=[SyncStatus.PENDING, SyncStatus.SKIPPED])
+    # Done when every change is gone and every profile's outcome is recorded (a job's
+    # changes go before its profiles are marked). One after the other: the second query
+    # scans the table once most profiles are sent, and 10 scans a second would take CPU
+    # from the drain it measures.
+    wait_until(lambda: not waiting.exists(), timeout=args.timeout, interval=0.1)
+    wait_until(lambda: not unsettled.exists(), timeout=args.timeout, interval=0.1)
+    elapsed = time.perf_counter() - started
+    return elapsed, {k: v - cpu_before[k] for k, v in cpu_seconds(groups).items()}
 
 
 def main() -> int:

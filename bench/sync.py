@@ -140,14 +140,18 @@ def cpu_seconds(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
     return used
 
 
-def cpu_groups(worker_pid: int, *, database_url: str) -> dict[str, list[psutil.Process]]:
-    """The worker (with its pool), this process (emulator and bench), and the database server
-    (shared with whatever else uses it); SQLite works inside the worker."""
+def cpu_groups(
+    worker_pid: int, *, database_url: str, emulator: psutil.Process | None = None
+) -> dict[str, list[psutil.Process]]:
+    """The worker (with its pool), the emulator (in this process unless its own is given),
+    this process, and the database server (shared with whatever else uses it); SQLite works
+    inside the worker."""
     worker = psutil.Process(worker_pid)
-    groups = {
-        "worker": [worker, *worker.children(recursive=True)],
-        "emulator+bench": [psutil.Process()],
-    }
+    groups = {"worker": [worker, *worker.children(recursive=True)]}
+    if emulator is None:
+        groups["emulator+bench"] = [psutil.Process()]
+    else:
+        groups |= {"emulator": [emulator], "bench": [psutil.Process()]}
     if database_url.startswith("mysql"):
         names = ("mariadbd", "mysqld")
         groups["database server"] = [
