@@ -51,8 +51,10 @@ def post_worker_init(worker: Any) -> None:
     worker) frozen out of the garbage collector's sight (gc.freeze, as Instagram does under
     uWSGI). A full collection walked them all, about 50 ms with the GIL held: every request of
     the worker stood still meanwhile."""
+    from django.apps import apps
     from django.urls import get_resolver
 
-    get_resolver().url_patterns  # noqa: B018 - imports the URLconf
+    if apps.ready:  # not for an app of another kind served by `serve --app` (bench/single.py)
+        get_resolver().url_patterns  # noqa: B018 - imports the URLconf
     gc.collect()  # what is garbage already goes now, not into the frozen generation
     gc.freeze()

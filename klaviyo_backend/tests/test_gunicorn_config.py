@@ -27,3 +27,14 @@ def test_a_worker_loads_its_urlconf_then_freezes_what_it_loaded(unfrozen, monkey
     assert gc.get_freeze_count() > 10_000
     # Frozen, the URLconf's objects are in no generation a collection walks.
     assert not any(tracked is urlpatterns for tracked in gc.get_objects())
+
+
+def test_a_worker_serving_another_app_still_starts(unfrozen, monkeypatch):
+    """`serve --app` may serve a bare WSGI app that never set Django up (bench/single.py)."""
+    from django.apps import apps
+
+    monkeypatch.setattr(apps, "ready", False)
+
+    gunicorn_config.post_worker_init(worker=None)
+
+    assert gc.get_freeze_count() > 0
