@@ -27,6 +27,8 @@ from klaviyo_client.mapping import (
     _location_value,
     _size_problem,
     _text,
+    dumps,
+    encoded_size_problem,
 )
 from klaviyo_client.names import LOCATION_ATTRIBUTES, STANDARD_ATTRIBUTES
 
@@ -70,6 +72,7 @@ def profile_parts(
     attributes: dict[str, Any],
     current: dict[str, Any] | None = None,
     in_event: bool = True,
+    check_sizes: bool = True,
 ) -> tuple[dict[str, Any], list[str]]:
     """Klaviyo profile `attributes` for our profile columns and the (camelCase) attribute
     changes to send, and the custom properties to unset. Raises NotSendable.
@@ -125,7 +128,7 @@ def profile_parts(
         mapped["location"] = location
     if properties:
         mapped["properties"] = properties
-    if problem := _size_problem(mapped, depth=0):
+    if check_sizes and (problem := _size_problem(mapped, depth=0)):
         raise NotSendable(f"profile: {problem}")
     return mapped, unset
 
@@ -140,6 +143,7 @@ def profile_resource(
     profile_row: dict[str, Any],
     changes: dict[str, Any] | None = None,
     in_event: bool = True,
+    check_sizes: bool = True,
 ) -> dict[str, Any]:
     """A JSON:API profile resource from a Profile row's values (email, phone_number,
     external_id, attributes): the attribute `changes` given (default: the whole row's
@@ -153,11 +157,27 @@ def profile_resource(
         attributes=current if changes is None else changes,
         current=current,
         in_event=in_event,
+        check_sizes=check_sizes,
     )
     resource: dict[str, Any] = {"type": "profile", "attributes": attributes}
     if unset:
         resource["meta"] = {"patch_properties": {"unset": unset}}
     return resource
+
+
+def profile_import_resource_encoded(
+    *, profile_row: dict[str, Any], changes: dict[str, Any]
+) -> tuple[dict[str, Any], bytes]:
+    """profile_resource for profile-import (or a bulk import job) with its JSON, encoded once,
+    Klaviyo's size limits checked on that JSON first (mapping.encoded_size_problem: for a
+    bulk import job's 10,000 profiles, the walk of every value was a fifth of their cost)."""
+    resource = profile_resource(
+        profile_row=profile_row, changes=changes, in_event=False, check_sizes=False
+    )
+    body = dumps(resource)
+    if problem := encoded_size_problem(body, resource["attributes"]):
+        raise NotSendable(f"profile: {problem}")
+    return resource, body
 
 
 def event_profile(resource: dict[str, Any], *, revision: str) -> dict[str, Any]:

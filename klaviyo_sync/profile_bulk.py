@@ -93,8 +93,9 @@ def _release(profile_ids: list[int] | IdRuns) -> None:
     )
 
 
-def _clears(resource: dict[str, Any]) -> bool:
-    return "meta" in resource or holds_null(resource["attributes"])
+def _clears(resource: dict[str, Any], body: bytes) -> bool:
+    # No `null` anywhere in its JSON (a C-speed search): none in its attributes either.
+    return "meta" in resource or (b"null" in body and holds_null(resource["attributes"]))
 
 
 Item = tuple[int, bytes]  # profile id, its resource's JSON (encoded once: measured, then sent)
@@ -130,10 +131,9 @@ def profiles_changes_send_bulk(*, profile_ids: list[int]) -> BulkPlan:
     items: list[Item] = []
     for profile_id, combined in changes.items():
         try:
-            resource = profiles.profile_resource(
-                profile_row=rows[profile_id], changes=combined, in_event=False
+            resource, body = profiles.profile_import_resource_encoded(
+                profile_row=rows[profile_id], changes=combined
             )
-            body = mapping.dumps(resource)
         except mapping.NotSendable as problem:
             Profile.objects.filter(id=profile_id).update(
                 sync_status=SyncStatus.FAILED,
@@ -141,7 +141,7 @@ def profiles_changes_send_bulk(*, profile_ids: list[int]) -> BulkPlan:
                 next_attempt_at=None,
             )
             continue
-        if _clears(resource) or len(body) > MAX_BULK_PROFILE_BYTES:
+        if _clears(resource, body) or len(body) > MAX_BULK_PROFILE_BYTES:
             plan.one_by_one.append(profile_id)
         else:
             items.append((profile_id, body))

@@ -1,6 +1,8 @@
 """Profiles as Klaviyo resources: the changes an event carried, nulls that clear, custom
 properties unset with meta where the revision puts it."""
 
+import json
+
 import pytest
 
 from klaviyo_client import profiles
@@ -75,3 +77,40 @@ def test_an_event_profile_without_meta_is_left_as_is():
     plain = resource({"plan": "pro"})
 
     assert profiles.event_profile(plain, revision="2026-07-15") is plain
+
+
+def _nested(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for _ in range(levels):
+        value = {"in": value}
+    return value
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"plan": "pro", "city": "Oslo", "prefs": {"tags": ["a", "b"]}},
+        {"bio": "x" * (100 * 1024)},  # at the limit: long, yet no problem
+        {"deep": _nested(8)},  # 10 levels down from the attributes: allowed, 12 brackets
+        {"bio": "é" * (50 * 1024 + 1)},  # over 100 KB in UTF-8
+        {"list": list(range(4001))},
+        {"deep": _nested(9)},  # 11 levels down: refused
+        {"text": "{[" * 20},  # brackets in a string: only the walk can tell
+    ],
+)
+def test_a_resource_encoded_once_is_refused_as_the_walk_of_its_values_refuses_it(changes):
+    row = {**ROW, "attributes": changes}
+    try:
+        expected = ("ok", resource(changes, current=changes, in_event=False))
+    except profiles.NotSendable as problem:
+        expected = ("refused", str(problem))
+
+    try:
+        built, body = profiles.profile_import_resource_encoded(profile_row=row, changes=changes)
+        got = ("ok", built)
+    except profiles.NotSendable as problem:
+        got, body = ("refused", str(problem)), None
+
+    assert got == expected
+    if body is not None:
+        assert json.loads(body) == built
