@@ -20,7 +20,9 @@ import requests
 from events.models import Event
 from testkit.procs import Process, database_url, free_port, start_process, wait_until
 
-pytestmark = pytest.mark.e2e
+# Transactional, every test of the module: they then stay together in pytest-django's order
+# (transactional tests after the others), on the one server of the module.
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
 API_KEY = "drill-slow-clients-key"
 SLOW_CLIENTS = 50
@@ -28,9 +30,11 @@ BODY_TIMEOUT = 6  # seconds: long enough for the probes, short enough for the te
 PROBE_BOUND = 2.0  # seconds
 
 
-@pytest.fixture
-def served(transactional_db: None) -> Iterator[tuple[Process, int]]:
-    """`manage.py serve` on this test's database, answering once /health does."""
+@pytest.fixture(scope="module")
+def served(django_db_setup: None) -> Iterator[tuple[Process, int]]:
+    """`manage.py serve` on the test database, answering once /health does: one for the
+    module (it takes seconds to start and to stop). A test leaves it as it found it: every
+    connection it opened answered and closed; the rows it made are flushed (transactional)."""
     port = free_port()
     env = {
         **{key: value for key, value in os.environ.items() if not key.startswith("PYTEST")},
