@@ -17,6 +17,14 @@ def _api_keys(settings: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings: pytest.FixtureRequest) -> None:
+    """A cheap hash for the tests' users and logins (Django's advice for test speed: PBKDF2's
+    million rounds cost a quarter of a second each here, and the admin tests log in often).
+    Production keeps settings.PASSWORD_HASHERS; the checks of the login are the same."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _fresh_cache() -> None:
     """Throttle and wrong-key counts (core.rates) live in the cache: one test's must not reach
     the next (all of them come from 127.0.0.1)."""
