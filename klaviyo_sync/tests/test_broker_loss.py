@@ -3,6 +3,7 @@ flushed): the sweeper finds its marker gone and makes the pending events whose t
 due at once, not after SYNC_STALE_PENDING_SECONDS; a claim still waits for its lease and a
 scheduled retry for its time."""
 
+import shutil
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -21,7 +22,7 @@ from klaviyo_sync.broker_loss import (
 )
 from klaviyo_sync.tasks import requeue_stale_pending_events
 from klaviyo_sync.tests.conftest import BASE
-from testkit.procs import FALLBACK_BROKER_URL, broker_reachable, broker_url, is_embedded
+from testkit.procs import free_port, start_redis
 from tests.services import unavailable
 
 pytestmark = pytest.mark.django_db
@@ -31,15 +32,24 @@ def later(**kwargs) -> timezone.datetime:
     return timezone.now() + timedelta(**kwargs)
 
 
+@pytest.fixture(scope="module")
+def private_redis_url() -> Iterator[str]:
+    """A memory-only `redis-server` of this module's own. The marker these tests remove is
+    then nobody else's: the shared broker database's marker is read by every other test's
+    sweep (test_sweeper.py sets it first), which may run at the same time (pytest-xdist)."""
+    if not shutil.which("redis-server"):
+        unavailable("needs the redis-server program (apt install redis-server)")
+    port = free_port()
+    server = start_redis(port)
+    yield f"redis://127.0.0.1:{port}/0"
+    server.stop()
+
+
 @pytest.fixture
-def redis_broker(settings) -> Iterator[redis.Redis]:
+def redis_broker(settings, private_redis_url: str) -> Iterator[redis.Redis]:
     """This process's settings pointed at a real Redis broker, its marker key removed after."""
-    url = broker_url()
-    url = FALLBACK_BROKER_URL if is_embedded(url) else url
-    if not broker_reachable(url):
-        unavailable(f"needs a Redis at {url} (CELERY_BROKER_URL or TEST_FALLBACK_BROKER_URL)")
-    settings.CELERY_BROKER_URL, settings.EMBEDDED_BROKER = url, False
-    client = redis.Redis.from_url(url)
+    settings.CELERY_BROKER_URL, settings.EMBEDDED_BROKER = private_redis_url, False
+    client = redis.Redis.from_url(private_redis_url)
     yield client
     client.delete(MARKER_KEY)
     client.close()
