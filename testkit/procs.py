@@ -189,9 +189,11 @@ def broker_flush(url: str) -> None:
         embedded_broker.folders_prepare(folder)
         return
     client = redis.Redis.from_url(url)
-    client.flushdb()
-    # A flush between tests is no queue lost under pending events (klaviyo_sync/broker_loss.py).
-    client.set(MARKER_KEY, "1")
+    # A flush between tests is no queue lost under pending events (klaviyo_sync/broker_loss.py):
+    # the marker is back in the same transaction, so a sweep in another test process (xdist)
+    # never sees the database without it.
+    with client.pipeline(transaction=True) as flush:
+        flush.flushdb().set(MARKER_KEY, "1").execute()
 
 
 # --- the database ---------------------------------------------------------------------------
