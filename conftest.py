@@ -9,6 +9,30 @@ from rest_framework.test import APIClient
 from klaviyo_backend.celery import app as celery_app
 
 TEST_API_KEY = "test-api-key"
+# Under pytest-xdist (pytest.ini: -n 2) the first worker runs these tests one after another, as
+# without xdist, while the other runs the rest: they keep keys in the shared Redis broker
+# database (CELERY_BROKER_URL), which each sync stack flushes, or time a server's or a worker's
+# answers under load they make themselves. Two at once would share one Redis database and race
+# for two cores. (tests/embedded starts processes too, but on its own SQLite database, broker
+# folder and ports, and asserts no tight time: it runs beside them.)
+PROCESS_TESTS = (
+    "tests/e2e/",
+    "tests/drills/",
+    "tests/browser/",
+    "core/tests/test_security.py::test_throttle_counts_live_in_redis_when_configured",
+)
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)  # a pytest-xdist hook; xdist may be absent
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """xdist's load balancing, but PROCESS_TESTS all go to the first worker at the start."""
+    if config.getvalue("dist") == "each":
+        return None
+    from testkit.parallel import TogetherFirst
+
+    scheduler = TogetherFirst(config, log)
+    scheduler.together = PROCESS_TESTS
+    return scheduler
 
 
 @pytest.fixture(autouse=True)
