@@ -20,6 +20,9 @@ PROCESS_TESTS = (
     "tests/drills/",
     "tests/browser/",
     "core/tests/test_security.py::test_throttle_counts_live_in_redis_when_configured",
+    "core/tests/test_guessing.py::test_wrong_keys_counted_in_redis_lock_out_a_right_key_too",
+    "klaviyo_sync/tests/test_profile_bulk.py::"
+    "test_a_backlogs_batches_wait_behind_the_follow_ups_of_its_jobs_already_sent",
 )
 
 

@@ -7,7 +7,6 @@ MySQL/MariaDB only (CI): on SQLite these tests are not defined, as there is no s
 
 import time
 
-import MySQLdb
 import pytest
 from django.db import connection, connections, transaction
 
@@ -16,10 +15,16 @@ from events.models import Profile
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+def another_connection():
+    """A connection of its own to the test database, beside Django's."""
+    import MySQLdb  # here: on a machine with only Python (SQLite) the driver isn't installed
+
+    return MySQLdb.connect(**connection.get_connection_params())
+
+
 def committed_identities() -> set[str]:
     """What another connection sees: only committed rows."""
-    params = connection.get_connection_params()
-    other = MySQLdb.connect(**params)
+    other = another_connection()
     try:
         cursor = other.cursor()
         cursor.execute("SELECT identity FROM events_profile")
@@ -85,7 +90,7 @@ if connection.vendor == "mysql":
         Profile.objects.count()  # connected
         held = connection.connection
         server_id = held.thread_id()
-        killer = MySQLdb.connect(**connection.get_connection_params())
+        killer = another_connection()
         killer.cursor().execute(f"KILL {int(server_id)}")
         killer.close()
         time.sleep(0.2)  # the server closes the socket
