@@ -116,9 +116,11 @@ def _settings_policy(report_only: bool) -> str:
 
 
 @receiver(setting_changed)
-def _settings_policy_forget(*, setting: str, **kwargs: object) -> None:
+def _cached_settings_forget(*, setting: str, **kwargs: object) -> None:
     if setting.startswith("CONTENT_SECURITY_POLICY"):
         _settings_policy.cache_clear()
+    elif setting == "STAFF_PATHS":
+        _staff_paths.cache_clear()
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):

@@ -118,3 +118,12 @@ def test_an_admin_path_with_a_line_break_is_still_a_staff_page(client):
 
     assert answer.status_code in (302, 404)  # to the login page, or not found: never a 500
     assert hasattr(answer.wsgi_request, "session")
+
+
+def test_the_staff_pages_follow_a_change_of_their_setting(settings, api_client):
+    settings.STAFF_PATHS = r"/(admin/.*|events)?\Z"
+
+    answer = api_client.post("/events", EVENT, format="json")
+
+    assert answer.status_code == 201
+    assert hasattr(answer.wsgi_request, "session")
