@@ -9,8 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connections, transaction
-from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db import IntegrityError, connections, transaction
 from django.db.models import F
 from django.db.models.constants import OnConflict
 from django.db.models.signals import post_save
@@ -83,7 +82,7 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
         "created_at, updated_at"
     )
     placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    connection = _connection()
+    connection = transaction.get_connection()
     merge = "JSON_MERGE_PATCH" if connection.vendor == "mysql" else "json_patch"
     single = len(rows) == 1
     returning = ""
@@ -132,12 +131,6 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
 def _profile_ids(*, identities: list[str]) -> dict[str, int]:
     # Identities compare exactly on every backend (migration 0003), as Python compares them.
     return dict(Profile.objects.filter(identity__in=identities).values_list("identity", "id"))
-
-
-def _connection() -> BaseDatabaseWrapper:
-    # The default database's wrapper itself: each attribute of django.db.connection, a proxy,
-    # is looked up through a per-thread (asgiref) local, a few microseconds every time.
-    return connections[DEFAULT_DB_ALIAS]
 
 
 def _json(value: Any) -> str:
@@ -189,7 +182,7 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
     """
     if not events:
         return 0
-    connection = _connection()
+    connection = transaction.get_connection()
     ops, meta = connection.ops, Event._meta
     fields = {field.attname: field for field in meta.concrete_fields}
     first = events[0]
@@ -262,7 +255,7 @@ def _unique_index_order(event: Event) -> tuple[int, str, str]:
 def _events_announce(events: Iterable[Event]) -> None:
     """post_save for rows our INSERTs created, as save() sends it, inside the transaction:
     one path to the sync (and the metrics) for every new event, however it was stored."""
-    using = _connection().alias
+    using = transaction.get_connection().alias
     for event in events:
         post_save.send(
             sender=Event, instance=event, created=True, update_fields=None, raw=False, using=using

@@ -86,10 +86,11 @@ def _claim(profile_ids: list[int], now: datetime) -> IdRuns:
     )
 
 
-def _release(profile_ids: list[int] | IdRuns) -> None:
-    """Gives a claim back untried, for profile_changes_sync to take."""
+def _release(profile_ids: list[int] | IdRuns, **also: Any) -> None:
+    """Gives a claim back untried, for profile_changes_sync to take (`also`: more columns to
+    set in the same UPDATE)."""
     Profile.objects.filter(id__among=profile_ids).update(
-        attempts=F("attempts") - 1, next_attempt_at=None
+        attempts=F("attempts") - 1, next_attempt_at=None, **also
     )
 
 
@@ -251,11 +252,7 @@ def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> str | None
     if status not in JOB_ENDED:
         return status or "processing"
     if status == "cancelled":  # the claim given back untried: the sweeper sends them again
-        Profile.objects.filter(id__among=carried.profiles).update(
-            attempts=F("attempts") - 1,
-            next_attempt_at=None,
-            last_error=f"Klaviyo cancelled import job {job_id}",
-        )
+        _release(carried.profiles, last_error=f"Klaviyo cancelled import job {job_id}")
         return None
     # `failed_count`: "the total number of operations that have failed as part of the job"
     # (spec); at 0 there is no import error to read (a missing count is read all the same).

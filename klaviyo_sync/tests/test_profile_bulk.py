@@ -148,6 +148,24 @@ def test_a_job_klaviyo_reports_without_failures_is_settled_without_reading_impor
     assert not ProfileChange.objects.exists()
 
 
+def test_a_job_klaviyo_cancelled_gives_its_profiles_back_untried_with_the_reason(
+    api_client: APIClient, klaviyo: responses.RequestsMock
+) -> None:
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    klaviyo.get(f"{JOBS}/J1", json=_job("cancelled"))
+    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(3)])
+    plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
+    ((job_id, carried),) = plan.jobs
+
+    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is None
+
+    rows = Profile.objects.all()
+    assert {row.sync_status for row in rows} == {SyncStatus.PENDING}
+    assert {(row.attempts, row.next_attempt_at) for row in rows} == {(0, None)}
+    assert {row.last_error for row in rows} == {"Klaviyo cancelled import job J1"}
+    assert ProfileChange.objects.count() == 3  # still to be sent
+
+
 def test_a_change_stored_while_its_job_ran_stays_to_be_sent_next(
     api_client: APIClient, klaviyo_jobs: responses.RequestsMock
 ) -> None:
