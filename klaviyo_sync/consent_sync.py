@@ -22,7 +22,7 @@ from klaviyo_client.client import klaviyo_client
 from klaviyo_client.errors import KlaviyoError
 from klaviyo_sync.consent_order import earlier_pending_exists, later_changes
 from klaviyo_sync.consent_senders import CONSENT_SENDERS
-from klaviyo_sync.lease import CLAIM_TOLERANCE, SendClock
+from klaviyo_sync.lease import SendClock, claimable
 from klaviyo_sync.services import retry_delay
 
 ADDRESS_FIELDS = ("id", "email", "phone_number", "consented_at", "klaviyo_id", "profile_id")
@@ -42,7 +42,7 @@ class ConsentOutcome:
 def _claim(change_id: int, now: datetime) -> str:
     """claimed, busy or blocked; a claim counts an attempt and holds the change for a lease."""
     with transaction.atomic():
-        due = Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_TOLERANCE)
+        due = claimable(now)
         locked = (
             ConsentChange.objects.select_for_update()
             .filter(due, id=change_id, status=ConsentStatus.PENDING)

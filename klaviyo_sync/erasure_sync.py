@@ -32,7 +32,7 @@ from events.models import (
 )
 from klaviyo_client.client import KlaviyoClient, klaviyo_client
 from klaviyo_client.errors import KlaviyoError
-from klaviyo_sync.lease import CLAIM_TOLERANCE
+from klaviyo_sync.lease import claimable
 from klaviyo_sync.services import retry_delay
 
 # A job is followed for about 3 hours 20 minutes (tasks.JOB_MAX_POLLS polls, backing off to a
@@ -74,7 +74,7 @@ def _claim(erasure_id: object, now: datetime) -> bool:
     hold = now + timedelta(seconds=settings.KLAVIYO_SEND_LEASE_SECONDS)
     return bool(
         ErasureRequest.objects.filter(id=erasure_id, status=ErasureStatus.PENDING)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_TOLERANCE))
+        .filter(claimable(now))
         .update(attempts=F("attempts") + 1, next_attempt_at=hold)
     )
 

@@ -20,11 +20,20 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+from django.db.models import Q
 
 # A claim takes rows whose next_attempt_at is at most this far ahead: a retry task may run a
 # little before its row's time (clocks, rounding). It also shortens every lease by as much.
 CLAIM_TOLERANCE = timedelta(seconds=5)
+
+
+def claimable(now: datetime) -> Q:
+    """Rows a claim at `now` may take: due (no claim or retry held past the tolerance)."""
+    return Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_TOLERANCE)
+
+
 # Seconds from the claim to the first request: reading the rows and profiles, building the
 # bodies of a full batch (1,000 events, 5 MB).
 BATCH_SETUP_SECONDS = 5.0

@@ -5,9 +5,10 @@ made in Klaviyo meanwhile to another attribute is not overwritten. A 409 duplica
 resolved as the admin's profile sync resolves it (profile_sync.import_or_update_duplicate).
 
 One worker at a time per profile: the sync claims the profile (attempts + 1, next_attempt_at =
-now + a hold) only when no other claim or scheduled retry is due later. Failures are recorded
-on the profile and retried with the events' backoff (services.retry_delay) up to
-KLAVIYO_MAX_ATTEMPTS; the sweeper queues profiles whose task was lost.
+now + a hold) only when no other claim or scheduled retry is due later than
+lease.CLAIM_TOLERANCE from now. Failures are recorded on the profile and retried with the
+events' backoff (services.retry_delay) up to KLAVIYO_MAX_ATTEMPTS; the sweeper queues profiles
+whose task was lost.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from events.models import NO_KEY_MESSAGE, Profile, ProfileChange, SyncStatus
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import klaviyo_client
 from klaviyo_client.errors import KlaviyoError
+from klaviyo_sync.lease import claimable
 from klaviyo_sync.profile_sync import import_or_update_duplicate
 from klaviyo_sync.sending import PROFILE_FIELDS
 from klaviyo_sync.services import retry_delay
@@ -40,7 +42,7 @@ def _claim(profile_id: int, now: datetime) -> bool:
     hold = now + timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS)
     return bool(
         Profile.objects.filter(id=profile_id)
-        .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now))
+        .filter(claimable(now))
         .update(attempts=F("attempts") + 1, next_attempt_at=hold)
     )
 

@@ -32,7 +32,7 @@ from events.models import NO_KEY_MESSAGE, Event, Profile, ProfileChange, SyncSta
 from klaviyo_client import mapping, profiles
 from klaviyo_client.client import klaviyo_client
 from klaviyo_client.errors import KlaviyoError, KlaviyoNotConfigured
-from klaviyo_sync.lease import CLAIM_TOLERANCE, SendClock
+from klaviyo_sync.lease import SendClock, claimable
 from klaviyo_sync.sending import PROFILE_FIELDS, SendResults, batch_send
 
 logger = logging.getLogger(__name__)
@@ -104,9 +104,7 @@ def events_sync(*, event_ids: Sequence[str | UUID]) -> SyncOutcome:
     now = timezone.now()
     lease_end = now + timedelta(seconds=settings.KLAVIYO_SEND_LEASE_SECONDS)
     claimed = _update(
-        Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING).filter(
-            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now + CLAIM_TOLERANCE)
-        ),
+        Event.objects.filter(id__in=ids, sync_status=SyncStatus.PENDING).filter(claimable(now)),
         attempts=F("attempts") + 1,
         last_attempt_at=now,
         next_attempt_at=lease_end,

@@ -96,6 +96,25 @@ def test_a_retryable_failure_is_recorded_and_retried_then_sent(
     assert (profile.sync_status, profile.last_error, profile.attempts) == (SyncStatus.SENT, "", 0)
 
 
+def test_a_new_profile_is_due_from_its_creation_even_on_a_clock_a_little_ahead(
+    api_client: APIClient, klaviyo: responses.RequestsMock
+) -> None:
+    klaviyo.post(IMPORT, status=201, json={"data": {"type": "profile", "id": "K1"}})
+    profile_id = _post(api_client, {"firstName": "Ann"})
+    profile = Profile.objects.get(id=profile_id)
+    # Stored as the instant it became due, not NULL: the claim then grows no row.
+    assert profile.next_attempt_at == profile.created_at
+
+    # Stored by a web server whose clock runs 3 s ahead of the worker's.
+    Profile.objects.filter(id=profile_id).update(
+        next_attempt_at=timezone.now() + timedelta(seconds=3)
+    )
+
+    assert profile_changes_sync(profile_id=profile_id).status == "sent"
+    profile.refresh_from_db()
+    assert (profile.sync_status, profile.klaviyo_id) == (SyncStatus.SENT, "K1")
+
+
 def test_it_gives_up_after_the_maximum_attempts(
     api_client: APIClient, klaviyo: responses.RequestsMock
 ) -> None:
@@ -169,9 +188,9 @@ def test_the_sweeper_queues_profiles_whose_changes_wait(
     klaviyo.post(IMPORT, status=200, json={"data": {"type": "profile", "id": "K1"}})
     waiting = _post(api_client, {"firstName": "Ann"})
     _post(api_client, {"firstName": "Bo"}, email="bo@example.com")  # too recent to sweep
-    ProfileChange.objects.filter(profile_id=waiting).update(
-        created_at=timezone.now() - timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS + 5)
-    )
+    stored = timezone.now() - timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS + 5)
+    ProfileChange.objects.filter(profile_id=waiting).update(created_at=stored)
+    Profile.objects.filter(id=waiting).update(next_attempt_at=stored)  # due since it was stored
 
     assert tasks.requeue_stale_profile_changes.delay().get() == 1
 
