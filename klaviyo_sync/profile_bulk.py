@@ -165,9 +165,16 @@ def _waiting(
     (the JSON of 10,000 rows decoded for nothing was a tenth of the worker's time per job)."""
     changes: dict[int, dict[str, Any]] = {}
     change_ids: dict[int, list[int]] = {}
-    # In its profile_id index's order (a profile's changes still in the order stored): by id
-    # alone, MariaDB scanned the whole table by its primary key for every job.
-    waiting = ProfileChange.objects.filter(profile_id__among=claimed).order_by("profile_id", "id")
+    # Their ids first, from the profile_id index alone, then the rows by id: runs of
+    # consecutive ids, ranges of the primary key. Asked by profile_id for the rows, MariaDB
+    # chose to scan the whole table for each job (100,000 changes waiting: 44 ms, against
+    # 5 + 11 ms for these two).
+    ids = IdRuns(
+        ProfileChange.objects.filter(profile_id__among=claimed)
+        .order_by()
+        .values_list("id", flat=True)
+    )
+    waiting = ProfileChange.objects.filter(id__among=ids).order_by("id")
     for profile_id, change_id, patch in waiting.values_list("profile_id", "id", "attributes"):
         if profile_id in changes:
             changes[profile_id] = json_patches_combine(changes[profile_id], patch)
