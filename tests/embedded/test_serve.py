@@ -187,8 +187,15 @@ def test_beat_runs_the_purge_at_purge_cron_and_expired_events_go(served):
         timeout=20,
         what="the purge run is recorded",
     )
-    assert re.search(
-        r"^worker +\| .*purge_expired_data_task.*succeeded", served.process.log(), re.M
+    # Celery logs the task's success once it returned, after the record was written.
+    wait_until(
+        lambda: bool(
+            re.search(
+                r"^worker +\| .*purge_expired_data_task.*succeeded", served.process.log(), re.M
+            )
+        ),
+        timeout=20,
+        what="the worker logs the purge task's success",
     )
 
 
