@@ -6,6 +6,7 @@ import sys
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,6 +54,17 @@ def database_prepare(database_url: str) -> None:
     call_command("migrate", interactive=False, verbosity=0)
 
 
+def run_timed(target: Callable[[], None], threads: int) -> float:
+    """Runs `target` in that many threads at once; the seconds until the last one ended."""
+    workers = [threading.Thread(target=target) for _ in range(threads)]
+    started = time.perf_counter()
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return time.perf_counter() - started
+
+
 def post_all(
     url: str, path: str, bodies: list[bytes], *, api_key: str, clients: int, timeout: float
 ) -> float:
@@ -78,13 +90,7 @@ def post_all(
                 with lock:
                     failures.append(f"request {index}: {response.status} {answer[:300]!r}")
 
-    threads = [threading.Thread(target=client) for _ in range(clients)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
+    elapsed = run_timed(client, clients)
     if failures:
         raise SystemExit("API phase failed: " + "; ".join(failures[:3]))
     return elapsed

@@ -12,6 +12,7 @@ import urllib.parse
 from typing import Any
 
 import psutil
+from benchenv import run_timed
 
 
 class EmulatorProcess:
@@ -85,10 +86,4 @@ def post_and_follow(api_url: str, bodies: list[bytes], concurrency: int) -> tupl
             while job["attributes"]["status"] != "complete":
                 job = call(connection, "GET", f"/api/profile-bulk-import-jobs/{job['id']}/")
 
-    workers = [threading.Thread(target=client) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for worker in workers:
-        worker.start()
-    for worker in workers:
-        worker.join()
-    return time.perf_counter() - started, throttled[0]
+    return run_timed(client, concurrency), throttled[0]

@@ -37,8 +37,18 @@ class IdRuns:
 
     @classmethod
     def from_list(cls, pairs: Iterable[Iterable[Any]]) -> IdRuns:
-        """The set `as_list()` wrote (each id checked to be an integer)."""
-        return cls(value for first, last in pairs for value in range(int(first), int(last) + 1))
+        """The set `as_list()` wrote (each bound checked to be an integer), run by run: a
+        job's 10,000 ids are not expanded one by one to be joined again."""
+        merged = cls()
+        runs = merged.runs
+        for first, last in sorted((int(first), int(last)) for first, last in pairs):
+            if first > last:
+                continue  # an empty run
+            if runs and first <= runs[-1][1] + 1:
+                runs[-1] = (runs[-1][0], max(last, runs[-1][1]))
+            else:
+                runs.append((first, last))
+        return merged
 
     def as_list(self) -> list[list[int]]:
         return [[first, last] for first, last in self.runs]

@@ -184,14 +184,13 @@ def _waiting(
             change_ids[profile_id] = [change_id]
     whole = IdRuns(pid for pid, combined in changes.items() if _holds_object(combined))
     rows: dict[int, dict[str, Any]] = {}
-    for ids, fields in (
+    for profile_ids, fields in (
         (IdRuns(pid for pid in changes if pid not in whole), IDENTIFIER_FIELDS),
         (whole, PROFILE_FIELDS),
     ):
-        if ids:
-            rows.update(
-                (row["id"], row) for row in Profile.objects.filter(id__among=ids).values(*fields)
-            )
+        if profile_ids:
+            found = Profile.objects.filter(id__among=profile_ids).values(*fields)
+            rows.update((row["id"], row) for row in found)
     for profile_id in [pid for pid in changes if pid not in rows]:  # erased meanwhile
         del changes[profile_id]
     return changes, change_ids, rows

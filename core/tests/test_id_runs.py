@@ -31,6 +31,13 @@ def test_the_list_form_reads_back_as_the_same_set() -> None:
         IdRuns.from_list([["1", "x"]])
 
 
+def test_the_list_form_read_in_any_order_makes_the_set_of_its_ids() -> None:
+    pairs = [[10, 12], [1, 3], [4, 5], [2, 2], [20, 19], [11, 15]]
+
+    assert IdRuns.from_list(pairs) == IdRuns([*range(1, 6), *range(10, 16)])
+    assert IdRuns.from_list(pairs).as_list() == [[1, 5], [10, 15]]
+
+
 @pytest.mark.django_db
 def test_among_finds_the_rows_in_finds() -> None:
     ids = [ProfileFactory().id for _ in range(12)]

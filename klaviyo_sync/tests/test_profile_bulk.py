@@ -38,6 +38,14 @@ def _job(status: str) -> dict:
     }
 
 
+def _job_ending_clean(klaviyo: responses.RequestsMock, count: int) -> None:
+    """Job J1 accepted, then read as complete: `count` profiles, none failed."""
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    done = _job("complete")
+    done["data"]["attributes"].update(total_count=count, completed_count=count, failed_count=0)
+    klaviyo.get(f"{JOBS}/J1", json=done)
+
+
 @pytest.fixture
 def klaviyo_jobs(klaviyo: responses.RequestsMock) -> responses.RequestsMock:
     klaviyo.post(JOBS, status=202, json=_job("queued"))
@@ -133,10 +141,7 @@ def test_jobs_hold_at_most_klaviyos_number_of_profiles_and_bytes() -> None:
 def test_a_job_klaviyo_reports_without_failures_is_settled_without_reading_import_errors(
     api_client: APIClient, klaviyo: responses.RequestsMock
 ) -> None:
-    klaviyo.post(JOBS, status=202, json=_job("queued"))
-    done = _job("complete")
-    done["data"]["attributes"].update(total_count=5, completed_count=5, failed_count=0)
-    klaviyo.get(f"{JOBS}/J1", json=done)
+    _job_ending_clean(klaviyo, 5)
     ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(5)])
     plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
     ((job_id, carried),) = plan.jobs
@@ -207,10 +212,7 @@ def test_a_job_is_polled_a_quarter_second_after_it_is_sent_then_ever_further_apa
 def test_a_follow_up_queued_in_the_older_form_settles_its_job(
     api_client: APIClient, klaviyo: responses.RequestsMock
 ) -> None:
-    klaviyo.post(JOBS, status=202, json=_job("queued"))
-    done = _job("complete")
-    done["data"]["attributes"].update(total_count=3, completed_count=3, failed_count=0)
-    klaviyo.get(f"{JOBS}/J1", json=done)
+    _job_ending_clean(klaviyo, 3)
     ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(3)])
     profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
     # Queued before the job's profiles and changes went as runs: [profile, last change] pairs.
