@@ -2,6 +2,7 @@
 end; Klaviyo's import errors fail the profiles they name; what clears goes by profile-import."""
 
 import json
+import time
 
 import pytest
 import redis
@@ -207,6 +208,34 @@ def test_a_job_is_polled_a_quarter_second_after_it_is_sent_then_ever_further_apa
         tasks._follow_job("J1", [[1, 1]], polls=polls)
 
     assert countdowns == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+
+
+def test_the_time_a_poll_took_is_not_added_to_the_wait_for_the_next(
+    api_client: APIClient, klaviyo: responses.RequestsMock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(5)])
+    ((job_id, carried),) = profile_bulk.profiles_changes_send_bulk(profile_ids=ids).jobs
+
+    def slow_answer(request):  # Klaviyo (or the client's limiter) takes 0.2 s to answer
+        time.sleep(0.2)
+        return 200, {}, json.dumps(_job("processing"))
+
+    klaviyo.add_callback(responses.GET, f"{JOBS}/J1", callback=slow_answer)
+    queued: list[tuple[list, float]] = []
+    monkeypatch.setattr(
+        tasks.follow_profile_import_job,
+        "apply_async",
+        lambda args, countdown: queued.append((args, countdown)),
+    )
+
+    assert tasks.follow_profile_import_job(job_id, carried.as_task_argument(), 0) == "processing"
+
+    # The 2nd poll is due half a second after the 1st began, so 0.3 s or less after it ended.
+    ((args, countdown),) = queued
+    assert args[2] == 1
+    assert 0 <= countdown <= 0.3
+    assert Profile.objects.filter(sync_status=SyncStatus.SENT).count() == 0
 
 
 def test_a_follow_up_queued_in_the_older_form_settles_its_job(
