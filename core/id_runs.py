@@ -28,12 +28,20 @@ class IdRuns:
     __slots__ = ("runs",)
 
     def __init__(self, ids: Iterable[int] = ()) -> None:
+        values = sorted(set(map(int, ids)))
         self.runs: list[tuple[int, int]] = []
-        for value in sorted(set(map(int, ids))):
-            if self.runs and value == self.runs[-1][1] + 1:
-                self.runs[-1] = (self.runs[-1][0], value)
-            else:
-                self.runs.append((value, value))
+        if not values:
+            return
+        if values[-1] - values[0] == len(values) - 1:  # distinct, so consecutive: one run
+            self.runs.append((values[0], values[-1]))
+            return
+        first = last = values[0]
+        for value in values:
+            if value > last + 1:
+                self.runs.append((first, last))
+                first = value
+            last = value
+        self.runs.append((first, last))
 
     @classmethod
     def from_list(cls, pairs: Iterable[Iterable[Any]]) -> IdRuns:

@@ -19,6 +19,7 @@ def test_ids_become_sorted_runs_without_repeats() -> None:
         False, True, False, True, False, True, False, False,
     ]  # fmt: skip
     assert not IdRuns()
+    assert IdRuns([5, 3, 4, 4]).as_list() == [[3, 5]]  # one run, a repeat in it
 
 
 def test_the_list_form_reads_back_as_the_same_set() -> None:
