@@ -1,5 +1,6 @@
 """What every benchmark process shares: production-like settings on the benchmark's own database."""
 
+import atexit
 import http.client
 import os
 import sys
@@ -40,18 +41,56 @@ def database_prepare(database_url: str) -> None:
 
     url = urllib.parse.urlparse(database_url)
     if url.scheme == "mysql":
-        import MySQLdb
-
-        server = MySQLdb.connect(
-            host=url.hostname or "127.0.0.1",
-            port=url.port or 3306,
-            user=urllib.parse.unquote(url.username or "root"),
-            password=urllib.parse.unquote(url.password or ""),
-        )
-        name = url.path.lstrip("/")
-        server.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4")
-        server.close()
+        _server_execute(url, f"CREATE DATABASE IF NOT EXISTS `{_name(url)}` CHARACTER SET utf8mb4")
     call_command("migrate", interactive=False, verbosity=0)
+
+
+def cleanup_at_exit(*, database_url: str, broker: str = "", keep: bool = False) -> None:
+    """When this process exits (done, failed or interrupted), the benchmark's database is
+    dropped (a MariaDB database, or a SQLite file and its journals) and its Redis db emptied:
+    nothing is left on a shared server for the next run. `keep`: both left, to look at."""
+    if not keep:
+        atexit.register(_cleanup, database_url, broker)
+
+
+def _cleanup(database_url: str, broker: str) -> None:
+    from django.db import connections
+
+    settings_dict = connections["default"].settings_dict  # the file of a SQLite URL, resolved
+    connections.close_all()
+    url = urllib.parse.urlparse(database_url)
+    if url.scheme == "mysql":
+        _server_execute(url, f"DROP DATABASE IF EXISTS `{_name(url)}`")
+    elif url.scheme == "sqlite" and (name := str(settings_dict["NAME"])) != ":memory:":
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(name + suffix).unlink(missing_ok=True)
+    done = f"cleaned up: database {database_url} dropped"
+    if broker.startswith(("redis://", "rediss://")):
+        import redis
+
+        redis.Redis.from_url(broker).flushdb()
+        done += f", {broker} emptied"
+    print(done)
+
+
+def _name(url: urllib.parse.ParseResult) -> str:
+    return url.path.lstrip("/")
+
+
+def _server_execute(url: urllib.parse.ParseResult, statement: str) -> None:
+    """One statement on the MariaDB server of `url`, outside any database."""
+    import MySQLdb
+
+    server = MySQLdb.connect(
+        host=url.hostname or "127.0.0.1",
+        port=url.port or 3306,
+        user=urllib.parse.unquote(url.username or "root"),
+        password=urllib.parse.unquote(url.password or ""),
+    )
+    try:
+        server.cursor().execute(statement)
+    finally:
+        server.close()
 
 
 def run_timed(target: Callable[[], None], threads: int) -> float:

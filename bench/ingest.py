@@ -8,6 +8,8 @@
 It uses its own MariaDB database (`--database-url`, default bench_ingest on 127.0.0.1), migrates it
 and empties the events and profiles tables before each phase. Tasks are queued on `--broker`
 (Redis, so that no task runs inside the web process; `--broker ''` runs them eagerly instead).
+At the end the database is dropped and the Redis db emptied, unless `--keep` or `--url` (a
+server you run uses them).
 
 Phases, all in one run so that the figures share the same machine state:
 1. API: N events in requests of `--batch` (1,000), sent by `--clients` threads over keep-alive
@@ -53,6 +55,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--url", default="", help="use this running server, don't start one")
     parser.add_argument("--api-key", default=BENCH_KEY, help="X-API-Key for --url")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile phase")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave its database and Redis db as they end"
+    )
     return parser.parse_args()
 
 
@@ -257,6 +262,9 @@ def main() -> None:
     profiles = args.profiles or max(1, args.events // 10)
     configure_django(args)
     database_prepare(args.database_url)
+    benchenv.cleanup_at_exit(
+        database_url=args.database_url, broker=args.broker, keep=args.keep or bool(args.url)
+    )
     events = make_events(args.events, profiles)
     bodies = [json.dumps({"events": batch}).encode() for batch in batches(events, args.batch)]
     print(

@@ -5,10 +5,11 @@
     .venv/bin/python bench/load.py --single-rate 40 --bulk-rate 2 --read-rate 20 --workers 3
 
 Needs MariaDB (`--database-url`, default ks_load: created if missing, migrated, events and
-profiles emptied) and Redis (`--broker`, default db 12, flushed first). This process runs the
-emulator (Klaviyo's published rate limits ON, one request in `--validate-sample` checked against
-the OpenAPI document) and the load generator (threads, one requests.Session each); it starts
-gunicorn and one `celery worker`, both on production settings (DEBUG off, no API throttle, the
+profiles emptied) and Redis (`--broker`, default db 12, flushed first); at the end the database
+is dropped and the Redis db emptied, unless `--keep`. This process runs the emulator (Klaviyo's
+published rate limits ON, one request in `--validate-sample` checked against the OpenAPI
+document) and the load generator (threads, one requests.Session each); it starts gunicorn and
+one `celery worker`, both on production settings (DEBUG off, no API throttle, the
 emulator's key, default retry delays). The reads ask the emulator first, as they would ask
 Klaviyo; its CPU is this machine's too (`--local-reads`: gunicorn without the key).
 
@@ -47,7 +48,7 @@ from typing import Any
 
 import psutil
 import requests
-from benchenv import database_prepare, django_setup
+from benchenv import cleanup_at_exit, database_prepare, django_setup
 from ingest import empty_tables
 from sync import cpu_seconds, start_emulator_worker
 
@@ -85,6 +86,7 @@ def parse_args() -> argparse.Namespace:
     )
     add("--database-url", default="mysql://root@127.0.0.1:3306/ks_load", help="its own DB")
     add("--broker", default="redis://127.0.0.1:6379/12", help="Redis db of its own, flushed")
+    add("--keep", action="store_true", help="leave its database and Redis db as they end")
     return parser.parse_args()
 
 
@@ -434,6 +436,7 @@ def main() -> int:
 
     load_before = os.getloadavg()
     database_prepare(args.database_url)
+    cleanup_at_exit(database_url=args.database_url, broker=args.broker, keep=args.keep)
     empty_tables()
     broker_flush(args.broker)
     emulator = Emulator(port=0, config=EmulatorConfig(validate_sample=args.validate_sample))

@@ -5,7 +5,8 @@ of those profiles into the Klaviyo emulator (Klaviyo's rate limits on) vs its fl
     .venv/bin/python bench/profiles.py --profiles 20000
 
 Its own database (`--database-url`, default bench_profiles_profiles on the local MariaDB,
-created, migrated, emptied) and Redis db (`--broker`, default db 10, emptied). In one run:
+created, migrated, emptied) and Redis db (`--broker`, default db 10, emptied); at the end the
+database is dropped and the Redis db emptied, unless `--keep`. In one run:
 1. Raw: the profile rows and their change rows (what POST /profiles/bulk stores) inserted with
    `executemany` over one connection, a commit per 10,000; before and after phase 2, the
    faster run counts. The ceiling the API is compared with.
@@ -72,6 +73,9 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/10", help="Redis, emptied")
     parser.add_argument("--timeout", type=float, default=900, help="drain: give up after (s)")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave its database and Redis db as they end"
+    )
     # Off by default: the tests check every request kind against the spec (klaviyo_sync/tests/
     # test_spec.py), and checking one 5 MB job body costs the emulator seconds of CPU on the
     # request path, which on a loaded machine outlasted the client's 15 s read timeout (then
@@ -263,6 +267,7 @@ def main() -> int:
     args = parse_args()
     django_setup(database_url=args.database_url, CELERY_BROKER_URL=args.broker, API_KEYS=BENCH_KEY)
     database_prepare(args.database_url)
+    benchenv.cleanup_at_exit(database_url=args.database_url, broker=args.broker, keep=args.keep)
     profiles = make_profiles(args.profiles)
     bodies = [
         json.dumps({"profiles": profiles[start : start + args.batch]}).encode()

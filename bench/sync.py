@@ -5,7 +5,8 @@
 
 Needs Redis (`--broker`, default redis://127.0.0.1:6379/13, emptied first) and a database of its
 own (`--database-url`, default bench_sync on the local MariaDB; created and migrated, its events
-and profiles deleted before the run). It starts the emulator in this process with Klaviyo's
+and profiles deleted before the run). At the end the database is dropped and the Redis db
+emptied, unless `--keep`. It starts the emulator in this process with Klaviyo's
 published rate limits ON (bulk jobs 10/s burst, 150/min steady) and requests checked against the
 OpenAPI document one in `--validate-sample` (20); inserts N pending events directly (one profile
 per 10 events); starts ONE `celery worker` with `--concurrency` pool processes (4 by default, as
@@ -31,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
-from benchenv import database_prepare
+from benchenv import cleanup_at_exit, database_prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST_PER_SECOND = 10  # POST /api/event-bulk-create-jobs, x-klaviyo-ratelimit
@@ -59,6 +60,9 @@ def parse_args() -> argparse.Namespace:
         "--validate-sample", type=int, default=20, help="emulator checks every Nth request (20)"
     )
     parser.add_argument("--timeout", type=float, default=600, help="give up after (s)")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave its database and Redis db as they end"
+    )
     return parser.parse_args()
 
 
@@ -198,6 +202,7 @@ def main() -> int:
     from testkit.procs import broker_flush, wait_until
 
     prepare_database(args.database_url)
+    cleanup_at_exit(database_url=args.database_url, broker=args.broker, keep=args.keep)
     broker_flush(args.broker)
     emulator = Emulator(port=0, config=EmulatorConfig(validate_sample=args.validate_sample))
     emulator.start()
