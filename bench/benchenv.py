@@ -9,6 +9,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,9 +40,11 @@ def database_prepare(database_url: str) -> None:
     migrates it; call after django_setup."""
     from django.core.management import call_command
 
-    url = urllib.parse.urlparse(database_url)
-    if url.scheme == "mysql":
-        _server_execute(url, f"CREATE DATABASE IF NOT EXISTS `{_name(url)}` CHARACTER SET utf8mb4")
+    if database_url.startswith("mysql://"):
+        name = database_name(database_url)
+        _server_execute(
+            database_url, f"CREATE DATABASE IF NOT EXISTS `{name}` CHARACTER SET utf8mb4"
+        )
     call_command("migrate", interactive=False, verbosity=0)
 
 
@@ -58,10 +61,9 @@ def _cleanup(database_url: str, broker: str) -> None:
 
     settings_dict = connections["default"].settings_dict  # the file of a SQLite URL, resolved
     connections.close_all()
-    url = urllib.parse.urlparse(database_url)
-    if url.scheme == "mysql":
-        _server_execute(url, f"DROP DATABASE IF EXISTS `{_name(url)}`")
-    elif url.scheme == "sqlite" and (name := str(settings_dict["NAME"])) != ":memory:":
+    if database_url.startswith("mysql://"):
+        _server_execute(database_url, f"DROP DATABASE IF EXISTS `{database_name(database_url)}`")
+    elif database_url.startswith("sqlite:") and (name := str(settings_dict["NAME"])) != ":memory:":
         for suffix in ("", "-wal", "-shm", "-journal"):
             Path(name + suffix).unlink(missing_ok=True)
     done = f"cleaned up: database {database_url} dropped"
@@ -73,20 +75,34 @@ def _cleanup(database_url: str, broker: str) -> None:
     print(done)
 
 
-def _name(url: urllib.parse.ParseResult) -> str:
-    return url.path.lstrip("/")
+def add_keep_option(add_argument: Callable[..., Any]) -> None:
+    """`--keep`, for a benchmark that cleans up (cleanup_at_exit): `parser.add_argument`."""
+    add_argument("--keep", action="store_true", help="leave its database and Redis db as they end")
 
 
-def _server_execute(url: urllib.parse.ParseResult, statement: str) -> None:
-    """One statement on the MariaDB server of `url`, outside any database."""
+def server_connection(database_url: str, **options: Any) -> Any:
+    """A connection to the MariaDB server of `database_url`, in no database unless `options`
+    name one (`database=`), utf8mb4."""
     import MySQLdb
 
-    server = MySQLdb.connect(
+    url = urllib.parse.urlparse(database_url)
+    return MySQLdb.connect(
         host=url.hostname or "127.0.0.1",
         port=url.port or 3306,
         user=urllib.parse.unquote(url.username or "root"),
         password=urllib.parse.unquote(url.password or ""),
+        charset="utf8mb4",
+        **options,
     )
+
+
+def database_name(database_url: str) -> str:
+    return urllib.parse.urlparse(database_url).path.lstrip("/")
+
+
+def _server_execute(database_url: str, statement: str) -> None:
+    """One statement on the MariaDB server of `database_url`, outside any database."""
+    server = server_connection(database_url)
     try:
         server.cursor().execute(statement)
     finally:

@@ -55,9 +55,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--url", default="", help="use this running server, don't start one")
     parser.add_argument("--api-key", default=BENCH_KEY, help="X-API-Key for --url")
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile phase")
-    parser.add_argument(
-        "--keep", action="store_true", help="leave its database and Redis db as they end"
-    )
+    benchenv.add_keep_option(parser.add_argument)
     return parser.parse_args()
 
 

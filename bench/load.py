@@ -48,7 +48,7 @@ from typing import Any
 
 import psutil
 import requests
-from benchenv import cleanup_at_exit, database_prepare, django_setup
+from benchenv import add_keep_option, cleanup_at_exit, database_prepare, django_setup
 from ingest import empty_tables
 from sync import cpu_seconds, start_emulator_worker
 
@@ -86,7 +86,7 @@ def parse_args() -> argparse.Namespace:
     )
     add("--database-url", default="mysql://root@127.0.0.1:3306/ks_load", help="its own DB")
     add("--broker", default="redis://127.0.0.1:6379/12", help="Redis db of its own, flushed")
-    add("--keep", action="store_true", help="leave its database and Redis db as they end")
+    add_keep_option(add)
     return parser.parse_args()
 
 

@@ -73,9 +73,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--broker", default="redis://127.0.0.1:6379/10", help="Redis, emptied")
     parser.add_argument("--timeout", type=float, default=900, help="drain: give up after (s)")
-    parser.add_argument(
-        "--keep", action="store_true", help="leave its database and Redis db as they end"
-    )
+    benchenv.add_keep_option(parser.add_argument)
     # Off by default: the tests check every request kind against the spec (klaviyo_sync/tests/
     # test_spec.py), and checking one 5 MB job body costs the emulator seconds of CPU on the
     # request path, which on a loaded machine outlasted the client's 15 s read timeout (then

@@ -29,11 +29,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.parse
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchenv import django_setup
+from benchenv import database_name, django_setup, server_connection
 
 ROOT = Path(__file__).resolve().parent.parent
 # The data set's "now": fixed, so that every load makes the same rows.
@@ -75,27 +74,12 @@ def configure_django(args: argparse.Namespace) -> None:
     )
 
 
-def server_connection(database_url: str, database: str | None = None):
-    import MySQLdb
-
-    url = urllib.parse.urlparse(database_url)
-    options = {"database": database} if database else {}
-    return MySQLdb.connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 3306,
-        user=urllib.parse.unquote(url.username or "root"),
-        password=urllib.parse.unquote(url.password or ""),
-        autocommit=True,
-        **options,
-    )
-
-
 # --- Loading --------------------------------------------------------------------------------------
 
 
 def database_create(args: argparse.Namespace) -> None:
-    name = urllib.parse.urlparse(args.database_url).path.lstrip("/")
-    connection = server_connection(args.database_url)
+    name = database_name(args.database_url)
+    connection = server_connection(args.database_url, autocommit=True)
     with connection.cursor() as cursor:
         cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
         cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
@@ -346,7 +330,9 @@ def main(args: argparse.Namespace) -> None:
     print(f"Loading again for the raw DELETE ({data_load(args):.0f} s).")
     connection.close()
     inserter = Inserter(args)
-    raw = server_connection(args.database_url, database=connection.settings_dict["NAME"])
+    raw = server_connection(
+        args.database_url, database=connection.settings_dict["NAME"], autocommit=True
+    )
     cutoff = (ANCHOR - timedelta(days=RETENTION_DAYS)).replace(tzinfo=None)
     started = time.perf_counter()
     with raw.cursor() as cursor:

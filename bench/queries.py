@@ -23,12 +23,11 @@ import os
 import random
 import statistics
 import time
-import urllib.parse
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from benchenv import database_prepare, django_setup
+from benchenv import database_name, database_prepare, django_setup, server_connection
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-api-key"
@@ -58,20 +57,6 @@ def configure_django(args: argparse.Namespace) -> None:
         CELERY_BROKER_URL="",
         API_KEYS=BENCH_KEY,
         API_THROTTLE_RATE="",
-    )
-
-
-def server_connection(database_url: str, **options):
-    import MySQLdb
-
-    url = urllib.parse.urlparse(database_url)
-    return MySQLdb.connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 3306,
-        user=urllib.parse.unquote(url.username or "root"),
-        password=urllib.parse.unquote(url.password or ""),
-        charset="utf8mb4",
-        **options,
     )
 
 
@@ -116,7 +101,7 @@ def load(args: argparse.Namespace) -> None:
 
     server = server_connection(args.database_url, local_infile=1)
     cursor = server.cursor()
-    cursor.execute(f"USE `{urllib.parse.urlparse(args.database_url).path.lstrip('/')}`")
+    cursor.execute(f"USE `{database_name(args.database_url)}`")
     cursor.execute("SET FOREIGN_KEY_CHECKS = 0, UNIQUE_CHECKS = 0")
     for model in (Event, Profile, Metric):
         cursor.execute(f"TRUNCATE TABLE {model._meta.db_table}")

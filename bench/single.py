@@ -48,9 +48,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import redis
+from benchenv import server_connection
 from procstat import cpu_seconds, mariadb_pids, server_pids
 from single_floor import FLOOR_QUEUE
-from single_state import empty_tables, mysql_connect, phase_check, queued_ids
+from single_state import empty_tables, phase_check, queued_ids
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-single-api-key"
@@ -121,7 +122,7 @@ def free_port() -> int:
 def serve(name: str, folder: Path, args: argparse.Namespace, tmp: str, app: str = "") -> Target:
     """Creates and migrates the target's database, then starts `manage.py serve` in `folder`."""
     database = f"bench_single_{name}"
-    server = mysql_connect(args.mysql)
+    server = server_connection(args.mysql)
     server.cursor().execute(f"DROP DATABASE IF EXISTS `{database}`")
     server.cursor().execute(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4")
     server.close()
@@ -347,7 +348,7 @@ def main() -> None:
         else:
             redis.Redis.from_url(args.broker).delete(FLOOR_QUEUE, "celery")
         if not args.keep:
-            server = mysql_connect(args.mysql)
+            server = server_connection(args.mysql)
             for target in targets:
                 if target.database:
                     server.cursor().execute(f"DROP DATABASE IF EXISTS `{target.database}`")

@@ -4,30 +4,17 @@ and afterwards every stored event must be pending with its id queued once."""
 import base64
 import json
 import time
-import urllib.parse
 import uuid
-from typing import Any
 
-import MySQLdb
 import redis
+from benchenv import server_connection
 from single_floor import FLOOR_QUEUE
-
-
-def mysql_connect(mysql: str, database: str | None = None) -> Any:
-    url = urllib.parse.urlparse(mysql)
-    return MySQLdb.connect(
-        host=url.hostname or "127.0.0.1",
-        port=url.port or 3306,
-        user=urllib.parse.unquote(url.username or "root"),
-        password=urllib.parse.unquote(url.password or ""),
-        **({"database": database} if database else {}),
-    )
 
 
 def empty_tables(mysql: str, database_name: str) -> None:
     if not database_name:
         return
-    database = mysql_connect(mysql, database_name)
+    database = server_connection(mysql, database=database_name)
     cursor = database.cursor()
     cursor.execute("SET FOREIGN_KEY_CHECKS = 0")
     for table in ("events_event", "events_profile"):
@@ -52,7 +39,7 @@ def queued_ids(broker: redis.Redis) -> tuple[int, list[str]]:
 
 
 def stored_events(mysql: str, database_name: str) -> list[tuple[str, str]]:
-    database = mysql_connect(mysql, database_name)
+    database = server_connection(mysql, database=database_name)
     cursor = database.cursor()
     cursor.execute("SELECT id, sync_status FROM events_event")
     rows = [(str(uuid.UUID(row[0])) if len(row[0]) == 32 else row[0], row[1]) for row in cursor]

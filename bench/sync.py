@@ -32,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import psutil
-from benchenv import cleanup_at_exit, database_prepare
+from benchenv import add_keep_option, cleanup_at_exit, database_prepare
 
 ROOT = Path(__file__).resolve().parent.parent
 BURST_PER_SECOND = 10  # POST /api/event-bulk-create-jobs, x-klaviyo-ratelimit
@@ -60,9 +60,7 @@ def parse_args() -> argparse.Namespace:
         "--validate-sample", type=int, default=20, help="emulator checks every Nth request (20)"
     )
     parser.add_argument("--timeout", type=float, default=600, help="give up after (s)")
-    parser.add_argument(
-        "--keep", action="store_true", help="leave its database and Redis db as they end"
-    )
+    add_keep_option(parser.add_argument)
     return parser.parse_args()
 
 

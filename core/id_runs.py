@@ -32,9 +32,6 @@ class IdRuns:
         self.runs: list[tuple[int, int]] = []
         if not values:
             return
-        if values[-1] - values[0] == len(values) - 1:  # distinct, so consecutive: one run
-            self.runs.append((values[0], values[-1]))
-            return
         first = last = values[0]
         for value in values:
             if value > last + 1:
