@@ -35,7 +35,7 @@ from klaviyo_client.errors import KlaviyoError
 from klaviyo_sync.lease import claimable
 from klaviyo_sync.services import retry_delay
 
-# A job is followed for about 3 hours 20 minutes (tasks.JOB_MAX_POLLS polls, backing off to a
+# A job is followed for about 3 hours 10 minutes (tasks.JOB_MAX_POLLS polls, backing off to a
 # minute); one still listed after this was left behind by a lost follower.
 IMPORT_JOB_HORIZON = timedelta(hours=4)
 # Seconds between looks at the import jobs an erasure waits for.

@@ -295,14 +295,16 @@ def sync_profiles_changes(profile_ids: list[int]) -> dict[str, int]:
 BULK_IMPORT_FROM = 5
 
 # Following a job: Klaviyo answers its POST `queued` and runs it afterwards. The first poll a
-# quarter of a second later, each next one twice as far, up to a minute apart, for about 3
-# hours: a job that ends at once is seen ended within a second, a long one costs a few polls
-# of the job GET's own budget (10/s, 150/m, guarded by the client's limiter) before the minute.
+# tenth of a second later, each next one twice as far, up to a minute apart, for about 3
+# hours: a job that ends at once is seen ended within half a second, a long one costs a few
+# polls of the job GET's own budget (10/s, 150/m, guarded by the client's limiter) before the
+# minute (one more than a first poll at 0.25 s would: 0.1, 0.3, 0.7, 1.5, 3.1 s, ...). On the
+# drain of 100,000 profiles (bench/profiles.py), the last job's two polls and its settle are
+# the drain's tail: 0.25 s for the first made it 0.6 s longer (6.24-6.84 s against 5.47-6.33).
 # "Twice as far" from the start of the poll before: the time a poll took (a slow answer, a
-# wait for the client's limiter) is not added to the schedule. Measured on the drain of
-# 100,000 profiles (bench/profiles.py): the last job's first poll took half a second, and its
-# next one waited another half second after that for no reason.
-JOB_POLL_FIRST_SECONDS = 0.25
+# wait for the client's limiter) is not added to the schedule. Measured on the same drain: the
+# last job's first poll took half a second, and its next one waited as long again after that.
+JOB_POLL_FIRST_SECONDS = 0.1
 JOB_POLL_MAX_SECONDS = 60.0
 JOB_MAX_POLLS = 200
 

@@ -194,7 +194,7 @@ def test_a_change_stored_while_its_job_ran_stays_to_be_sent_next(
     assert {row.sync_status for row in sent} == {SyncStatus.SENT}
 
 
-def test_a_job_is_polled_a_quarter_second_after_it_is_sent_then_ever_further_apart(
+def test_a_job_is_polled_a_tenth_of_a_second_after_it_is_sent_then_ever_further_apart(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     countdowns: list[float] = []
@@ -204,10 +204,10 @@ def test_a_job_is_polled_a_quarter_second_after_it_is_sent_then_ever_further_apa
         lambda args, countdown: countdowns.append(countdown),
     )
 
-    for polls in range(10):
+    for polls in range(11):
         tasks._follow_job("J1", [[1, 1]], polls=polls)
 
-    assert countdowns == [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+    assert countdowns == pytest.approx([0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 6.4, 12.8, 25.6, 51.2, 60.0])
 
 
 def test_the_time_a_poll_took_is_not_added_to_the_wait_for_the_next(
@@ -229,12 +229,12 @@ def test_the_time_a_poll_took_is_not_added_to_the_wait_for_the_next(
         lambda args, countdown: queued.append((args, countdown)),
     )
 
-    assert tasks.follow_profile_import_job(job_id, carried.as_task_argument(), 0) == "processing"
+    assert tasks.follow_profile_import_job(job_id, carried.as_task_argument(), 2) == "processing"
 
-    # The 2nd poll is due half a second after the 1st began, so 0.3 s or less after it ended.
+    # The 4th poll is due 0.8 s after the 3rd began, so 0.6 s or less after it ended.
     ((args, countdown),) = queued
-    assert args[2] == 1
-    assert 0 <= countdown <= 0.3
+    assert args[2] == 3
+    assert 0.4 <= countdown <= 0.6
     assert Profile.objects.filter(sync_status=SyncStatus.SENT).count() == 0
 
 
