@@ -298,7 +298,7 @@ BULK_IMPORT_FROM = 5
 # tenth of a second later, each next one twice as far, up to a minute apart, for about 3
 # hours: a job that ends at once is seen ended within half a second, a long one costs a few
 # polls of the job GET's own budget (10/s, 150/m, guarded by the client's limiter) before the
-# minute (one more than a first poll at 0.25 s would: 0.1, 0.3, 0.7, 1.5, 3.1 s, ...). On the
+# minute (one or two more than a first poll at 0.25 s: at 0.1, 0.3, 0.7, 1.5, 3.1 s, ...). On the
 # drain of 100,000 profiles (bench/profiles.py), the last job's two polls and its settle are
 # the drain's tail: 0.25 s for the first made it 0.6 s longer (6.24-6.84 s against 5.47-6.33).
 # "Twice as far" from the start of the poll before: the time a poll took (a slow answer, a
