@@ -1,11 +1,13 @@
 """Database helpers shared by the apps."""
 
+import json
 import logging
 import time
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from django.db import DatabaseError, InterfaceError, OperationalError, connection
+from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
+from django.db.models import QuerySet
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,3 +100,19 @@ def _error_code(error: DatabaseError) -> int | None:
     if isinstance(code, int):
         return code
     return LOCK_WAIT_TIMEOUT if "database is locked" in str(error) else None
+
+
+def rows_with_json_last(queryset: QuerySet) -> list[tuple[Any, ...]]:
+    """The rows of a `values_list(..., json_field)` queryset, the JSON column (the last) decoded
+    by one json.loads for all of them rather than by the field's converter row by row: for the
+    10,000 changes of a bulk import job, those calls were a tenth of the worker's CPU. The
+    column is read as the text the database keeps; a backend that decodes it itself (a value
+    that is not text) gets the field's own conversion."""
+    with connections[queryset.db].cursor() as cursor:
+        cursor.execute(*queryset.query.get_compiler(using=queryset.db).as_sql())
+        rows = cursor.fetchall()
+    texts = [row[-1] for row in rows]
+    if not all(isinstance(text, str) for text in texts):
+        return list(queryset)
+    decoded = json.loads(f"[{','.join(texts)}]")
+    return [(*row[:-1], value) for row, value in zip(rows, decoded, strict=True)]

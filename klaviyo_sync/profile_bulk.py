@@ -18,6 +18,7 @@ from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
+from core.db import rows_with_json_last
 from core.id_runs import IdRuns
 from events.merge_patch import holds_null, json_patches_combine
 from events.models import Profile, ProfileChange, SyncStatus
@@ -175,18 +176,23 @@ def _waiting(
         .values_list("id", flat=True)
     )
     waiting = ProfileChange.objects.filter(id__among=ids).order_by("id")
-    for profile_id, change_id, patch in waiting.values_list("profile_id", "id", "attributes"):
+    for profile_id, change_id, patch in rows_with_json_last(
+        waiting.values_list("profile_id", "id", "attributes")
+    ):
         if profile_id in changes:
             changes[profile_id] = json_patches_combine(changes[profile_id], patch)
             change_ids[profile_id].append(change_id)
         else:  # a patch alone is its own combination (a fresh dict, decoded for this read)
             changes[profile_id] = patch
             change_ids[profile_id] = [change_id]
-    whole = IdRuns(pid for pid, combined in changes.items() if _holds_object(combined))
+    whole: list[int] = []
+    plain: list[int] = []
+    for profile_id, combined in changes.items():
+        (whole if _holds_object(combined) else plain).append(profile_id)
     rows: dict[int, dict[str, Any]] = {}
     for profile_ids, fields in (
-        (IdRuns(pid for pid in changes if pid not in whole), IDENTIFIER_FIELDS),
-        (whole, PROFILE_FIELDS),
+        (IdRuns(plain), IDENTIFIER_FIELDS),
+        (IdRuns(whole), PROFILE_FIELDS),
     ):
         if profile_ids:
             found = Profile.objects.filter(id__among=profile_ids).values(*fields)
