@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json.encoder import c_make_encoder, encode_basestring  # type: ignore[attr-defined]
 from typing import Any
 from uuid import UUID
 
@@ -46,16 +47,19 @@ class NotSendable(ValueError):
     """A value Klaviyo would reject; the message says which and why."""
 
 
-# One encoder for every body (json.dumps with options builds one per call: measured, half the
-# time of encoding a profile). Our values come from JSON: no cycles to look for.
-_ENCODER = json.JSONEncoder(
-    separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False
+# One encoder for every body, CPython's C encoder made once with the options of
+# json.dumps(separators=(",", ":"), ensure_ascii=False, allow_nan=False, check_circular=False):
+# json.dumps and JSONEncoder.encode make one per call, a third of the 7.8 us a profile
+# resource took (5.3 us here; a bulk import job encodes 10,000). Our values come from JSON: no
+# cycles to look for (markers None). Arguments in the order JSONEncoder.iterencode passes them.
+_ENCODE = c_make_encoder(
+    None, json.JSONEncoder().default, encode_basestring, None, ":", ",", False, False, False
 )
 
 
 def dumps(value: Any) -> bytes:
     try:
-        text = _ENCODER.encode(value)
+        text = "".join(_ENCODE(value, 0))
     except ValueError as error:  # NaN or Infinity somewhere
         raise NotSendable(f"holds a number Klaviyo cannot take: {error}") from None
     try:

@@ -285,3 +285,22 @@ def test_bulk_error_pointers_name_the_rejected_events_and_profiles():
     assert set(culprits) == {packed.groups[0][1], *packed.groups[1]}
     assert culprits[packed.groups[0][1]].startswith("Invalid input. Bad time (")
     assert bad_profiles == {1}
+
+
+def test_bodies_are_compact_utf8_json() -> None:
+    body = mapping.dumps({"name": 'Zoë "Z"', "tags": ["a", 1, 2.5, None, True], "empty": {}})
+
+    assert body == '{"name":"Zoë \\"Z\\"","tags":["a",1,2.5,null,true],"empty":{}}'.encode()
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (float("nan"), "a number Klaviyo cannot take"),
+        (float("-inf"), "a number Klaviyo cannot take"),
+        ("x\ud800y", "text that is not valid Unicode"),
+    ],
+)
+def test_a_value_json_cannot_carry_is_not_sendable(value: object, reason: str) -> None:
+    with pytest.raises(mapping.NotSendable, match=reason):
+        mapping.dumps({"properties": {"nested": [value]}})
