@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
 from django.db.models import QuerySet
 
@@ -108,8 +109,12 @@ def rows_with_json_last(queryset: QuerySet) -> list[tuple[Any, ...]]:
     10,000 changes of a bulk import job, those calls were a tenth of the worker's CPU. The
     column is read as the text the database keeps; a backend that decodes it itself (a value
     that is not text) gets the field's own conversion."""
+    try:
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    except EmptyResultSet:  # a filter no row can match (`id__in=[]`): Django asks nothing
+        return []
     with connections[queryset.db].cursor() as cursor:
-        cursor.execute(*queryset.query.get_compiler(using=queryset.db).as_sql())
+        cursor.execute(sql, params)
         rows = cursor.fetchall()
     texts = [row[-1] for row in rows]
     if not all(isinstance(text, str) for text in texts):

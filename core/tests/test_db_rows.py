@@ -33,7 +33,14 @@ def test_the_json_column_of_every_row_reads_as_the_field_reads_it() -> None:
 
 
 def test_no_rows_read_as_none() -> None:
-    assert rows_with_json_last(ProfileChange.objects.values_list("id", "attributes")) == []
+    ProfileChange.objects.create(profile=ProfileFactory(), attributes={"n": 1})
+    none_match = ProfileChange.objects.filter(profile__email="nobody@example.com")
+    none_can_match = ProfileChange.objects.filter(id__in=[])  # Django sends no query
+
+    with CaptureQueriesContext(connection) as queries:
+        assert rows_with_json_last(none_match.values_list("id", "attributes")) == []
+        assert rows_with_json_last(none_can_match.values_list("id", "attributes")) == []
+    assert len(queries) == 1
 
 
 def test_a_row_without_json_text_reads_as_the_field_reads_it() -> None:
