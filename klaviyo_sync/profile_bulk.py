@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -274,6 +275,16 @@ def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> str | None
     failed = {}
     if attributes.get("failed_count") != 0:
         failed = _import_errors(client, job_id, carried.profiles)
+    # All or nothing: a worker that dies between deleting the changes and marking the profiles
+    # would leave them pending with nothing to send, where the sweeper never looks again.
+    with transaction.atomic():
+        _job_outcome_record(carried, failed)
+    return None
+
+
+def _job_outcome_record(carried: JobCarried, failed: dict[int, str]) -> None:
+    """The profiles `failed` names failed with their error, the others sent (the changes the
+    job carried gone), but for those with a change stored since the job was built."""
     by_error: dict[str, list[int]] = {}
     for profile_id, text in failed.items():
         by_error.setdefault(text[:5000], []).append(profile_id)
@@ -287,7 +298,7 @@ def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> str | None
         sent = IdRuns(pid for pid in sent if pid not in failed)
         done = done.exclude(profile_id__among=failed)
     if not sent:
-        return None
+        return
     done.delete()
     # A change stored after the job was built still has to go: its profile is not sent yet.
     newer = set(
@@ -308,7 +319,6 @@ def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> str | None
         attempts=0,
         next_attempt_at=None,
     )
-    return None
 
 
 def _import_errors(client: KlaviyoClient, job_id: str, ids: IdRuns) -> dict[int, str]:

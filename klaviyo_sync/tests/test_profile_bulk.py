@@ -1,5 +1,6 @@
 """A backlog of profile changes goes to Klaviyo as profile-bulk-import-jobs, each followed to its
-end; Klaviyo's import errors fail the profiles they name; what clears goes by profile-import."""
+end (a settle all or nothing); Klaviyo's import errors fail the profiles they name; what clears
+goes by profile-import."""
 
 import json
 import time
@@ -7,6 +8,7 @@ import time
 import pytest
 import redis
 import responses
+from django.db import DatabaseError, connection, connections
 from rest_framework.test import APIClient
 
 from events.models import Profile, ProfileChange, SyncStatus
@@ -328,3 +330,48 @@ def test_a_backlogs_batches_wait_behind_the_follow_ups_of_its_jobs_already_sent(
         "sync_profiles_changes",
         "sync_profiles_changes",
     ]
+
+
+# Committed for real: another connection holds a lock on one of the rows.
+@pytest.mark.django_db(transaction=True)
+def test_a_settle_cut_short_keeps_every_change_and_a_later_one_settles_the_job(
+    api_client: APIClient, klaviyo: responses.RequestsMock, settings
+) -> None:
+    if connection.vendor != "mysql":
+        pytest.skip("a row lock and its wait timeout: MySQL/MariaDB")
+    key, settings.KLAVIYO_API_KEY = settings.KLAVIYO_API_KEY, ""
+    ids = _bulk(
+        api_client,
+        [{"email": f"p{i}@example.com", "profileAttributes": {"n": i}} for i in range(3)],
+    )
+    settings.KLAVIYO_API_KEY = key  # stored while no key was set: their changes wait, unsent
+    _job_ending_clean(klaviyo, 3)
+    ((job_id, carried),) = profile_bulk.profiles_changes_send_bulk(profile_ids=ids).jobs
+
+    # The last profile's row is held by another transaction: marking it sent times out after
+    # the changes were deleted, as a worker killed at that moment would stop.
+    locker = connections.create_connection("default")
+    try:
+        locker.set_autocommit(False)
+        with locker.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id FROM {Profile._meta.db_table} WHERE id = %s FOR UPDATE", [ids[-1]]
+            )
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = 1")
+        with pytest.raises(DatabaseError):
+            profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried)
+    finally:
+        locker.rollback()
+        locker.close()
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+
+    assert ProfileChange.objects.filter(profile_id__in=ids).count() == 3
+    assert not Profile.objects.filter(id__in=ids, sync_status=SyncStatus.SENT).exists()
+
+    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is None
+
+    assert not ProfileChange.objects.filter(profile_id__in=ids).exists()
+    statuses = set(Profile.objects.filter(id__in=ids).values_list("sync_status", flat=True))
+    assert statuses == {SyncStatus.SENT}
