@@ -364,8 +364,8 @@ def test_a_settle_cut_short_keeps_every_change_and_a_later_one_settles_the_job(
     finally:
         locker.rollback()
         locker.close()
-        with connection.cursor() as cursor:
-            cursor.execute("SET SESSION innodb_lock_wait_timeout = DEFAULT")
+        # Reopened for what follows with the settings' timeout (init_command), not the server's.
+        connection.close()
 
     assert ProfileChange.objects.filter(profile_id__in=ids).count() == 3
     assert not Profile.objects.filter(id__in=ids, sync_status=SyncStatus.SENT).exists()
