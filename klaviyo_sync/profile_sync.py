@@ -117,13 +117,14 @@ def profile_sync(*, profile_id: int) -> Profile:
             in_event=False,
         )
         answer, note = import_or_update_duplicate(client, resource)
+        synced_at = timezone.now()
         changes = {
             "sync_status": SyncStatus.SENT,
             "last_error": note,
-            "synced_at": timezone.now(),
+            "synced_at": synced_at,
             "klaviyo_id": answer.get("id") or profile.klaviyo_id,
             "attempts": 0,
-            "next_attempt_at": None,
+            "next_attempt_at": synced_at,  # not NULL: Profile.next_attempt_at
         }
         if last_covered is not None:
             ProfileChange.objects.filter(profile_id=profile_id, id__lte=last_covered).delete()
