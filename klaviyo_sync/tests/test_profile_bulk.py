@@ -143,15 +143,22 @@ def test_jobs_hold_at_most_klaviyos_number_of_profiles_and_bytes() -> None:
     assert [len(job) for job in profile_bulk._pack(big)] == [2, 2, 1]
 
 
+def _sent_by_a_clean_job(
+    api_client: APIClient, klaviyo: responses.RequestsMock, count: int
+) -> list[int]:
+    """`count` new profiles sent in one job that ends with no failure, and settled."""
+    _job_ending_clean(klaviyo, count)
+    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(count)])
+    plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
+    ((job_id, carried),) = plan.jobs
+    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is None
+    return ids
+
+
 def test_a_job_klaviyo_reports_without_failures_is_settled_without_reading_import_errors(
     api_client: APIClient, klaviyo: responses.RequestsMock
 ) -> None:
-    _job_ending_clean(klaviyo, 5)
-    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(5)])
-    plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
-    ((job_id, carried),) = plan.jobs
-
-    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is None
+    _sent_by_a_clean_job(api_client, klaviyo, 5)
 
     assert not [c for c in klaviyo.calls if "import-errors" in c.request.url]
     assert {row.sync_status for row in Profile.objects.all()} == {SyncStatus.SENT}
@@ -163,12 +170,7 @@ def test_a_settled_job_leaves_its_profiles_due_at_an_instant_not_null(
 ) -> None:
     # NULL, filled by their next claim, would grow every row (InnoDB splits its pages): a
     # profile imported again (a nightly CRM export) is claimed from an instant, in place.
-    _job_ending_clean(klaviyo, 3)
-    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(3)])
-    plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
-    ((job_id, carried),) = plan.jobs
-
-    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is None
+    ids = _sent_by_a_clean_job(api_client, klaviyo, 3)
 
     rows = Profile.objects.all()
     assert {row.sync_status for row in rows} == {SyncStatus.SENT}
