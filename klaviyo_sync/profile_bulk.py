@@ -142,7 +142,7 @@ def profiles_changes_send_bulk(*, profile_ids: list[int]) -> BulkPlan:
             Profile.objects.filter(id=profile_id).update(
                 sync_status=SyncStatus.FAILED,
                 last_error=f"Not sent: {problem}",
-                next_attempt_at=timezone.now(),  # not NULL: Profile.next_attempt_at
+                next_attempt_at=None,
             )
             continue
         if _clears(resource, body) or len(body) > MAX_BULK_PROFILE_BYTES:
@@ -235,7 +235,7 @@ def _retry(profile_ids: list[int], error: KlaviyoError | str, plan: BulkPlan) ->
         rows.update(
             sync_status=SyncStatus.FAILED,
             last_error=f"{summary} (gave up after {worst} attempts)"[:5000],
-            next_attempt_at=timezone.now(),
+            next_attempt_at=None,
         )
         return
     delay = retry_delay(
@@ -284,15 +284,13 @@ def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> str | None
 
 def _job_outcome_record(carried: JobCarried, failed: dict[int, str]) -> None:
     """The profiles `failed` names failed with their error, the others sent (the changes the
-    job carried gone), but for those with a change stored since the job was built. Their
-    next_attempt_at is this instant, not NULL (Profile.next_attempt_at): due at once."""
-    now = timezone.now()
+    job carried gone), but for those with a change stored since the job was built."""
     by_error: dict[str, list[int]] = {}
     for profile_id, text in failed.items():
         by_error.setdefault(text[:5000], []).append(profile_id)
     for text, profile_ids in by_error.items():
         Profile.objects.filter(id__among=profile_ids).update(
-            sync_status=SyncStatus.FAILED, last_error=text, next_attempt_at=now
+            sync_status=SyncStatus.FAILED, last_error=text, next_attempt_at=None
         )
     sent = carried.profiles
     done = ProfileChange.objects.filter(id__among=carried.changes)
@@ -311,11 +309,15 @@ def _job_outcome_record(carried: JobCarried, failed: dict[int, str]) -> None:
     )
     if newer:
         Profile.objects.filter(id__among=newer).update(
-            last_error="", attempts=0, next_attempt_at=now
+            last_error="", attempts=0, next_attempt_at=None
         )
         sent = IdRuns(pid for pid in sent if pid not in newer)
     Profile.objects.filter(id__among=sent).update(
-        sync_status=SyncStatus.SENT, synced_at=now, last_error="", attempts=0, next_attempt_at=now
+        sync_status=SyncStatus.SENT,
+        synced_at=timezone.now(),
+        last_error="",
+        attempts=0,
+        next_attempt_at=None,
     )
 
 

@@ -77,9 +77,7 @@ def profile_changes_sync(*, profile_id: int) -> ProfileChangesOutcome:
         answer, note = import_or_update_duplicate(client, resource)
     except mapping.NotSendable as problem:
         rows.update(
-            sync_status=SyncStatus.FAILED,
-            last_error=f"Not sent: {problem}",
-            next_attempt_at=timezone.now(),  # not NULL: Profile.next_attempt_at
+            sync_status=SyncStatus.FAILED, last_error=f"Not sent: {problem}", next_attempt_at=None
         )
         return ProfileChangesOutcome("failed")
     except KlaviyoError as error:
@@ -89,7 +87,7 @@ def profile_changes_sync(*, profile_id: int) -> ProfileChangesOutcome:
             rows.update(
                 sync_status=SyncStatus.FAILED,
                 last_error=(error.summary + suffix)[:5000],
-                next_attempt_at=timezone.now(),
+                next_attempt_at=None,
             )
             return ProfileChangesOutcome("failed")
         delay = retry_delay(attempt=attempts, retry_after=error.retry_after)
@@ -100,13 +98,12 @@ def profile_changes_sync(*, profile_id: int) -> ProfileChangesOutcome:
         return ProfileChangesOutcome("retrying", retry_in=delay)
     ProfileChange.objects.filter(profile_id=profile_id, id__lte=changes[-1][0]).delete()
     newer = ProfileChange.objects.filter(profile_id=profile_id).exists()
-    now = timezone.now()
     rows.update(
         klaviyo_id=answer.get("id") or F("klaviyo_id"),
         last_error=note,
         attempts=0,
-        next_attempt_at=now,
-        **({} if newer else {"sync_status": SyncStatus.SENT, "synced_at": now}),
+        next_attempt_at=None,
+        **({} if newer else {"sync_status": SyncStatus.SENT, "synced_at": timezone.now()}),
     )
     return ProfileChangesOutcome("sent", retry_in=0.0 if newer else None)
 

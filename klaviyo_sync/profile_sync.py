@@ -117,14 +117,13 @@ def profile_sync(*, profile_id: int) -> Profile:
             in_event=False,
         )
         answer, note = import_or_update_duplicate(client, resource)
-        synced_at = timezone.now()
         changes = {
             "sync_status": SyncStatus.SENT,
             "last_error": note,
-            "synced_at": synced_at,
+            "synced_at": timezone.now(),
             "klaviyo_id": answer.get("id") or profile.klaviyo_id,
             "attempts": 0,
-            "next_attempt_at": synced_at,  # not NULL: Profile.next_attempt_at
+            "next_attempt_at": None,
         }
         if last_covered is not None:
             ProfileChange.objects.filter(profile_id=profile_id, id__lte=last_covered).delete()
