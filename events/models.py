@@ -48,7 +48,8 @@ class Profile(models.Model):
     synced_at = models.DateTimeField(null=True, blank=True)
     # The sync of its ProfileChanges (POST /profiles): tries so far, and when the next may go
     # (db_default: the raw upserts of events.services insert profiles without naming attempts;
-    # they store next_attempt_at as the row's creation, due at once: see profiles_upsert).
+    # they store next_attempt_at as the row's creation, due at once, and an update the instant
+    # its change came where the column was NULL: see profiles_upsert). NULL is due at once too.
     attempts = models.PositiveIntegerField(default=0, db_default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)

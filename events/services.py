@@ -80,6 +80,9 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
     table = Profile._meta.db_table
     # A new row is due for its sync at once: that instant, not NULL, which the claim would grow
     # every row to fill (InnoDB splits the pages): a 10,000-row claim, 115-145 ms against 40.
+    # An existing row whose sync ended (NULL again) gets the instant its change came, in the
+    # update that rewrites it anyway; a claim or retry it holds stays. Imported again, 10,000
+    # sent profiles were claimed in 129-146 ms from NULL, 19-34 ms from that instant.
     columns = (
         "identity, email, phone_number, external_id, attributes, sync_status, last_error, "
         "created_at, updated_at, next_attempt_at"
@@ -100,7 +103,8 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             "email = COALESCE(VALUES(email), email), "
             "phone_number = COALESCE(VALUES(phone_number), phone_number), "
             "external_id = COALESCE(VALUES(external_id), external_id), "
-            "sync_status = VALUES(sync_status), updated_at = VALUES(updated_at)"
+            "sync_status = VALUES(sync_status), updated_at = VALUES(updated_at), "
+            "next_attempt_at = COALESCE(next_attempt_at, VALUES(next_attempt_at))"
         )
     elif connection.vendor == "sqlite":
         conflict = (
@@ -109,7 +113,8 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             f"email = COALESCE(excluded.email, {table}.email), "
             f"phone_number = COALESCE(excluded.phone_number, {table}.phone_number), "
             f"external_id = COALESCE(excluded.external_id, {table}.external_id), "
-            "sync_status = excluded.sync_status, updated_at = excluded.updated_at"
+            "sync_status = excluded.sync_status, updated_at = excluded.updated_at, "
+            f"next_attempt_at = COALESCE({table}.next_attempt_at, excluded.next_attempt_at)"
         )
         # SQLite returns the row inserted or updated (3.35+, the oldest Django 5.2 supports).
         returning = " RETURNING id" if single else ""

@@ -115,6 +115,36 @@ def test_a_new_profile_is_due_from_its_creation_even_on_a_clock_a_little_ahead(
     assert (profile.sync_status, profile.klaviyo_id) == (SyncStatus.SENT, "K1")
 
 
+def test_a_sent_profile_changed_again_is_due_from_its_change_not_null(
+    api_client: APIClient, klaviyo: responses.RequestsMock
+) -> None:
+    klaviyo.post(IMPORT, status=201, json={"data": {"type": "profile", "id": "K1"}})
+    profile_id = _post(api_client, {"firstName": "Ann"})
+    assert profile_changes_sync(profile_id=profile_id).status == "sent"
+    assert Profile.objects.get(id=profile_id).next_attempt_at is None
+
+    _post(api_client, {"firstName": "Anne"})
+
+    profile = Profile.objects.get(id=profile_id)
+    # The upsert stores when the change came, as for a new row: the claim then grows no row.
+    assert profile.next_attempt_at == profile.updated_at
+    assert profile_changes_sync(profile_id=profile_id).status == "sent"
+    assert _sent(klaviyo)[-1]["attributes"]["first_name"] == "Anne"
+
+
+def test_a_change_keeps_the_claim_or_retry_it_finds_on_its_profile(
+    api_client: APIClient, klaviyo: responses.RequestsMock
+) -> None:
+    profile_id = _post(api_client, {"firstName": "Ann"})
+    retry_at = timezone.now() + timedelta(minutes=5)
+    Profile.objects.filter(id=profile_id).update(next_attempt_at=retry_at)
+
+    _post(api_client, {"firstName": "Anne"})
+
+    assert Profile.objects.get(id=profile_id).next_attempt_at == retry_at
+    assert profile_changes_sync(profile_id=profile_id).status == "busy"
+
+
 def test_it_gives_up_after_the_maximum_attempts(
     api_client: APIClient, klaviyo: responses.RequestsMock
 ) -> None:
