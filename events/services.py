@@ -29,9 +29,8 @@ class IngestResult:
 
 
 def profile_identity(*, email: str | None, profile_attributes: dict[str, Any]) -> str:
-    """The upsert key of a profile: its email, else its phone number, else its external id,
-    else its anonymous id (a visitor not yet known, as Segment's and RudderStack's
-    destinations send Klaviyo `anonymous_id`)."""
+    """The upsert key of a profile: its email, else its phone number, else its external id, else
+    its anonymous id (a visitor not yet known: Segment's and RudderStack's `anonymous_id`)."""
     if email:
         return email
     if phone := profile_attributes.get("phoneNumber"):
@@ -78,11 +77,8 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             now,
         ]
     table = Profile._meta.db_table
-    # A new row is due for its sync at once: that instant, not NULL, which the claim would grow
-    # every row to fill (InnoDB splits the pages): a 10,000-row claim, 115-145 ms against 40.
-    # An existing row whose sync ended (NULL again) gets the instant its change came, in the
-    # update that rewrites it anyway; a claim or retry it holds stays. Imported again, 10,000
-    # sent profiles were claimed in 129-146 ms from NULL, 19-34 ms from that instant.
+    # Due at once is an instant, not NULL (Profile.next_attempt_at: why): a new row's creation,
+    # and where a sync ended (NULL) its change's arrival; a claim or retry held stays.
     columns = (
         "identity, email, phone_number, external_id, attributes, sync_status, last_error, "
         "created_at, updated_at, next_attempt_at"
