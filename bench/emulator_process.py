@@ -44,12 +44,34 @@ class EmulatorProcess:
         self._running.stop()
 
 
-def post_and_follow(api_url: str, bodies: list[bytes], concurrency: int) -> tuple[float, int]:
-    """Each job body posted from one of `concurrency` threads and its job read until complete
-    (429s waited out): (seconds, 429s)."""
+class RoutePacer:
+    """Spaces a route's requests 1/`per_second` s apart across threads, as a client that keeps
+    to a route's burst limit (a fixed window of a second) sends them: without it, polling at
+    once drew 429s whose whole-second Retry-After, not the emulator, made up the time."""
+
+    def __init__(self, per_second: float) -> None:
+        self.gap = 1.0 / per_second
+        self.lock = threading.Lock()
+        self.next: dict[str, float] = {}
+
+    def wait(self, route: str) -> None:
+        with self.lock:
+            now = time.monotonic()
+            start = max(now, self.next.get(route, now))
+            self.next[route] = start + self.gap
+        time.sleep(start - now)
+
+
+def post_and_follow(
+    api_url: str, bodies: list[bytes], concurrency: int, *, per_second: float
+) -> tuple[float, int]:
+    """Each job body posted from one of `concurrency` threads and its job read until complete,
+    each route's requests `per_second` at most (a 429 all the same is waited out): (seconds,
+    429s)."""
     from klaviyo_emulator import DEFAULT_API_KEY
 
     bodies = list(bodies)
+    pacer = RoutePacer(per_second)
     headers = {
         "Authorization": f"Klaviyo-API-Key {DEFAULT_API_KEY}",
         "revision": "2026-07-15",
@@ -61,6 +83,7 @@ def post_and_follow(api_url: str, bodies: list[bytes], concurrency: int) -> tupl
 
     def call(connection: http.client.HTTPConnection, method: str, path: str, body=None) -> dict:
         while True:
+            pacer.wait(method)  # POST: the jobs route; GET: a job's reads
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             answer = response.read()
