@@ -44,34 +44,23 @@ class EmulatorProcess:
         self._running.stop()
 
 
-class RoutePacer:
-    """Spaces a route's requests 1/`per_second` s apart across threads, as a client that keeps
-    to a route's burst limit (a fixed window of a second) sends them: without it, polling at
-    once drew 429s whose whole-second Retry-After, not the emulator, made up the time."""
-
-    def __init__(self, per_second: float) -> None:
-        self.gap = 1.0 / per_second
-        self.lock = threading.Lock()
-        self.next: dict[str, float] = {}
-
-    def wait(self, route: str) -> None:
-        with self.lock:
-            now = time.monotonic()
-            start = max(now, self.next.get(route, now))
-            self.next[route] = start + self.gap
-        time.sleep(start - now)
-
-
-def post_and_follow(
-    api_url: str, bodies: list[bytes], concurrency: int, *, per_second: float
-) -> tuple[float, int]:
+def post_and_follow(api_url: str, bodies: list[bytes], concurrency: int) -> tuple[float, int]:
     """Each job body posted from one of `concurrency` threads and its job read until complete,
-    each route's requests `per_second` at most (a 429 all the same is waited out): (seconds,
-    429s)."""
+    each route kept to Klaviyo's limits by the worker's own limiter (a 429 all the same is waited
+    out): (seconds, 429s). Polled at once instead, 429s and their whole-second Retry-After, not
+    the emulator, made up the time."""
+    from django.conf import settings
+
+    from klaviyo_client.limits import RATE_LIMITS
+    from klaviyo_client.ratelimit import LocalRateLimiter, parse_limits
     from klaviyo_emulator import DEFAULT_API_KEY
 
     bodies = list(bodies)
-    pacer = RoutePacer(per_second)
+    buckets = {"POST": "profile_bulk_import", "GET": "profile_bulk_import_job"}
+    limiter = LocalRateLimiter(
+        {bucket: parse_limits(RATE_LIMITS[bucket]) for bucket in buckets.values()},
+        margin=settings.KLAVIYO_RATE_LIMIT_MARGIN,
+    )
     headers = {
         "Authorization": f"Klaviyo-API-Key {DEFAULT_API_KEY}",
         "revision": "2026-07-15",
@@ -83,7 +72,7 @@ def post_and_follow(
 
     def call(connection: http.client.HTTPConnection, method: str, path: str, body=None) -> dict:
         while True:
-            pacer.wait(method)  # POST: the jobs route; GET: a job's reads
+            limiter.acquire(buckets[method], max_wait=60)
             connection.request(method, path, body=body, headers=headers)
             response = connection.getresponse()
             answer = response.read()
