@@ -1,4 +1,5 @@
-"""Read benchmark: the local `GET /events/count` and `/events/emails` vs. the same SQL run raw.
+"""Read benchmark: the local `GET /events/count`, `/events/emails` and the event list `GET /events`
+vs. the same SQL run raw.
 
     .venv/bin/python bench/queries.py                  # 1,000,000 events, loaded once, then reused
     .venv/bin/python bench/queries.py --reload         # load the data again
@@ -6,8 +7,9 @@
 
 It uses its own MariaDB database (`--database-url`, default bench_queries on 127.0.0.1) and
 loads it, when it doesn't already hold `--events` events, with LOAD DATA LOCAL INFILE: 100
-metrics, 50,000 emails, events spread uniformly over 30 days (seeded, so every run has the same).
-No Klaviyo key: every answer is local.
+metrics, 50,000 emails, events spread uniformly over 30 days and stored as they happened
+(created_at = time), 95% sent, 2% pending, 2% failed, 1% skipped (seeded, so every run has the
+same). No Klaviyo key: every answer is local. `--drop`: the database dropped at the end.
 
 Phases, in one run so that the figures share the same machine state:
 1. EXPLAIN of both queries (they must be range scans on the (event_name, time, email) index).
@@ -16,6 +18,11 @@ Phases, in one run so that the figures share the same machine state:
 3. Raw: the very SQL statements those requests ran (captured in an untimed pass), executed and
    fetched over one connection; p50 / p95.
 Prints both, their ratio, and whether the API's p95 is under the target (50 ms).
+4. The event list, `GET /events` (what a client reconciles with): `--requests` first pages of
+   `--list-limit` (100, the default page) for each kind of query a client makes (no filter, a
+   status, a metric, an email, a day of createdAt, and pairs of them), then the next page of
+   each from its nextCursor; p50 / p95 of each kind against the same SQL raw, and the worst
+   API p95 against the target of issue 15 (20 ms), with EXPLAIN of each kind's statement.
 """
 
 import argparse
@@ -44,7 +51,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--emails", type=int, default=50_000, help="distinct emails (50,000)")
     parser.add_argument("--requests", type=int, default=200, help="requests per endpoint (200)")
     parser.add_argument("--limit", type=int, default=100, help="emails per page (100)")
+    parser.add_argument("--list-limit", type=int, default=100, help="GET /events page (100)")
     parser.add_argument("--reload", action="store_true", help="load the data even if present")
+    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
     parser.add_argument(
         "--database-url", default="mysql://root@127.0.0.1:3306/bench_queries", help="MariaDB URL"
     )
@@ -71,6 +80,7 @@ def email_of(index: int) -> str:
 def load(args: argparse.Namespace) -> None:
     """Writes profiles and events to tab-separated files and LOADs them, events in primary-key
     order (random UUIDs sorted) so InnoDB appends instead of splitting pages."""
+    from events.failures import failure_reason
     from events.models import Event, Metric, Profile
 
     rng = random.Random(SEED)
@@ -93,9 +103,12 @@ def load(args: argparse.Namespace) -> None:
             profile = rng.randrange(args.emails)
             moment = first + timedelta(seconds=rng.random() * span)
             stamp = moment.strftime("%Y-%m-%d %H:%M:%S.%f")
+            status, attempts, error = sync_state(rng.random())
             out.write(
                 f"{event_id}\t{rng.choice(names)}\t{email_of(profile)}\t{profile + 1}\t"
-                f'{{"amount": 10}}\t{{}}\t{stamp}\tsent\t1\t\t{stamp}\n'
+                f'{{"amount": 10}}\t{{}}\t{stamp}\t{status}\t{attempts}\t{error}\t'
+                f"{failure_reason(error) if error else ''}\t"
+                f"{stamp}\n"
             )
     print(f"  files written in {time.perf_counter() - started:.1f} s")
 
@@ -114,7 +127,7 @@ def load(args: argparse.Namespace) -> None:
     cursor.execute(
         f"LOAD DATA LOCAL INFILE %s INTO TABLE {Event._meta.db_table} "
         "(id, event_name, email, profile_id, event_attributes, profile_attributes, time, "
-        "sync_status, attempts, last_error, created_at)",
+        "sync_status, attempts, last_error, failure_reason, created_at)",
         [str(events_file)],
     )
     cursor.executemany(
@@ -128,6 +141,25 @@ def load(args: argparse.Namespace) -> None:
     print(f"  loaded in {time.perf_counter() - started:.1f} s")
     profiles_file.unlink()
     events_file.unlink()
+
+
+def sync_state(roll: float) -> tuple[str, int, str]:
+    """(sync_status, attempts, last_error) of an event, by a roll in [0, 1): 95% sent, 2%
+    pending, 2% failed, 1% skipped (the mix of bench/dashboard.py)."""
+    if roll < 0.95:
+        return "sent", 1, ""
+    if roll < 0.97:
+        return "pending", 0, ""
+    if roll < 0.99:
+        return "failed", 8, "HTTP 503: Service Unavailable (gave up after 8 attempts)"
+    return "skipped", 0, "Not sent: KLAVIYO_API_KEY is not configured"
+
+
+def loaded(events: int) -> bool:
+    """Whether the database holds `events` events with the status mix of this loader."""
+    from events.models import Event, SyncStatus
+
+    return event_count() == events and Event.objects.filter(sync_status=SyncStatus.FAILED).exists()
 
 
 def event_count() -> int:
@@ -225,12 +257,11 @@ def main() -> None:
     args = parse_args()
     configure_django(args)
     database_prepare(args.database_url)
-    present = event_count()
-    if args.reload or present != args.events:
+    if args.reload or not loaded(args.events):
         print(f"Loading {args.events:,} events ({args.metrics} metrics, {args.emails:,} emails)")
         load(args)
     else:
-        print(f"Reusing the {present:,} events already loaded (--reload to load again)")
+        print(f"Reusing the {args.events:,} events already loaded (--reload to load again)")
 
     queries = samples(args)
     print("Plans:")
@@ -261,6 +292,22 @@ def main() -> None:
     for path in ("/events/metrics", "/events/profiles/user00042@example.com/metrics"):
         timings = time_api(path, [{}] * 5, args.limit)
         print(f"  {path}: median of 5 {statistics.median(timings):.1f} ms")
+
+    from queries_event_list import event_list_phase
+
+    event_list_phase(args, queries)
+    if args.drop:
+        drop(args.database_url)
+
+
+def drop(database_url: str) -> None:
+    from django.db import connections
+
+    connections.close_all()
+    server = server_connection(database_url)
+    server.cursor().execute(f"DROP DATABASE IF EXISTS `{database_name(database_url)}`")
+    server.close()
+    print(f"dropped database {database_name(database_url)}")
 
 
 if __name__ == "__main__":
