@@ -158,6 +158,11 @@ class Event(models.Model):
             # GET /events filtered by metric or email, newest first (events.selectors.event_list).
             models.Index(fields=["event_name", "created_at"], name="event_name_created"),
             models.Index(fields=["email", "created_at"], name="event_email_created"),
+            # ... and by metric and status: the failed events of one metric are a range of
+            # their own (through event_name_created, 1M events: 200-280 ms of row reads).
+            models.Index(
+                fields=["event_name", "sync_status", "created_at"], name="event_name_status_created"
+            ),
         ]
         constraints = [
             # Klaviyo: "If the unique_id is repeated for the same profile and metric, only the
