@@ -142,7 +142,12 @@ class Event(models.Model):
             # Counts and distinct emails per metric and day are range scans on this one.
             models.Index(fields=["event_name", "time", "email"], name="event_name_time_email"),
             models.Index(fields=["email", "event_name", "time"], name="event_email_name_time"),
-            models.Index(fields=["created_at"], name="event_created_at"),
+            # (created_at, id): what InnoDB stores for (created_at) anyway, but two columns
+            # declared. Of the indexes that give GET /events' order, MariaDB keeps the one of
+            # fewest declared columns whatever their ranges cost: a status over a month of
+            # received events went through this one, each row read for its status (1M events:
+            # 200 ms-1 s a page), not through (sync_status, created_at).
+            models.Index(fields=["created_at", "id"], name="event_created_at"),
             models.Index(fields=["sync_status", "created_at"], name="event_status_created"),
             # Failures by reason (staff console), and a reason's events newest first.
             models.Index(
