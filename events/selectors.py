@@ -1,7 +1,8 @@
 """Reads of the events app from the local database.
 
-Every query here is a range scan on one of Event's indexes (event_name, time, email) or
-(email, event_name, time), covering what it selects; none loads more rows than it returns.
+The counts and emails are range scans on one of Event's indexes (event_name, time, email) or
+(email, event_name, time), covering what they select; a page of the event list is a range scan
+of the index event_list_index names. None loads more rows than it returns.
 """
 
 import uuid
@@ -220,11 +221,10 @@ def event_list_index(
 
 def event_list_statement(*, limit: int, **filters: Any) -> tuple[str, tuple[Any, ...]]:
     """The SELECT of up to `limit` events of event_list_queryset(**filters), told on MariaDB
-    to read event_list_index. Left to choose, for the page after the first of one status its
-    optimizer walked event_created_at and read each row to check its status (on 1M events,
-    5,500 rows, 300-500 ms: bench/queries.py): of the indexes that give the order it keeps the
-    one of fewest columns, whatever their ranges cost (optimizer trace: "keyparts greater than
-    the current best keyparts")."""
+    to read event_list_index. Left to choose, for a status's next page its optimizer walked
+    event_created_at, reading each row for its status (1M events, 5,500 rows, 300-500 ms:
+    bench/queries.py; before migration 0013), or took event_status_requeue and sorted every
+    match (events/tests/test_event_reads.py)."""
     sql, params = event_list_queryset(**filters)[:limit].query.sql_with_params()
     if connection.vendor == "mysql":
         index = event_list_index(
