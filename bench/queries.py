@@ -35,7 +35,13 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from benchenv import database_name, database_prepare, django_setup, server_connection
+from benchenv import (
+    cleanup_at_exit,
+    database_name,
+    database_prepare,
+    django_setup,
+    server_connection,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-api-key"
@@ -258,6 +264,7 @@ def main() -> None:
     args = parse_args()
     configure_django(args)
     database_prepare(args.database_url)
+    cleanup_at_exit(database_url=args.database_url, keep=not args.drop)
     if args.reload or not loaded(args.events):
         print(f"Loading {args.events:,} events ({args.metrics} metrics, {args.emails:,} emails)")
         load(args)
@@ -301,18 +308,6 @@ def main() -> None:
     from queries_event_list import event_list_phase
 
     event_list_phase(args, queries)
-    if args.drop:
-        drop(args.database_url)
-
-
-def drop(database_url: str) -> None:
-    from django.db import connections
-
-    connections.close_all()
-    server = server_connection(database_url)
-    server.cursor().execute(f"DROP DATABASE IF EXISTS `{database_name(database_url)}`")
-    server.close()
-    print(f"dropped database {database_name(database_url)}")
 
 
 if __name__ == "__main__":
