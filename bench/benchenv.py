@@ -149,3 +149,23 @@ def post_all(
     if failures:
         raise SystemExit("API phase failed: " + "; ".join(failures[:3]))
     return elapsed
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    """The value at `fraction` (0.95: p95) of the sorted values, the nearest rank."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def raw_timings(statements: list[str]) -> list[float]:
+    """Milliseconds each SQL statement takes, executed and fetched over Django's connection."""
+    from django.db import connection
+
+    timings = []
+    with connection.cursor() as cursor:
+        for statement in statements:
+            started = time.perf_counter()
+            cursor.execute(statement)
+            cursor.fetchall()
+            timings.append((time.perf_counter() - started) * 1000)
+    return timings

@@ -30,7 +30,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchenv import database_name, database_prepare, django_setup, server_connection
+from benchenv import database_name, database_prepare, django_setup, percentile, server_connection
 
 TARGET_MS = 300.0
 SEED = 20261129
@@ -134,11 +134,6 @@ def load(args: argparse.Namespace) -> None:
     print(f"  loaded in {time.perf_counter() - started:.1f} s")
     profiles_file.unlink()
     events_file.unlink()
-
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def time_get(client, path: str, count: int) -> list[float]:

@@ -40,6 +40,8 @@ from benchenv import (
     database_name,
     database_prepare,
     django_setup,
+    percentile,
+    raw_timings,
     server_connection,
 )
 
@@ -228,11 +230,6 @@ def captured_statements(queries: list[dict[str, str]], limit: int) -> dict[str, 
     return statements
 
 
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
 def time_api(path: str, queries: list[dict[str, str]], limit: int) -> list[float]:
     from django.test import Client
 
@@ -244,19 +241,6 @@ def time_api(path: str, queries: list[dict[str, str]], limit: int) -> list[float
         response = client.get(path, params)
         timings.append((time.perf_counter() - started) * 1000)
         assert response.status_code == 200 and response.json()["source"] == "local"
-    return timings
-
-
-def time_raw(statements: list[str]) -> list[float]:
-    from django.db import connection
-
-    timings = []
-    with connection.cursor() as cursor:
-        for statement in statements:
-            started = time.perf_counter()
-            cursor.execute(statement)
-            cursor.fetchall()
-            timings.append((time.perf_counter() - started) * 1000)
     return timings
 
 
@@ -287,7 +271,7 @@ def main() -> None:
     verdicts = []
     for path, raw_statements in statements.items():
         api = time_api(path, queries, args.limit)
-        raw = time_raw(raw_statements)
+        raw = raw_timings(raw_statements)
         api_p50, api_p95 = statistics.median(api), percentile(api, 0.95)
         raw_p50, raw_p95 = statistics.median(raw), percentile(raw, 0.95)
         ratio = api_p95 / raw_p95 if raw_p95 else float("inf")

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
+from benchenv import percentile, raw_timings
+
 TARGET_P95_MS = 20.0
 EMAIL_SEED = 20261130
 
@@ -40,11 +42,6 @@ KINDS: list[tuple[str, Callable[[Params], Params]]] = [
     ("email + metric", lambda s: {"email": s["email"], "metric": s["metric"]}),
     ("failed + a day", lambda s: {"syncStatus": "failed", **_day(s)}),
 ]
-
-
-def _percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
 def _get(client: Any, params: Params) -> tuple[float, str | None]:
@@ -83,19 +80,6 @@ def _statements(client: Any, queries: list[Params]) -> list[str]:
     return captured
 
 
-def _raw(statements: list[str]) -> list[float]:
-    from django.db import connection
-
-    timings = []
-    with connection.cursor() as cursor:
-        for statement in statements:
-            started = time.perf_counter()
-            cursor.execute(statement)
-            cursor.fetchall()
-            timings.append((time.perf_counter() - started) * 1000)
-    return timings
-
-
 def _plan(statement: str) -> str:
     from django.db import connection
 
@@ -121,13 +105,13 @@ def event_list_phase(args: argparse.Namespace, samples: list[Params]) -> float:
         for page, queries in (("", first), (", page 2", second)):
             if not queries:
                 continue
-            raw = _raw(statements := _statements(client, queries))
+            raw = raw_timings(statements := _statements(client, queries))
             api = [_get(client, query)[0] for query in queries]
-            api_p95 = _percentile(api, 0.95)
+            api_p95 = percentile(api, 0.95)
             worst = max(worst, api_p95)
             print(
                 f"  {name + page:<30}{statistics.median(api):>9.2f}{api_p95:>9.2f}"
-                f"{statistics.median(raw):>9.2f}{_percentile(raw, 0.95):>9.2f}  "
+                f"{statistics.median(raw):>9.2f}{percentile(raw, 0.95):>9.2f}  "
                 f"{_plan(statements[0])}"
             )
     verdict = "OK" if worst < TARGET_P95_MS else "OVER TARGET"
