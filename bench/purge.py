@@ -7,7 +7,8 @@ It uses its own MariaDB database (`--database-url`, default bench_purge on 127.0
 drops and fills with generated rows (INSERT ... SELECT over MariaDB's seq_1_to_N tables; the
 same rows every time): `--expired` events created 8 to 38 days ago, `--fresh` events of the
 last 6 days; 200,000 profiles with expired events only (they go) and 20,000 with both (they stay).
-Ids are MD5 hashes: random order in the primary key, like uuid4s.
+Ids are MD5 hashes: random order in the primary key, like uuid4s. At the end the database is
+dropped and the broker's Redis db emptied, unless `--keep`.
 
 Phases, in one run so that the figures share the machine's state:
 1. Idle: a second process inserts single events through `event_ingest` (the service POST
@@ -32,7 +33,13 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchenv import database_name, django_setup, server_connection
+from benchenv import (
+    add_keep_option,
+    cleanup_at_exit,
+    database_name,
+    django_setup,
+    server_connection,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 # The data set's "now": fixed, so that every load makes the same rows.
@@ -60,6 +67,7 @@ def parse_args() -> argparse.Namespace:
         default="redis://127.0.0.1:6379/4",
         help="where the inserter's events queue their Klaviyo sync (emptied afterwards)",
     )
+    add_keep_option(parser.add_argument)
     parser.add_argument("--role", choices=["main", "purge", "insert"], default="main")
     parser.add_argument("--work-dir", help=argparse.SUPPRESS)
     return parser.parse_args()
@@ -314,6 +322,7 @@ def main(args: argparse.Namespace) -> None:
 
     print(f"Database {args.database_url}: {args.expired:,} expired + {args.fresh:,} fresh events")
     database_create(args)
+    cleanup_at_exit(database_url=args.database_url, broker=args.broker_url, keep=args.keep)
     print(f"Loaded in {data_load(args):.0f} s.")
     connection.close()
 
