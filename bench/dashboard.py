@@ -1,13 +1,14 @@
 """Staff console benchmark: the sync-health dashboard and the admin's event search on 1M events.
 
-    .venv/bin/python bench/dashboard.py              # 1,000,000 events, loaded once, then reused
+    .venv/bin/python bench/dashboard.py              # 1,000,000 events, database dropped at the end
+    .venv/bin/python bench/dashboard.py --keep       # ... kept, and reused by the next run
     .venv/bin/python bench/dashboard.py --reload     # load the data again
-    .venv/bin/python bench/dashboard.py --drop       # ... and drop the database at the end
 
-Its own MariaDB database (`--database-url`, default bench_dashboard_console), loaded with LOAD
-DATA LOCAL INFILE when it doesn't hold `--events` events: 50,000 profiles, events received over
-the last 30 days (seeded), 95% sent 1 s to 10 min after they arrived, 2% pending, 2% failed for
-six reasons (each error text naming its own email or position), 1% skipped; half carry a uniqueId.
+Its own MariaDB database (`--database-url`, default bench_dashboard_console; dropped at the end
+unless `--keep`), loaded with LOAD DATA LOCAL INFILE when it doesn't hold `--events` events:
+50,000 profiles, events received over the last 30 days (seeded), 95% sent 1 s to 10 min after
+they arrived, 2% pending, 2% failed for six reasons (each error text naming its own email or
+position), 1% skipped; half carry a uniqueId.
 
 Phases, in one run so the figures share the machine's state:
 1. The snapshot (what beat computes every DASHBOARD_REFRESH_SECONDS, off the request path):
@@ -30,7 +31,15 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from benchenv import database_name, database_prepare, django_setup, percentile, server_connection
+from benchenv import (
+    add_keep_option,
+    cleanup_at_exit,
+    database_name,
+    database_prepare,
+    django_setup,
+    percentile,
+    server_connection,
+)
 
 TARGET_MS = 300.0
 SEED = 20261129
@@ -53,7 +62,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--profiles", type=int, default=50_000, help="profiles (50,000)")
     parser.add_argument("--requests", type=int, default=30, help="requests per page (30)")
     parser.add_argument("--reload", action="store_true", help="load the data even if present")
-    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+    add_keep_option(parser.add_argument)
     parser.add_argument(
         "--database-url",
         default="mysql://root@127.0.0.1:3306/bench_dashboard_console",
@@ -174,6 +183,7 @@ def main() -> None:
     args = parse_args()
     django_setup(database_url=args.database_url, CELERY_BROKER_URL="", ALLOWED_HOSTS="testserver")
     database_prepare(args.database_url)
+    cleanup_at_exit(database_url=args.database_url, keep=args.keep)
     from django.contrib.auth import get_user_model
     from django.test import Client
 
@@ -260,16 +270,6 @@ def main() -> None:
         term = pages[name].split("q=", 1)[1]
         for plan in search_plans(client, pages[name], term):
             print(f"  {name}: {plan}")
-
-    if args.drop:
-        from django.db import connection
-
-        name = connection.settings_dict["NAME"]
-        connection.close()
-        server = server_connection(args.database_url)
-        server.cursor().execute(f"DROP DATABASE `{name}`")
-        server.close()
-        print(f"\nDropped {name}.")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,17 @@
 """Read benchmark: the local `GET /events/count`, `/events/emails` and the event list `GET /events`
 vs. the same SQL run raw.
 
-    .venv/bin/python bench/queries.py                  # 1,000,000 events, loaded once, then reused
-    .venv/bin/python bench/queries.py --reload         # load the data again
+    .venv/bin/python bench/queries.py              # 1,000,000 events, database dropped at the end
+    .venv/bin/python bench/queries.py --keep       # ... kept, and reused by the next run
+    .venv/bin/python bench/queries.py --reload     # load the data again
     .venv/bin/python bench/queries.py --events 200000 --requests 100
 
 It uses its own MariaDB database (`--database-url`, default bench_queries on 127.0.0.1) and
 loads it, when it doesn't already hold `--events` events, with LOAD DATA LOCAL INFILE: 100
 metrics, 50,000 emails, events spread uniformly over 30 days and stored as they happened
 (created_at = time), 95% sent, 2% pending, 2% failed, 1% skipped (seeded, so every run has the
-same). No Klaviyo key: every answer is local. `--drop`: the database dropped at the end.
+same). No Klaviyo key: every answer is local. At the end the database is dropped, unless
+`--keep` (a run that finds the same data loaded reuses it).
 
 Phases, in one run so that the figures share the same machine state:
 1. EXPLAIN of both queries (they must be range scans on the (event_name, time, email) index).
@@ -36,6 +38,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from benchenv import (
+    add_keep_option,
     cleanup_at_exit,
     database_name,
     database_prepare,
@@ -62,7 +65,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--limit", type=int, default=100, help="emails per page (100)")
     parser.add_argument("--list-limit", type=int, default=100, help="GET /events page (100)")
     parser.add_argument("--reload", action="store_true", help="load the data even if present")
-    parser.add_argument("--drop", action="store_true", help="drop the database at the end")
+    add_keep_option(parser.add_argument)
     parser.add_argument(
         "--database-url", default="mysql://root@127.0.0.1:3306/bench_queries", help="MariaDB URL"
     )
@@ -248,7 +251,7 @@ def main() -> None:
     args = parse_args()
     configure_django(args)
     database_prepare(args.database_url)
-    cleanup_at_exit(database_url=args.database_url, keep=not args.drop)
+    cleanup_at_exit(database_url=args.database_url, keep=args.keep)
     if args.reload or not loaded(args.events):
         print(f"Loading {args.events:,} events ({args.metrics} metrics, {args.emails:,} emails)")
         load(args)
