@@ -169,3 +169,33 @@ def raw_timings(statements: list[str]) -> list[float]:
             cursor.fetchall()
             timings.append((time.perf_counter() - started) * 1000)
     return timings
+
+
+def captured_sql(client: Any, path: str, queries: list[dict[str, Any]], table: str) -> list[str]:
+    """The SQL that GETs of `path` with each query string ran on `table`, as sent to the
+    server (an untimed pass, for raw_timings and EXPLAIN)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    captured: list[str] = []
+    for query in queries:
+        with CaptureQueriesContext(connection) as context:
+            response = client.get(path, query)
+            assert response.status_code == 200, response.content[:300]
+        captured += [q["sql"] for q in context.captured_queries if table in q["sql"]]
+    return captured
+
+
+def explain_rows(statement: str) -> list[dict[str, Any]]:
+    """EXPLAIN of one statement, a dict per row."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + statement)
+        columns = [column[0] for column in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+
+
+def plan_line(plan: dict[str, Any]) -> str:
+    """What matters of an EXPLAIN row: access type, index, rows, Extra."""
+    return ", ".join(f"{key}={plan.get(key)}" for key in ("type", "key", "rows", "Extra"))

@@ -37,7 +37,9 @@ from benchenv import (
     database_name,
     database_prepare,
     django_setup,
+    explain_rows,
     percentile,
+    plan_line,
     server_connection,
 )
 
@@ -165,17 +167,12 @@ def search_plans(client, path: str, term: str) -> list[str]:
         client.get(path)
     table = Event._meta.db_table
     plans = []
-    with connection.cursor() as cursor:
-        for query in context.captured_queries:
-            if f"`{table}`" not in query["sql"] or term.lower() not in query["sql"]:
-                continue
-            cursor.execute("EXPLAIN " + query["sql"])
-            columns = [column[0] for column in cursor.description]
-            for row in cursor.fetchall():
-                plan = dict(zip(columns, row, strict=True))
-                if plan["table"] == table:
-                    keys = ("select_type", "type", "key", "rows", "Extra")
-                    plans.append(", ".join(f"{key}={plan.get(key)}" for key in keys))
+    for query in context.captured_queries:
+        if f"`{table}`" not in query["sql"] or term.lower() not in query["sql"]:
+            continue
+        for plan in explain_rows(query["sql"]):
+            if plan["table"] == table:
+                plans.append(f"select_type={plan['select_type']}, {plan_line(plan)}")
     return plans
 
 

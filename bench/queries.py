@@ -36,14 +36,18 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from benchenv import (
     add_keep_option,
+    captured_sql,
     cleanup_at_exit,
     database_name,
     database_prepare,
     django_setup,
+    explain_rows,
     percentile,
+    plan_line,
     raw_timings,
     server_connection,
 )
@@ -199,44 +203,37 @@ def samples(args: argparse.Namespace) -> list[dict[str, str]]:
 
 def explain(query: dict[str, str], limit: int) -> None:
     """EXPLAIN of the event-table statements one count and one emails request run."""
-    from django.db import connection
-
     for path, statement in captured_statements([query], limit).items():
-        with connection.cursor() as cursor:
-            cursor.execute("EXPLAIN " + statement[0])
-            columns = [c[0] for c in cursor.description]
-            print(f"  {path}: {statement[0]}")
-            for row in cursor.fetchall():
-                plan = dict(zip(columns, row, strict=True))
-                keys = ("type", "key", "rows", "Extra")
-                print("    EXPLAIN " + ", ".join(f"{k}={plan.get(k)}" for k in keys))
+        print(f"  {path}: {statement[0]}")
+        for plan in explain_rows(statement[0]):
+            print("    EXPLAIN " + plan_line(plan))
 
 
 def captured_statements(queries: list[dict[str, str]], limit: int) -> dict[str, list[str]]:
     """Per endpoint, the SQL each request ran on the events table, as sent to the server."""
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-
     from events.models import Event
 
-    client = Client(headers={"X-API-Key": BENCH_KEY})
-    table = Event._meta.db_table
-    statements: dict[str, list[str]] = {"/events/count": [], "/events/emails": []}
-    for query in queries:
-        for path in statements:
-            params = {**query, "limit": limit} if path.endswith("emails") else query
-            with CaptureQueriesContext(connection) as context:
-                response = client.get(path, params)
-                assert response.status_code == 200, response.content
-            statements[path] += [q["sql"] for q in context.captured_queries if table in q["sql"]]
-    return statements
+    client = api_client()
+    return {
+        path: captured_sql(
+            client,
+            path,
+            [{**query, "limit": limit} if path.endswith("emails") else query for query in queries],
+            Event._meta.db_table,
+        )
+        for path in ("/events/count", "/events/emails")
+    }
+
+
+def api_client() -> Any:
+    """Django's test client with the benchmark's API key."""
+    from django.test import Client
+
+    return Client(headers={"X-API-Key": BENCH_KEY})
 
 
 def time_api(path: str, queries: list[dict[str, str]], limit: int) -> list[float]:
-    from django.test import Client
-
-    client = Client(headers={"X-API-Key": BENCH_KEY})
+    client = api_client()
     timings = []
     for query in queries:
         params = {**query, "limit": limit} if path.endswith("emails") else query
@@ -294,7 +291,10 @@ def main() -> None:
 
     from queries_event_list import event_list_phase
 
-    event_list_phase(args, queries)
+    # The same samples, each with an email of its own (drawn apart: the others stay the same).
+    emails = random.Random(SEED + 2)
+    listed = [{**query, "email": email_of(emails.randrange(args.emails))} for query in queries]
+    event_list_phase(args, api_client(), listed)
 
 
 if __name__ == "__main__":

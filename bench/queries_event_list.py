@@ -2,23 +2,21 @@
 on the same 1M events, against the same SQL run raw. Issue 15: index-backed, p95 under 20 ms.
 
 Each kind of query gets `--requests` first pages (its parameters drawn from the same seeded
-samples as the other phases, plus an email), then the next page of each answer that has one,
+samples as the other phases), then the next page of each answer that has one,
 from its nextCursor. The SQL is captured in an untimed pass, then the timed pass runs through
 Django's test client, then the captured statements run raw over one connection.
 """
 
 import argparse
-import random
 import statistics
 import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
 
-from benchenv import percentile, raw_timings
+from benchenv import captured_sql, explain_rows, percentile, plan_line, raw_timings
 
 TARGET_P95_MS = 20.0
-EMAIL_SEED = 20261130
 
 Params = dict[str, Any]
 
@@ -64,39 +62,12 @@ def _pages(client: Any, params: list[Params], limit: int) -> tuple[list[Params],
     return first, second
 
 
-def _statements(client: Any, queries: list[Params]) -> list[str]:
-    """The SQL the requests ran on the events table, as sent to the server (untimed)."""
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
+def event_list_phase(args: argparse.Namespace, client: Any, samples: list[Params]) -> float:
+    """Prints the phase's table and verdict; returns the worst API p95 (ms). `client`: Django's
+    test client with the API key; `samples`: a metric, a date and an email each."""
     from events.models import Event
 
-    table = f"`{Event._meta.db_table}`"
-    captured: list[str] = []
-    for query in queries:
-        with CaptureQueriesContext(connection) as context:
-            client.get("/events", query)
-        captured += [q["sql"] for q in context.captured_queries if table in q["sql"]]
-    return captured
-
-
-def _plan(statement: str) -> str:
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + statement)
-        columns = [c[0] for c in cursor.description]
-        plan = dict(zip(columns, cursor.fetchone(), strict=True))
-    return ", ".join(f"{key}={plan.get(key)}" for key in ("type", "key", "rows", "Extra"))
-
-
-def event_list_phase(args: argparse.Namespace, samples: list[Params]) -> float:
-    """Prints the phase's table and verdict; returns the worst API p95 (ms)."""
-    from django.test import Client
-
-    client = Client(headers={"X-API-Key": "bench-api-key"})
-    rng = random.Random(EMAIL_SEED)
-    samples = [{**s, "email": f"user{rng.randrange(args.emails):05d}@example.com"} for s in samples]
+    table = Event._meta.db_table
     print(f"\nGET /events, pages of {args.list_limit}, {len(samples)} requests a kind, ms:")
     print(f"  {'kind':<30}{'API p50':>9}{'API p95':>9}{'raw p50':>9}{'raw p95':>9}  plan")
     worst = 0.0
@@ -105,14 +76,15 @@ def event_list_phase(args: argparse.Namespace, samples: list[Params]) -> float:
         for page, queries in (("", first), (", page 2", second)):
             if not queries:
                 continue
-            raw = raw_timings(statements := _statements(client, queries))
+            statements = captured_sql(client, "/events", queries, table)
+            raw = raw_timings(statements)
             api = [_get(client, query)[0] for query in queries]
             api_p95 = percentile(api, 0.95)
             worst = max(worst, api_p95)
             print(
                 f"  {name + page:<30}{statistics.median(api):>9.2f}{api_p95:>9.2f}"
                 f"{statistics.median(raw):>9.2f}{percentile(raw, 0.95):>9.2f}  "
-                f"{_plan(statements[0])}"
+                f"{plan_line(explain_rows(statements[0])[0])}"
             )
     verdict = "OK" if worst < TARGET_P95_MS else "OVER TARGET"
     target = f"target {TARGET_P95_MS:.0f} ms"
