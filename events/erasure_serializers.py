@@ -30,7 +30,7 @@ def _identifier_check(kind: str, value: Any) -> str:
     if not isinstance(value, str):
         raise FieldError("must be a string")
     if kind == ErasureIdentifier.PHONE_NUMBER:
-        if not E164.match(value):
+        if not E164.fullmatch(value):
             raise FieldError("must be in E.164 format, like +15005550006")
         return value
     if not value.strip() or len(value) > MAX_EXTERNAL_ID:

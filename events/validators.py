@@ -229,7 +229,7 @@ def profile_attributes_check(value: Any) -> tuple[dict[str, Any], int]:
     # Klaviyo takes Klaviyo's own snake_case names as well as the camelCase ones.
     for key in ("phoneNumber", "phone_number"):
         phone = attributes.get(key)
-        if phone is not None and (not isinstance(phone, str) or not E164.match(phone)):
+        if phone is not None and (not isinstance(phone, str) or not E164.fullmatch(phone)):
             errors[key] = ["must be in E.164 format, like +15005550006"]
     for key in ("externalId", "anonymousId"):
         identifier = attributes.get(key)

@@ -30,8 +30,10 @@ from klaviyo_client.limits import (
 )
 from klaviyo_client.names import NUMERIC_LOCATION
 
-# Klaviyo takes phone numbers in E.164 only (spec: phone_number).
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
+# Klaviyo takes phone numbers in E.164 only (spec: phone_number). Checked with fullmatch: `$`
+# alone also matches before a final newline, and `\d` any Unicode digit ("+1500555000\u0666");
+# the pattern itself is also the OpenAPI document's (ECMAScript: ASCII digits, no such `$`).
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 
 SENT_MESSAGE = "Successfully sent to Klaviyo"
 

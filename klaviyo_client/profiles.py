@@ -117,7 +117,7 @@ def profile_parts(
                 properties[name] = mapped[name]
             mapped[name] = value
     phone = mapped.get("phone_number")
-    if phone is not None and not E164.match(phone):
+    if phone is not None and not E164.fullmatch(phone):
         raise NotSendable("profileAttributes.phoneNumber must be in E.164 format (+15005550006)")
     if not any(mapped.get(name) for name in IDENTIFIERS):
         raise NotSendable(

@@ -215,7 +215,7 @@ def _suppression_targets(ctx: HandlerContext) -> tuple[list[str], list[str]]:
             400, f"Invalid email address: {email}", pointer=f"{PROFILES}/{i}/attributes/email"
         )
         for i, email in enumerate(p["attributes"]["email"] for p in profiles)
-        if not EMAIL.match(email) or ctx.faults.rejects(email)
+        if not EMAIL.fullmatch(email) or ctx.faults.rejects(email)
     ]
     _refuse(errors)
     return [p["attributes"]["email"] for p in profiles], []

@@ -18,8 +18,8 @@ MAX_STRING_BYTES = 100 * 1024
 MAX_NESTING = 10
 MAX_ARRAY_ITEMS = 4000
 MAX_BULK_EVENTS = 1000
-E164 = re.compile(r"^\+[1-9]\d{6,14}$")
-EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+E164 = re.compile(r"\+[1-9][0-9]{6,14}")  # fullmatch: no final newline, ASCII digits
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # fullmatch
 
 Errors = list[dict[str, Any]]
 
@@ -53,7 +53,7 @@ def address_errors(attributes: dict[str, Any], pointer: str, *, faults: Faults) 
     points at the profile's `attributes`."""
     errors: Errors = []
     email = attributes.get("email")
-    if email and not EMAIL.match(email):
+    if email and not EMAIL.fullmatch(email):
         errors.append(
             error_item(400, f"Invalid email address: {email}", pointer=f"{pointer}/email")
         )
@@ -62,7 +62,7 @@ def address_errors(attributes: dict[str, Any], pointer: str, *, faults: Faults) 
             error_item(400, f"Email address rejected: {email}", pointer=f"{pointer}/email")
         )
     phone = attributes.get("phone_number")
-    if phone and not E164.match(phone):
+    if phone and not E164.fullmatch(phone):
         errors.append(
             error_item(
                 400,

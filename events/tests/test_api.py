@@ -202,6 +202,9 @@ def test_it_rejects_an_invalid_field(api_client, field, value, message):
         ({"phoneNumber": "5005550006"}, "profileAttributes.phoneNumber must be in E.164 format"),
         ({"phoneNumber": "+1 500 555 0006"}, "profileAttributes.phoneNumber must be in E.164"),
         ({"phoneNumber": 15005550006}, "profileAttributes.phoneNumber must be in E.164 format"),
+        # `$` matches before a final newline, `\d` any Unicode digit: neither passes.
+        ({"phoneNumber": "+15005550006\n"}, "profileAttributes.phoneNumber must be in E.164"),
+        ({"phoneNumber": "+1500555000\u0666"}, "profileAttributes.phoneNumber must be in E.164"),
         ({"externalId": ""}, "profileAttributes.externalId must be a non-empty string"),
         ({"externalId": 42}, "profileAttributes.externalId must be a non-empty string"),
     ],

@@ -119,6 +119,15 @@ def test_it_erases_a_profile_known_by_external_id(api_client: APIClient):
         ),
         ({"email": "nope"}, "email must be a valid email"),
         ({"phoneNumber": "0612345678"}, "phoneNumber must be in E.164 format, like +15005550006"),
+        # Else recorded as is: none of the person's profiles found here, Klaviyo refusing it.
+        (
+            {"phoneNumber": "+15005550006\n"},
+            "phoneNumber must be in E.164 format, like +15005550006",
+        ),
+        (
+            {"phoneNumber": "+1500555000\u0666"},
+            "phoneNumber must be in E.164 format, like +15005550006",
+        ),
         ({"externalId": " "}, "externalId must be a non-empty string of at most 255 characters"),
         ({"externalId": 12}, "externalId must be a string"),
         ({"email": "a@example.com", "why": "gdpr"}, "property why should not exist"),

@@ -99,6 +99,8 @@ def test_the_profiles_own_identifiers_win_and_a_conflicting_one_is_kept_as_a_pro
     [
         ({"firstName": {"a": 1}}, "profileAttributes.firstName must be a string, not dict"),
         ({"phoneNumber": "0612345678"}, "phoneNumber must be in E.164 format"),
+        ({"phoneNumber": "+15005550006\n"}, "phoneNumber must be in E.164 format"),
+        ({"phoneNumber": "+1500555000\u0666"}, "phoneNumber must be in E.164 format"),
         ({"location": {"city": ["x"]}}, "profileAttributes.location.city must be a string"),
         ({"bio": "x" * (100 * 1024 + 1)}, "a string is over Klaviyo's 100 KB limit"),
     ],

@@ -2,6 +2,8 @@
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from klaviyo_emulator.tests.conftest import bulk_body, bulk_event, event_body, pointers
 
 BULK = "/api/event-bulk-create-jobs/"
@@ -96,8 +98,9 @@ def test_it_rejects_a_profile_without_an_identifier(klaviyo):
     assert "identifier" in response.json["errors"][0]["detail"]
 
 
-def test_it_rejects_a_phone_number_that_is_not_e164(klaviyo):
-    response = klaviyo.post("/api/events", event_body(profile={"phone_number": "555-0100"}))
+@pytest.mark.parametrize("phone", ["555-0100", "+15005550006\n", "+1500555000\u0666"])
+def test_it_rejects_a_phone_number_that_is_not_e164(klaviyo, phone):
+    response = klaviyo.post("/api/events", event_body(profile={"phone_number": phone}))
 
     assert response.status_code == 400
     assert pointers(response) == ["/data/attributes/profile/data/attributes/phone_number"]
@@ -109,8 +112,9 @@ def test_it_accepts_an_e164_phone_number_as_the_only_identifier(klaviyo):
     assert response.status_code == 202
 
 
-def test_it_rejects_an_invalid_email(klaviyo):
-    response = klaviyo.post("/api/events", event_body(email="not-an-email"))
+@pytest.mark.parametrize("email", ["not-an-email", "ann@example.com\n"])
+def test_it_rejects_an_invalid_email(klaviyo, email):
+    response = klaviyo.post("/api/events", event_body(email=email))
 
     assert response.status_code == 400
     assert pointers(response) == ["/data/attributes/profile/data/attributes/email"]
