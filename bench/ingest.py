@@ -187,7 +187,7 @@ def raw_insert(profile_batches: list[list[tuple]], event_batches: list[list[tupl
 STAGES = [
     ("JSON parse", "parsers.py", "parse"),
     ("input validation", "rest_framework/serializers.py", "is_valid"),
-    ("profile upsert (SQL + merge)", "events/services.py", "profiles_upsert"),
+    ("profile upsert (SQL + merge)", "events/profile_services.py", "profiles_upsert"),
     ("Event objects", "events/services.py", "_event_from"),
     ("event insert (SQL)", "events/services.py", "_events_insert"),
     ("post_save per new event (sync, metrics)", "events/services.py", "_events_announce"),

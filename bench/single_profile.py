@@ -29,7 +29,7 @@ STAGES = [
     ("throttle", "rest_framework/views.py", "check_throttles"),
     ("JSON parse", "core/parsers.py", "parse"),
     ("input validation", "events/validators.py", "event_input_validate"),
-    ("profile upsert", "events/services.py", "profiles_upsert"),
+    ("profile upsert", "events/profile_services.py", "profiles_upsert"),
     ("event insert", "events/services.py", "_events_insert"),
     ("transaction begin", "django/db/transaction.py", "__enter__"),
     ("commit (and on-commit hooks)", "django/db/transaction.py", "__exit__"),

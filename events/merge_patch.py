@@ -17,16 +17,44 @@ def json_merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+class ReplacedObject(dict):
+    """An object that replaces a key's value where patches folded into one had first removed
+    the key or set a non-object: `{"a": null}` then `{"a": {"x": 1}}` leave `a` as `{"x": 1}`
+    whatever it held, which the plain patch `{"a": {"x": 1}}` would merge into instead (RFC
+    7396 can't say "replace" in one patch). Only in memory: the local merge applies such
+    patches one after another (events.profile_services.profiles_upsert), the sync sends the
+    key as it now stands (klaviyo_client.profiles)."""
+
+
 def json_patches_combine(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:
     """One merge patch that does what `first` then `second` do; its nulls are kept, as they
-    delete keys. (Exact but for an object replacing a non-object, which RFC 7396 can't say.)"""
+    delete keys, and an object that replaces a removed key or a non-object is a
+    ReplacedObject (exact in memory; see replaces())."""
     result = dict(first)
     for key, value in second.items():
-        if isinstance(value, dict) and isinstance(result.get(key), dict):
-            result[key] = json_patches_combine(result[key], value)
+        if not isinstance(value, dict):
+            result[key] = value
+            continue
+        before = result.get(key)
+        if isinstance(before, dict):
+            combined = json_patches_combine(before, value)
+            result[key] = (
+                ReplacedObject(combined) if isinstance(before, ReplacedObject) else combined
+            )
+        elif key in result:  # removed or set to a non-object first: the object replaces it
+            result[key] = ReplacedObject(value)
         else:
             result[key] = value
     return result
+
+
+def replaces(patch: dict[str, Any]) -> bool:
+    """Whether a combined patch holds a ReplacedObject at any depth (it is not a plain RFC
+    7396 patch: applied at once, it would merge where the patches it folds replace)."""
+    for value in patch.values():
+        if isinstance(value, dict) and (isinstance(value, ReplacedObject) or replaces(value)):
+            return True
+    return False
 
 
 def holds_null(patch: dict[str, Any]) -> bool:

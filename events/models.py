@@ -47,10 +47,11 @@ class Profile(models.Model):
     last_error = models.TextField(blank=True, default="")
     synced_at = models.DateTimeField(null=True, blank=True)
     # The sync of its ProfileChanges (POST /profiles): tries so far, and when the next may go
-    # (db_default: the raw upserts of events.services insert profiles without naming attempts).
-    # Due at once is kept as an instant, not NULL, which a claim would grow every row to fill
-    # (InnoDB splits the pages): events.services.profiles_upsert stores a new row's creation,
-    # and the arrival of a change where a sync ended (NULL; a claim or retry held stays).
+    # (db_default: the raw upserts of events.profile_services insert profiles without naming
+    # attempts). Due at once is kept as an instant, not NULL, which a claim would grow every
+    # row to fill (InnoDB splits the pages): profile_services.profiles_upsert stores a new
+    # row's creation, and the arrival of a change where a sync ended (NULL; a claim or retry
+    # held stays).
     # 10,000 rows claimed: 115-145 ms from NULL, 19-40 ms from an instant (a first import, and
     # one of profiles sent before). NULL, left by a sync's end or a claim given back, is due.
     attempts = models.PositiveIntegerField(default=0, db_default=0)

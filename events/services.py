@@ -1,7 +1,6 @@
 """Writes of the events app: ingesting events and upserting their profiles."""
 
 import functools
-import json
 import logging
 import uuid
 from collections.abc import Iterable
@@ -16,8 +15,8 @@ from django.db.models.signals import post_save
 from django.utils import timezone
 
 from core.db import run_retrying
-from events.merge_patch import holds_null, json_patches_combine
-from events.models import Event, Profile, initial_sync_fields
+from events.models import Event, initial_sync_fields
+from events.profile_services import profile_identity, profiles_upsert
 
 logger = logging.getLogger(__name__)
 
@@ -26,119 +25,6 @@ logger = logging.getLogger(__name__)
 class IngestResult:
     event: Event
     created: bool  # False: the uniqueId matched an earlier event, which is returned instead
-
-
-def profile_identity(*, email: str | None, profile_attributes: dict[str, Any]) -> str:
-    """The upsert key of a profile: its email, else its phone number, else its external id, else
-    its anonymous id (a visitor not yet known: Segment's and RudderStack's `anonymous_id`)."""
-    if email:
-        return email
-    if phone := profile_attributes.get("phoneNumber"):
-        return f"phone:{phone}"
-    if external_id := profile_attributes.get("externalId"):
-        return f"external:{external_id}"
-    return f"anonymous:{profile_attributes['anonymousId']}"
-
-
-def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> dict[str, int]:
-    """Creates or updates the profiles of (email, profile attributes) pairs in one statement;
-    new attributes merge over the stored ones. Returns profile ids by identity.
-
-    One INSERT ... ON DUPLICATE KEY / ON CONFLICT, so concurrent requests for the same new
-    profile all succeed: the database, not a prior read, decides insert or update. The id of
-    a single profile comes back with the statement; those of several need one SELECT.
-    """
-    rows: dict[str, dict[str, Any]] = {}
-    for email, attributes in changes:
-        identity = profile_identity(email=email, profile_attributes=attributes)
-        row = rows.setdefault(identity, {"email": email, "attributes": {}})
-        row["attributes"] = json_patches_combine(row["attributes"], attributes)
-        for key, column in (("phoneNumber", "phone_number"), ("externalId", "external_id")):
-            if isinstance(attributes.get(key), str):
-                row[column] = attributes[key]
-    if not rows:
-        return {}
-    now = timezone.now()
-    fields = initial_sync_fields()
-    params: list[Any] = []
-    # Sorted, so that concurrent multi-row upserts lock rows in the same order (no deadlock).
-    for identity in sorted(rows):
-        row = rows[identity]
-        params += [
-            identity,
-            row["email"],
-            row.get("phone_number"),
-            row.get("external_id"),
-            _json(row["attributes"]),
-            fields["sync_status"],
-            fields["last_error"],
-            now,
-            now,
-            now,
-        ]
-    table = Profile._meta.db_table
-    # Due at once is an instant, not NULL (Profile.next_attempt_at: why): a new row's creation,
-    # and where a sync ended (NULL) its change's arrival; a claim or retry held stays.
-    columns = (
-        "identity, email, phone_number, external_id, attributes, sync_status, last_error, "
-        "created_at, updated_at, next_attempt_at"
-    )
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
-    connection = transaction.get_connection()
-    merge = "JSON_MERGE_PATCH" if connection.vendor == "mysql" else "json_patch"
-    single = len(rows) == 1
-    returning = ""
-    if connection.vendor == "mysql":
-        conflict = (
-            "ON DUPLICATE KEY UPDATE "
-            # MySQL's idiom for the id of the row an upsert updated: the statement sets
-            # LAST_INSERT_ID, which the client gets back as the insert id, as for a new row.
-            # https://dev.mysql.com/doc/refman/8.4/en/insert-on-duplicate.html
-            + ("id = LAST_INSERT_ID(id), " if single else "")
-            + "attributes = JSON_MERGE_PATCH(attributes, VALUES(attributes)), "
-            "email = COALESCE(VALUES(email), email), "
-            "phone_number = COALESCE(VALUES(phone_number), phone_number), "
-            "external_id = COALESCE(VALUES(external_id), external_id), "
-            "sync_status = VALUES(sync_status), updated_at = VALUES(updated_at), "
-            "next_attempt_at = COALESCE(next_attempt_at, VALUES(next_attempt_at))"
-        )
-    elif connection.vendor == "sqlite":
-        conflict = (
-            "ON CONFLICT(identity) DO UPDATE SET "
-            f"attributes = json_patch({table}.attributes, excluded.attributes), "
-            f"email = COALESCE(excluded.email, {table}.email), "
-            f"phone_number = COALESCE(excluded.phone_number, {table}.phone_number), "
-            f"external_id = COALESCE(excluded.external_id, {table}.external_id), "
-            "sync_status = excluded.sync_status, updated_at = excluded.updated_at, "
-            f"next_attempt_at = COALESCE({table}.next_attempt_at, excluded.next_attempt_at)"
-        )
-        # SQLite returns the row inserted or updated (3.35+, the oldest Django 5.2 supports).
-        returning = " RETURNING id" if single else ""
-    else:  # pragma: no cover - settings only admit these two
-        raise NotImplementedError(f"profile upsert is not written for {connection.vendor}")
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}{returning}", params
-        )
-        if single:
-            ids = {next(iter(rows)): cursor.fetchone()[0] if returning else cursor.lastrowid}
-        # A new row took the patch as it came, nulls and all: merged into {}, they go.
-        if with_nulls := sorted(i for i, row in rows.items() if holds_null(row["attributes"])):
-            cursor.execute(
-                f"UPDATE {table} SET attributes = {merge}('{{}}', attributes) "
-                f"WHERE identity IN ({', '.join(['%s'] * len(with_nulls))})",
-                with_nulls,
-            )
-    return ids if single else _profile_ids(identities=list(rows))
-
-
-def _profile_ids(*, identities: list[str]) -> dict[str, int]:
-    # Identities compare exactly on every backend (migration 0003), as Python compares them.
-    return dict(Profile.objects.filter(identity__in=identities).values_list("identity", "id"))
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _event_from(data: dict[str, Any], profile_id: int, now: datetime | None = None) -> Event:

@@ -189,6 +189,33 @@ def test_a_bulk_upserts_every_profile_and_answers_in_input_order(api_client: API
     assert ProfileChange.objects.count() == 4
 
 
+@pytest.mark.parametrize("removed", [None, "plain"])
+def test_a_bulk_applies_a_persons_items_in_order_where_one_replaces_what_another_removed(
+    api_client: APIClient, removed: object
+) -> None:
+    """Removed (or set to a non-object), then an object: as two posts in that order, the
+    object alone, not merged into what was there (one folded patch would merge it)."""
+    ann = ProfileFactory(email="ann@example.com", attributes={"prefs": {"color": "red"}, "n": 1})
+    body = {
+        "profiles": [
+            {"email": "ann@example.com", "profileAttributes": {"prefs": removed, "n": 2}},
+            {"email": "bo@example.com", "profileAttributes": {"prefs": {"size": "S"}}},
+            {"email": "ann@example.com", "profileAttributes": {"prefs": {"size": "L"}}},
+            {"email": "ann@example.com", "profileAttributes": {"prefs": {"fit": "slim"}}},
+        ]
+    }
+
+    response = api_client.post("/profiles/bulk", body, format="json")
+
+    assert response.status_code == 201
+    bo = Profile.objects.get(email="bo@example.com")
+    assert [item["id"] for item in response.json()["profiles"]] == [ann.id, bo.id, ann.id, ann.id]
+    ann.refresh_from_db()
+    assert ann.attributes == {"prefs": {"size": "L", "fit": "slim"}, "n": 2}
+    assert bo.attributes == {"prefs": {"size": "S"}}
+    assert ProfileChange.objects.filter(profile=ann).count() == 3
+
+
 def test_a_bulk_is_all_or_nothing(api_client: APIClient) -> None:
     body = {
         "profiles": [

@@ -9,7 +9,7 @@ from django.db.models.signals import post_save
 from django.test.utils import CaptureQueriesContext
 
 import events.services as services
-from events.merge_patch import json_merge_patch, json_patches_combine
+from events.merge_patch import json_merge_patch, json_patches_combine, replaces
 from events.models import Event, Profile
 from events.services import (
     event_ingest,
@@ -83,6 +83,28 @@ def test_a_combined_patch_keeps_its_nulls():
         "a": None,
         "n": {"b": None},
     }
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ({"d": None}, {"d": {"y": 2}}),
+        ({"d": 5}, {"d": {"y": 2, "z": None}}),
+        ({"n": {"d": None}}, {"n": {"d": {"y": 2}}}),
+    ],
+)
+def test_an_object_replacing_what_a_patch_removed_is_marked_as_replacing(first, second):
+    """Applied at once, the folded patch would merge where the two replace: it says so."""
+    target = {"d": {"x": 0}, "n": {"d": {"x": 0}}}
+
+    combined = json_patches_combine(first, second)
+
+    assert replaces(combined)
+    assert json_merge_patch(target, combined) != json_merge_patch(
+        json_merge_patch(target, first), second
+    )
+    assert replaces(json_patches_combine(combined, {"d": {"w": 1}, "n": {"e": 1}}))
+    assert not replaces(json_patches_combine({"d": {"x": 1}}, {"d": {"y": None}, "e": None}))
 
 
 @pytest.mark.parametrize(
