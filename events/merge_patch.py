@@ -23,7 +23,9 @@ class ReplacedObject(dict):
     whatever it held, which the plain patch `{"a": {"x": 1}}` would merge into instead (RFC
     7396 can't say "replace" in one patch). Only in memory: the local merge applies such
     patches one after another (events.profile_services.profiles_upsert), the sync sends the
-    key as it now stands (klaviyo_client.profiles)."""
+    key as it now stands (klaviyo_client.profiles, which reads the mark, not this class)."""
+
+    replaces = True
 
 
 def json_patches_combine(first: dict[str, Any], second: dict[str, Any]) -> dict[str, Any]:

@@ -7,10 +7,12 @@ a custom property. Nothing is dropped.
 What is sent is a change, not the whole local profile: an event carries the profile attributes
 it was sent with (the changes of a profile's events sent together merged in order), so an edit
 made in Klaviyo itself (a signup form, another integration) is not overwritten by the next
-unrelated event. A null clears: a standard attribute or location key is sent as null (Klaviyo:
-"null clears a field; leaving a field out leaves it unchanged", ProfileUpsertQuery); a custom
-property is removed with `meta.patch_properties.unset` (ProfileMetaPatchProperties), as a null
-there would be kept as a value.
+unrelated event. Each key goes as it now stands locally, not as the change had it: a change
+sent late (a retry) does not undo a later one of the same key that went first. A null clears:
+a standard attribute or location key is sent as null (Klaviyo: "null clears a field; leaving
+a field out leaves it unchanged", ProfileUpsertQuery); a custom property is removed with
+`meta.patch_properties.unset` (ProfileMetaPatchProperties), as a null there would be kept as a
+value. A `location` removed or replaced clears every location key the new one lacks.
 
 Where `meta` sits depends on the revision (NOTES.md §4): in an event's profile, inside
 `attributes` up to 2026-07-15 and beside them from 2026-10-15; beside them in profile-import,
@@ -36,6 +38,10 @@ from klaviyo_client.names import LOCATION_ATTRIBUTES, STANDARD_ATTRIBUTES
 # of the profile in an event, as Klaviyo's EventProfileCreateQueryResourceObject has it.
 ANONYMOUS_ID_NAMES = {"anonymousId", "anonymous_id"}
 IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id")
+# Location keys a null can't clear: the spec makes them `nullable` beside a `oneOf` with no
+# `type` (ProfileLocation), where OpenAPI 3.0.3 ignores it, and the emulator's checks refuse
+# the null (400, the whole profile failed). Left as Klaviyo holds them instead.
+UNCLEARABLE_LOCATION = frozenset({"latitude", "longitude"})
 # The first revision whose event profile carries `meta` beside its attributes.
 EVENT_PROFILE_META_BESIDE_FROM = "2026-10-15"
 
@@ -45,23 +51,32 @@ def event_profile_meta_inside(revision: str) -> bool:
     return revision[:10] < EVENT_PROFILE_META_BESIDE_FROM
 
 
-def _location(value: dict[str, Any], current: Any, location: dict[str, Any]) -> dict[str, Any]:
-    """Splits a `location` object into Klaviyo's location keys (into `location`) and custom
-    keys; returns the custom part as it now stands locally (Klaviyo replaces a property)."""
-    custom = False
-    for sub_key, sub_value in value.items():
-        if sub_key in LOCATION_ATTRIBUTES:
-            location[sub_key] = (
-                None
-                if sub_value is None
-                else _location_value(sub_key, sub_value, f"location.{sub_key}")
-            )
-        else:
-            custom = True
-    if not custom:
-        return {}
-    now = current if isinstance(current, dict) else value
-    return {k: v for k, v in now.items() if k not in LOCATION_ATTRIBUTES and v is not None}
+def _location(
+    value: Any, now: Any, location: dict[str, Any], properties: dict[str, Any], unset: list[str]
+) -> None:
+    """A change of `location`, as it now stands (`now`): the Klaviyo location keys it touched,
+    every one where it removed or replaced the object (null, or an object marked `replaces`:
+    events.merge_patch.ReplacedObject, a null then an object folded into one change), null
+    where none is left; its custom keys as the custom property `location`, whole (Klaviyo
+    replaces a property), unset once none is left."""
+    whole = not isinstance(value, dict) or getattr(value, "replaces", False)
+    stands = now if isinstance(now, dict) else {}
+    touched = LOCATION_ATTRIBUTES if whole else [key for key in value if key in LOCATION_ATTRIBUTES]
+    for sub_key in touched:
+        if (sub_value := stands.get(sub_key)) is not None:
+            location[sub_key] = _location_value(sub_key, sub_value, f"location.{sub_key}")
+        elif sub_key not in UNCLEARABLE_LOCATION:
+            location[sub_key] = None
+    if not whole and len(touched) == len(value):
+        return  # no custom key touched
+    if now is not None and not isinstance(now, dict):  # a custom `location` that isn't an object
+        properties["location"] = now
+    elif custom := {
+        k: v for k, v in stands.items() if k not in LOCATION_ATTRIBUTES and v is not None
+    }:
+        properties["location"] = custom
+    else:
+        unset.append("location")
 
 
 def profile_parts(
@@ -87,25 +102,30 @@ def profile_parts(
     properties: dict[str, Any] = {}
     unset: list[str] = []
     for key, value in attributes.items():
+        # A key the change touched goes as it now stands here (`current`): where a later change
+        # of it went first (an event, while this one waited for its retry), Klaviyo keeps it.
+        now = current.get(key)
         if key in ANONYMOUS_ID_NAMES:
             if in_event and value is not None:
                 mapped["anonymous_id"] = _text(value, key)
         elif key in STANDARD_ATTRIBUTES:
-            if value is not None:
-                mapped[STANDARD_ATTRIBUTES[key]] = _text(value, key)
+            if now is not None:
+                mapped[STANDARD_ATTRIBUTES[key]] = _text(now, key)
             elif STANDARD_ATTRIBUTES[key] not in IDENTIFIERS:
                 mapped[STANDARD_ATTRIBUTES[key]] = None  # the row's identifiers stay
         elif key in LOCATION_ATTRIBUTES:
-            location[key] = None if value is None else _location_value(key, value, key)
-        elif key == "location" and isinstance(value, dict):
-            if custom := _location(value, current.get("location"), location):
-                properties["location"] = custom
-        elif value is None:
+            if now is not None:
+                location[key] = _location_value(key, now, key)
+            elif key not in UNCLEARABLE_LOCATION:
+                location[key] = None
+        elif key == "location" and (
+            value is None or isinstance(value, dict) or isinstance(now, dict)
+        ):
+            _location(value, now, location, properties, unset)
+        elif now is None:
             unset.append(key)
-        elif isinstance(value, dict) and isinstance(current.get(key), dict):
-            properties[key] = current[key]
         else:
-            properties[key] = value
+            properties[key] = now
     # The profile's own identifiers win over attributes that disagree with them.
     for name, value in (
         ("email", email),
@@ -149,7 +169,8 @@ def profile_resource(
     external_id, attributes): the attribute `changes` given (default: the whole row's
     attributes), for an event or (`in_event=False`) for profile-import. A custom property
     to remove is in `meta` beside the attributes; see `event_profile` for a single event."""
-    current = profile_row.get("attributes") or {}
+    # A row read without its attributes: the changes as they came are all there is to send.
+    current = profile_row.get("attributes", changes) or {}
     attributes, unset = profile_parts(
         email=profile_row.get("email"),
         phone_number=profile_row.get("phone_number"),

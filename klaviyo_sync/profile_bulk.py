@@ -32,9 +32,6 @@ from klaviyo_sync.lease import claimable
 from klaviyo_sync.sending import PROFILE_FIELDS
 from klaviyo_sync.services import NO_KEY_MESSAGE, retry_delay
 
-# A row's columns a profile resource takes its identifiers from (PROFILE_FIELDS without the
-# attributes, which only a change holding an object needs).
-IDENTIFIER_FIELDS = tuple(name for name in PROFILE_FIELDS if name != "attributes")
 # The envelope of a job around its profiles, as klaviyo_client.jobs builds it.
 JOB_ENVELOPE_BYTES = len(JOB_BODY_START) + len(JOB_BODY_END)
 
@@ -162,9 +159,8 @@ def _waiting(
 ) -> tuple[dict[int, dict[str, Any]], dict[int, list[int]], dict[int, dict[str, Any]]]:
     """The claimed profiles' changes, each profile's combined in order, their ids, and the
     profiles' rows, read after the changes (a row then holds every change read, and the
-    identifiers they set). A row's whole attributes are read only for a change holding an
-    object: profile_resource sends a custom object as it now stands, and nothing else of them
-    (the JSON of 10,000 rows decoded for nothing was a tenth of the worker's time per job)."""
+    identifiers they set): profile_resource sends each key a change touched as the row now
+    holds it."""
     changes: dict[int, dict[str, Any]] = {}
     change_ids: dict[int, list[int]] = {}
     # Their ids first, from the profile_id index alone, then the rows by id: runs of
@@ -186,28 +182,11 @@ def _waiting(
         else:  # a patch alone is its own combination (a fresh dict, decoded for this read)
             changes[profile_id] = patch
             change_ids[profile_id] = [change_id]
-    whole: list[int] = []
-    plain: list[int] = []
-    for profile_id, combined in changes.items():
-        (whole if _holds_object(combined) else plain).append(profile_id)
-    rows: dict[int, dict[str, Any]] = {}
-    for profile_ids, fields in (
-        (IdRuns(plain), IDENTIFIER_FIELDS),
-        (IdRuns(whole), PROFILE_FIELDS),
-    ):
-        if profile_ids:
-            found = Profile.objects.filter(id__among=profile_ids).values(*fields)
-            rows.update((row["id"], row) for row in found)
+    found = Profile.objects.filter(id__among=IdRuns(changes)).values(*PROFILE_FIELDS)
+    rows = {row["id"]: row for row in found} if changes else {}
     for profile_id in [pid for pid in changes if pid not in rows]:  # erased meanwhile
         del changes[profile_id]
     return changes, change_ids, rows
-
-
-def _holds_object(patch: dict[str, Any]) -> bool:
-    for value in patch.values():  # noqa: SIM110 - per profile sent: any() over a generator is slower
-        if isinstance(value, dict):
-            return True
-    return False
 
 
 def _job_send(

@@ -5,13 +5,15 @@ import json
 
 import pytest
 
+from events.merge_patch import json_merge_patch, json_patches_combine
 from klaviyo_client import profiles
 
 ROW = {"id": 1, "email": "ann@example.com", "phone_number": None, "external_id": None}
 
 
 def resource(changes, current=None, **kwargs):
-    row = {**ROW, "attributes": current if current is not None else {}}
+    """By default the row holds what `changes` left of an empty profile."""
+    row = {**ROW, "attributes": current if current is not None else json_merge_patch({}, changes)}
     return profiles.profile_resource(profile_row=row, changes=changes, **kwargs)
 
 
@@ -40,6 +42,47 @@ def test_null_removes_a_custom_property_with_unset_beside_the_attributes():
 
     assert sent["attributes"] == {"email": "ann@example.com", "properties": {"tier": 2}}
     assert sent["meta"] == {"patch_properties": {"unset": ["plan", "seats"]}}
+
+
+def test_each_key_goes_as_it_now_stands_not_as_the_change_had_it():
+    """A change sent late (a retry) after a later one of the same keys went first."""
+    sent = resource(
+        {"plan": "free", "firstName": "Ann", "city": "Oslo", "tier": 1},
+        current={"plan": "pro", "city": "Lyon"},
+    )
+
+    assert sent["attributes"] == {
+        "email": "ann@example.com",
+        "first_name": None,
+        "location": {"city": "Lyon"},
+        "properties": {"plan": "pro"},
+    }
+    assert sent["meta"] == {"patch_properties": {"unset": ["tier"]}}
+
+
+def test_a_location_set_to_null_clears_every_location_key_null_can_clear():
+    sent = resource({"location": None}, current={"firstName": "Ann"})
+
+    cleared = profiles.LOCATION_ATTRIBUTES - profiles.UNCLEARABLE_LOCATION
+    assert sent["attributes"]["location"] == dict.fromkeys(cleared)
+    # Its custom keys (the custom property `location`) go too.
+    assert sent["meta"] == {"patch_properties": {"unset": ["location"]}}
+
+
+def test_a_location_replaced_in_one_change_clears_what_the_new_one_lacks():
+    replaced = json_patches_combine({"location": None}, {"location": {"city": "Paris"}})
+
+    sent = resource(replaced, current={"location": {"city": "Paris"}})
+
+    location = sent["attributes"]["location"]
+    assert location["city"] == "Paris" and location["zip"] is None
+    assert "latitude" not in location  # a null Klaviyo's spec refuses
+
+
+def test_a_latitude_set_to_null_is_left_out_rather_than_refused():
+    sent = resource({"location": {"latitude": None, "zip": None}})
+
+    assert sent["attributes"]["location"] == {"zip": None}
 
 
 def test_a_null_identifier_leaves_the_profiles_own_identifiers():

@@ -229,7 +229,7 @@ def test_a_bulk_import_job_is_listed_until_its_follower_saw_it_end(klaviyo):
     klaviyo.get(f"{jobs}/J1/import-errors", json={"data": [], "links": {"next": None}})
     ids = []
     for index in range(6):
-        profile = ProfileFactory()
+        profile = ProfileFactory(attributes={"n": index})  # what its change left
         ProfileChange.objects.create(profile=profile, attributes={"n": index})
         ids.append(profile.id)
 

@@ -293,7 +293,7 @@ def test_a_changed_custom_object_goes_whole_as_it_now_stands_and_nothing_else_of
     )
     ProfileChange.objects.create(profile=nested, attributes={"prefs": {"b": 3}})
     flat = Profile.objects.create(
-        identity="f@example.com", email="f@example.com", attributes=merged
+        identity="f@example.com", email="f@example.com", attributes={**merged, "plan": "pro"}
     )
     ProfileChange.objects.create(profile=flat, attributes={"plan": "pro"})
 
@@ -304,6 +304,23 @@ def test_a_changed_custom_object_goes_whole_as_it_now_stands_and_nothing_else_of
     assert [item["attributes"] for item in sent] == [
         {"email": "n@example.com", "properties": {"prefs": {"a": 1, "b": 3}}},
         {"email": "f@example.com", "properties": {"plan": "pro"}},
+    ]
+
+
+def test_a_job_sends_each_key_as_the_row_now_holds_it(klaviyo: responses.RequestsMock) -> None:
+    """A change whose key a later write changed first (an event, while it waited for a retry)
+    goes with the later value: the job doesn't undo it in Klaviyo."""
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    row = Profile.objects.create(
+        identity="a@example.com", email="a@example.com", attributes={"plan": "pro", "n": 1}
+    )
+    ProfileChange.objects.create(profile=row, attributes={"plan": "free", "n": 1})
+
+    profile_bulk.profiles_changes_send_bulk(profile_ids=[row.id])
+
+    sent = json.loads(klaviyo.calls[0].request.body)["data"]["attributes"]["profiles"]["data"]
+    assert [item["attributes"] for item in sent] == [
+        {"email": "a@example.com", "properties": {"plan": "pro", "n": 1}}
     ]
 
 

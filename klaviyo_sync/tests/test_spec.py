@@ -17,6 +17,7 @@ from openapi_core.validation.request.exceptions import InvalidRequestBody
 
 from events.consent_services import consent_change_create
 from events.erasure_services import profile_erase
+from events.merge_patch import json_merge_patch
 from events.models import ConsentKind, ErasureRequest, ProfileChange
 from events.tests.factories import EventFactory, ProfileFactory
 from klaviyo_client import operations, profiles
@@ -138,7 +139,9 @@ def test_reads_follow_the_spec(spec, client, sent):
 
 @pytest.mark.django_db
 def test_a_single_event_follows_the_spec(spec, configured, sent):
-    profile = ProfileFactory(phone_number="+15005550006", attributes=FULL_PROFILE)
+    # The row holds what the event's changes left (each key is sent as it now stands).
+    stands = json_merge_patch(FULL_PROFILE, CLEARS)
+    profile = ProfileFactory(phone_number="+15005550006", attributes=stands)
     event = EventFactory(
         profile=profile,
         profile_attributes={**FULL_PROFILE, **CLEARS},
@@ -161,7 +164,7 @@ def test_a_single_event_follows_the_spec(spec, configured, sent):
 @pytest.mark.django_db
 def test_a_bulk_job_follows_the_spec(spec, configured, sent, settings):
     settings.KLAVIYO_BULK_MIN_EVENTS = 2
-    profiles = [ProfileFactory(attributes=FULL_PROFILE), ProfileFactory()]
+    profiles = [ProfileFactory(attributes=json_merge_patch(FULL_PROFILE, CLEARS)), ProfileFactory()]
     events = [
         EventFactory(
             profile=profiles[i % 2],
@@ -185,7 +188,7 @@ def test_a_bulk_job_follows_the_spec(spec, configured, sent, settings):
 
 @pytest.mark.django_db
 def test_a_profile_import_follows_the_spec(spec, configured, sent):
-    profile = ProfileFactory(attributes=FULL_PROFILE)
+    profile = ProfileFactory(attributes=json_merge_patch(FULL_PROFILE, CLEARS))
     EventFactory(profile=profile, profile_attributes=CLEARS)
 
     tasks.sync_profile.delay(profile.id)
@@ -247,7 +250,7 @@ def test_the_sync_test_event_follows_the_spec(spec, configured, sent):
 
 @pytest.mark.django_db
 def test_the_sync_of_profile_changes_follows_the_spec(spec, configured, sent):
-    profile = ProfileFactory(attributes=FULL_PROFILE)
+    profile = ProfileFactory(attributes=json_merge_patch(FULL_PROFILE, CLEARS))
     ProfileChange.objects.create(profile=profile, attributes={**FULL_PROFILE, **CLEARS})
 
     tasks.sync_profile_changes.delay(profile.id)
