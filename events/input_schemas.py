@@ -25,6 +25,8 @@ _PHONE = {
     "pattern": E164.pattern,
     "description": "E.164, like +15005550006",
 }
+# As the top-level email (an EmailField): profile_attributes_check checks it with email_check.
+_EMAIL = {"type": "string", "nullable": True, "format": "email", "maxLength": 254}
 _IDENTIFIER = {
     "type": "string",
     "nullable": True,
@@ -37,7 +39,7 @@ def _profile_attribute_properties() -> dict[str, Any]:
     properties: dict[str, Any] = {
         name: _TEXT_OR_NUMBER for name in sorted(set(STANDARD_ATTRIBUTES) | LOCATION_ATTRIBUTES)
     }
-    properties.update({"phoneNumber": _PHONE, "phone_number": _PHONE})
+    properties.update({"email": _EMAIL, "phoneNumber": _PHONE, "phone_number": _PHONE})
     properties.update({"externalId": _IDENTIFIER, "anonymousId": _IDENTIFIER})
     # Only an object `location` is Klaviyo's location, checked key by key: no `type` here, so
     # that `properties` applies to an object and anything else passes as a custom property.

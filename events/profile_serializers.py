@@ -26,7 +26,8 @@ class ProfileInputSerializer(serializers.Serializer):
         required=False,
         help_text="Merged over the profile's attributes (null removes a key, here and in "
         "Klaviyo). phoneNumber (E.164), externalId or anonymousId identify a profile without "
-        "email. Klaviyo's standard attributes (firstName, city, ...) are strings or numbers.",
+        "email. Klaviyo's standard attributes (firstName, city, ...) are strings or numbers; "
+        "email is a valid email, stored lower-cased and trimmed as the top-level one.",
     )
 
     def run_validation(self, data: Any = serializers.empty) -> dict[str, Any]:

@@ -78,7 +78,8 @@ class EventInputSerializer(serializers.Serializer):
         help_text="Merged over the profile's attributes (null removes a key, here and in "
         "Klaviyo). phoneNumber (E.164), externalId or anonymousId (a visitor not yet known) "
         "identify a profile that has no email. Klaviyo's standard attributes (firstName, "
-        "locale, city, ...) are strings or numbers; strings at most 100 KB.",
+        "locale, city, ...) are strings or numbers; strings at most 100 KB. email is a valid "
+        "email, stored lower-cased and trimmed as the top-level one.",
     )
     time = serializers.DateTimeField(
         required=False,

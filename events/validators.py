@@ -5,9 +5,10 @@ OpenAPI schema and call it.
 
 What Klaviyo would reject for certain is refused here with a 400, not stored to fail at send
 time: a metric name of 128 characters or more, a string over 100 KB, an array over 4,000 items,
-a phone number not in E.164, a standard profile attribute that is not text, attributes over
-5 MB, a time out of Klaviyo's range (klaviyo_client/limits.py). klaviyo_client.mapping checks the
-same limits on what is sent, the merged profile included, as the last line of defence.
+an invalid email (profileAttributes.email too), a phone number not in E.164, a standard profile
+attribute that is not text, attributes over 5 MB, a time out of Klaviyo's range
+(klaviyo_client/limits.py). klaviyo_client.mapping checks the same limits on what is sent, the
+merged profile included, as the last line of defence.
 """
 
 import json
@@ -226,6 +227,17 @@ def _profile_text_problems(attributes: dict[str, Any], prefix: str = "") -> dict
 def profile_attributes_check(value: Any) -> tuple[dict[str, Any], int]:
     attributes, bound = _attributes(value)
     errors: dict[str, list[str]] = {}
+    # Klaviyo's standard email (one name in both spellings): of a profile known by another
+    # identifier it is the email Klaviyo gets, and Klaviyo answers an invalid one with a 400.
+    # Checked and normalised as the top-level email is, so that the two compare equal.
+    if attributes.get("email") is not None:
+        try:
+            email = email_check(attributes["email"])
+        except FieldError as error:
+            errors["email"] = [str(error.detail)]
+        else:
+            if email != attributes["email"]:
+                attributes = {**attributes, "email": email}  # not the client's dict
     # Klaviyo takes Klaviyo's own snake_case names as well as the camelCase ones.
     for key in ("phoneNumber", "phone_number"):
         phone = attributes.get(key)

@@ -219,6 +219,45 @@ def test_it_rejects_a_bad_phone_number_or_external_id(api_client, profile_attrib
     assert_nothing_stored()
 
 
+@pytest.mark.parametrize(
+    ("email", "message"),
+    [
+        ("not-an-email", "profileAttributes.email must be a valid email"),
+        ("ann@", "profileAttributes.email must be a valid email"),
+        ("", "profileAttributes.email must not be empty"),
+        (42, "profileAttributes.email must be a string"),
+    ],
+)
+def test_it_rejects_an_invalid_email_among_the_profile_attributes(api_client, email, message):
+    # Of a profile known by its phone number it is the email Klaviyo gets: Klaviyo would
+    # answer 400 Invalid email, and the event would fail after a 201.
+    sent = {
+        "eventName": "Purchase",
+        "profileAttributes": {"phoneNumber": "+15005550006", "email": email},
+    }
+
+    response = api_client.post("/events", sent, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == error(message)
+    assert_nothing_stored()
+
+
+def test_it_stores_an_email_among_the_profile_attributes_as_the_top_level_email(api_client):
+    sent = {
+        "eventName": "Purchase",
+        "profileAttributes": {"phoneNumber": "+15005550006", "email": " Ann@Example.COM "},
+    }
+
+    response = api_client.post("/events", sent, format="json")
+
+    assert response.status_code == 201
+    expected = {"phoneNumber": "+15005550006", "email": "ann@example.com"}
+    assert response.json()["profileAttributes"] == expected
+    assert Event.objects.get().profile_attributes == expected
+    assert Profile.objects.get().attributes == expected
+
+
 def test_it_rejects_an_event_without_any_profile_identifier(api_client):
     sent = {"eventName": "Purchase", "profileAttributes": {"firstName": "John"}}
 

@@ -126,6 +126,7 @@ def test_a_bad_item_fails_the_whole_batch_naming_every_bad_index(api_client):
         {"time": "yesterday", "email": "x@example.com"},
         "not an event",
         {"eventName": "No identifier"},
+        {"eventName": "E6", "profileAttributes": {"phoneNumber": "+15005550006", "email": "x@"}},
     ]
 
     response = post_bulk(api_client, sent)
@@ -138,6 +139,7 @@ def test_a_bad_item_fails_the_whole_batch_naming_every_bad_index(api_client):
         "events.4 must be a JSON object",
         "events.5: an event needs email, profileAttributes.phoneNumber, "
         "profileAttributes.externalId or profileAttributes.anonymousId",
+        "events.6.profileAttributes.email must be a valid email",
     ]
     assert_nothing_stored()
 

@@ -121,6 +121,10 @@ def test_an_event_and_a_profile_post_share_the_profile(api_client: APIClient) ->
             {"email": "a@example.com", "profileAttributes": {"phoneNumber": "555"}},
             "profileAttributes.phoneNumber must be in E.164 format, like +15005550006",
         ),
+        (
+            {"profileAttributes": {"phoneNumber": "+15005550006", "email": "nope"}},
+            "profileAttributes.email must be a valid email",
+        ),
         ({"email": "a@example.com", "attributes": {}}, "property attributes should not exist"),
         ([], "request body must be a JSON object"),
     ],
@@ -222,6 +226,7 @@ def test_a_bulk_is_all_or_nothing(api_client: APIClient) -> None:
             {"email": "bo@example.com"},
             {"email": "nope"},
             {"email": "c@example.com", "extra": 1},
+            {"profileAttributes": {"externalId": "crm-7", "email": "d@"}},
         ]
     }
 
@@ -231,6 +236,7 @@ def test_a_bulk_is_all_or_nothing(api_client: APIClient) -> None:
     assert set(response.json()["message"]) == {
         "profiles.1.email must be a valid email",
         "profiles.2.property extra should not exist",
+        "profiles.3.profileAttributes.email must be a valid email",
     }
     assert not Profile.objects.exists()
 
