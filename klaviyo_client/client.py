@@ -23,6 +23,7 @@ from urllib.parse import quote, urlencode
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
+from requests.exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema, URLRequired
 
 from klaviyo_client import operations as ops
 from klaviyo_client.consent import ConsentCalls
@@ -42,6 +43,10 @@ logger = logging.getLogger("klaviyo_client.client")
 JSON_API = "application/vnd.api+json"
 # Pages of GET /api/metrics followed at most (200 metrics each): a guard against a cursor loop.
 MAX_METRIC_PAGES = 50
+# Raised while the request is built, before anything is sent: another try builds the same. Any
+# other RequestException comes after it went out (an answer broken off or undecodable, ...):
+# as after a read timeout, Klaviyo may have it or not; a retry is safe (an event's unique_id).
+UNSENDABLE = (URLRequired, MissingSchema, InvalidSchema, InvalidURL, InvalidHeader)
 
 
 # One session per process (Celery's prefork children each build their own after the fork).
@@ -275,10 +280,15 @@ class KlaviyoClient(JobCalls, ListCalls, ConsentCalls):
             raise KlaviyoError(
                 status=None, retryable=True, detail=f"Connection failed: {type(error).__name__}"
             ) from None
-        except requests.RequestException as error:
+        except UNSENDABLE as error:
             self._log(operation, None, started, attempt, level=logging.ERROR)
             raise KlaviyoError(
-                status=None, retryable=False, detail=f"Request failed: {type(error).__name__}"
+                status=None, retryable=False, detail=f"Request not built: {type(error).__name__}"
+            ) from None
+        except requests.RequestException as error:
+            self._log(operation, None, started, attempt, level=logging.WARNING)
+            raise KlaviyoError(
+                status=None, retryable=True, detail=f"Request failed: {type(error).__name__}"
             ) from None
         status = response.status_code
         self._log(operation, status, started, attempt, level=logging.INFO)

@@ -15,7 +15,9 @@ DETAIL_MAX_CHARS = 2000
 
 
 class KlaviyoError(Exception):
-    """A call that did not succeed: Klaviyo's error answer, a timeout or a connection failure.
+    """A call that did not succeed: Klaviyo's error answer, a timeout, a connection failure
+    or an answer broken off (retryable, with no status), or a request that could not be built
+    (permanent: nothing was sent, and a retry would build the same).
 
     `detail` is Klaviyo's error title/detail(s) (or what went wrong locally); it never holds
     the API key. `errors` keeps Klaviyo's error objects, whose `source.pointer` says which

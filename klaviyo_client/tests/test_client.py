@@ -3,6 +3,9 @@
 
 import json
 import logging
+import socket
+import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
@@ -264,6 +267,79 @@ def test_a_connection_error_is_retryable(client):
         client.metrics_list()
 
     assert (raised.value.status, raised.value.retryable) == (None, True)
+
+
+@pytest.fixture
+def broken_answer_url() -> Iterator[str]:
+    """A server that answers a request with its headers and the first bytes of a body, then
+    closes the connection: the request went out, the answer broke off."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def answer_once() -> None:
+        connection, _ = server.accept()
+        with connection:
+            connection.recv(65536)
+            connection.sendall(
+                b"HTTP/1.1 202 Accepted\r\nContent-Type: application/vnd.api+json\r\n"
+                b'Content-Length: 100\r\n\r\n{"data"'
+            )
+
+    thread = threading.Thread(target=answer_once, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/api"
+    thread.join(timeout=5)
+    server.close()
+
+
+def test_an_answer_broken_off_is_retryable_and_has_no_status(broken_answer_url):
+    # Klaviyo may have the event or not; sent again, it dedupes on unique_id.
+    client = KlaviyoClient(api_key=KEY, base_url=broken_answer_url, revision="r", timeout=(1, 2))
+
+    with pytest.raises(KlaviyoError) as raised:
+        client.event_create(data={"type": "event", "attributes": {}})
+
+    assert (raised.value.status, raised.value.retryable) == (None, True)
+    assert raised.value.detail == "Request failed: ChunkedEncodingError"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.exceptions.ContentDecodingError("bad gzip"),
+        requests.exceptions.TooManyRedirects("30 redirects"),
+    ],
+    ids=type,
+)
+@responses.activate
+def test_a_failure_after_the_request_went_out_is_retryable(client, error):
+    responses.post(f"{BASE}/events", body=error)
+
+    with pytest.raises(KlaviyoError) as raised:
+        client.event_create(data={"type": "event", "attributes": {}})
+
+    assert (raised.value.status, raised.value.retryable) == (None, True)
+    assert raised.value.detail == f"Request failed: {type(error).__name__}"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "api_key", "problem"),
+    [
+        ("a.klaviyo.test/api", KEY, "MissingSchema"),
+        ("ftp://a.klaviyo.test/api", KEY, "InvalidSchema"),
+        ("https://[a.klaviyo.test/api", KEY, "InvalidURL"),
+        (BASE, f"{KEY}\r\nX-Injected: 1", "InvalidHeader"),
+    ],
+    ids=["MissingSchema", "InvalidSchema", "InvalidURL", "InvalidHeader"],
+)
+def test_a_request_that_cannot_be_built_is_permanent(base_url, api_key, problem):
+    client = KlaviyoClient(api_key=api_key, base_url=base_url, revision="r", timeout=(1, 2))
+
+    with pytest.raises(KlaviyoError) as raised:
+        client.event_create(data={"type": "event", "attributes": {}})
+
+    assert (raised.value.status, raised.value.retryable) == (None, False)
+    assert raised.value.detail == f"Request not built: {problem}"
+    assert KEY not in raised.value.detail
 
 
 @responses.activate

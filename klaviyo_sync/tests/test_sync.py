@@ -235,8 +235,10 @@ def test_an_auth_error_fails_at_once_and_logs_a_configuration_error(klaviyo, pos
         {"status": 429, "headers": {"Retry-After": "0"}, "body": ""},
         {"body": requests.ConnectTimeout("slow")},
         {"body": requests.ConnectionError("refused")},
+        # The request went out and the answer broke off: Klaviyo may not have the event.
+        {"body": requests.exceptions.ChunkedEncodingError("Connection broken: IncompleteRead")},
     ],
-    ids=["503", "500", "429", "timeout", "connection-error"],
+    ids=["503", "500", "429", "timeout", "connection-error", "answer-broken-off"],
 )
 def test_a_retryable_failure_is_retried_until_it_succeeds(klaviyo, post, sync_tasks, failure):
     klaviyo.post(EVENTS_URL, **failure)
