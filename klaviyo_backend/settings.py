@@ -314,10 +314,11 @@ SYNC_STALE_PENDING_SECONDS = env.int("SYNC_STALE_PENDING_SECONDS", default=600, 
 # Most events one sweep re-queues (in tasks of KLAVIYO_BULK_BATCH_SIZE); the rest wait a sweep.
 SYNC_SWEEP_MAX_EVENTS = env.int("SYNC_SWEEP_MAX_EVENTS", default=200_000, min=1)
 # Attempts per event before it is marked failed; retries back off exponentially with jitter
-# from KLAVIYO_RETRY_BASE_DELAY up to KLAVIYO_RETRY_MAX_DELAY seconds (defaults: 8 attempts
-# over about 3 hours), and never sooner than Klaviyo's Retry-After.
-KLAVIYO_MAX_ATTEMPTS = env.int("KLAVIYO_MAX_ATTEMPTS", default=8, min=1, max=100)
-KLAVIYO_RETRY_BASE_DELAY = env.float("KLAVIYO_RETRY_BASE_DELAY", default=200.0, min=0)
+# from KLAVIYO_RETRY_BASE_DELAY up to KLAVIYO_RETRY_MAX_DELAY seconds, and never sooner than
+# Klaviyo's Retry-After. Defaults: the first retry within seconds (5 s), then 10, 20, ... up to
+# 40 minutes: 13 attempts over about 3 hours (2.7 h without jitter).
+KLAVIYO_MAX_ATTEMPTS = env.int("KLAVIYO_MAX_ATTEMPTS", default=13, min=1, max=100)
+KLAVIYO_RETRY_BASE_DELAY = env.float("KLAVIYO_RETRY_BASE_DELAY", default=5.0, min=0)
 KLAVIYO_RETRY_MAX_DELAY = env.float("KLAVIYO_RETRY_MAX_DELAY", default=2400.0, min=0)
 env.require(
     KLAVIYO_RETRY_MAX_DELAY >= KLAVIYO_RETRY_BASE_DELAY,

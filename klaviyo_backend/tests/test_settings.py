@@ -11,6 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 import klaviyo_backend.env
 from klaviyo_backend import settings as loaded_settings
+from klaviyo_sync.services import retry_delay
 
 SETTINGS_FILE = Path(loaded_settings.__file__)
 ENV_EXAMPLE = SETTINGS_FILE.parent.parent / ".env.example"
@@ -91,7 +92,7 @@ BAD_VALUES = [
     ("SYNC_SWEEP_MAX_EVENTS", "0", "SYNC_SWEEP_MAX_EVENTS='0': must be at least 1"),
     ("KLAVIYO_MAX_ATTEMPTS", "0", "KLAVIYO_MAX_ATTEMPTS='0': must be at least 1"),
     ("KLAVIYO_RETRY_BASE_DELAY", "-1", "KLAVIYO_RETRY_BASE_DELAY='-1': must be at least 0"),
-    ("KLAVIYO_RETRY_MAX_DELAY", "100", "KLAVIYO_RETRY_MAX_DELAY: must be at least KLAVIYO_RETRY"),
+    ("KLAVIYO_RETRY_MAX_DELAY", "4", "KLAVIYO_RETRY_MAX_DELAY: must be at least KLAVIYO_RETRY"),
     ("KLAVIYO_RETRY_MAX_DELAY", "3500", "below 90% of CELERY_VISIBILITY_TIMEOUT"),
     ("KLAVIYO_RETRY_JITTER", "1", "KLAVIYO_RETRY_JITTER='1': must be at most 0.99"),
     ("KLAVIYO_SEND_LEASE_SECONDS", "300", "KLAVIYO_SEND_LEASE_SECONDS: is derived"),
@@ -207,6 +208,24 @@ def test_good_values_at_the_edges_load_as_written(clean_environment):
     assert loaded["CACHES"]["default"]["OPTIONS"]["socket_timeout"] == 0.5
     assert [limit.count for limit in loaded["KLAVIYO_RATE_LIMITS"]["events"]] == [100, 1000]
     assert loaded["PURGE_CRON"] == "*/15 * * * *"
+
+
+def test_the_default_retries_come_within_seconds_and_back_off_over_about_3_hours(
+    clean_environment, settings
+):
+    # The promise: every failure of Klaviyo retried when it makes sense, the first retry within
+    # seconds, then backing off over about 3 hours (the sync's retry_delay on the defaults).
+    loaded = settings_load(clean_environment)
+    for name in ("KLAVIYO_RETRY_BASE_DELAY", "KLAVIYO_RETRY_MAX_DELAY", "KLAVIYO_RETRY_JITTER"):
+        setattr(settings, name, loaded[name])
+    retries = range(1, loaded["KLAVIYO_MAX_ATTEMPTS"])  # the delay after each failed attempt
+
+    schedules = [[retry_delay(attempt=n) for n in retries] for _ in range(50)]
+
+    assert max(schedule[0] for schedule in schedules) <= 10
+    assert all(2 * 3600 < sum(schedule) < 4 * 3600 for schedule in schedules)
+    settings.KLAVIYO_RETRY_JITTER = 0.0
+    assert 2.5 * 3600 < sum(retry_delay(attempt=n) for n in retries) < 3.5 * 3600
 
 
 def test_an_empty_number_or_flag_counts_as_unset(clean_environment):

@@ -283,17 +283,18 @@ def test_a_retry_waits_at_least_retry_after(klaviyo, post, settings):
 
 
 def test_retry_delays_grow_exponentially_and_stay_under_the_maximum(settings):
-    settings.KLAVIYO_RETRY_BASE_DELAY = 200
+    settings.KLAVIYO_RETRY_BASE_DELAY = 5
     settings.KLAVIYO_RETRY_MAX_DELAY = 2400
     settings.KLAVIYO_RETRY_JITTER = 0.0
 
-    delays = [retry_delay(attempt=n) for n in range(1, 8)]
+    delays = [retry_delay(attempt=n) for n in range(1, 13)]
 
-    assert delays == [200, 400, 800, 1600, 2400, 2400, 2400]
-    assert 2.5 * 3600 < sum(delays) < 3.5 * 3600  # 8 attempts over about three hours
+    assert delays == [5, 10, 20, 40, 80, 160, 320, 640, 1280, 2400, 2400, 2400]
+    assert 2.5 * 3600 < sum(delays) < 3.5 * 3600  # 13 attempts over about three hours
     assert retry_delay(attempt=1, retry_after=900) == 900
     settings.KLAVIYO_RETRY_JITTER = 0.2
-    assert all(160 <= retry_delay(attempt=1) <= 240 for _ in range(50))
+    assert all(4 <= retry_delay(attempt=1) <= 6 for _ in range(50))
+    assert all(1920 <= retry_delay(attempt=12) <= 2400 for _ in range(50))  # capped after it
 
 
 def test_a_retry_that_cannot_be_queued_leaves_the_event_pending_for_the_sweeper(
