@@ -63,6 +63,17 @@ class JobCarried:
 
 
 @dataclass
+class JobFollowed:
+    """A read of an import job: its status while it runs (`running`), else None and the
+    profiles it carried that still have a change to send (`waiting`: one stored while it ran,
+    found busy then, or every one of a job Klaviyo cancelled), to queue now, not for the
+    sweeper minutes later."""
+
+    running: str | None
+    waiting: list[int] = field(default_factory=list)
+
+
+@dataclass
 class BulkPlan:
     """What the task does next: follow these jobs, sync these profiles one by one, retry these."""
 
@@ -234,21 +245,20 @@ def _identifiers(payload: dict[str, Any]) -> list[tuple[str, str]]:
     ]
 
 
-def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> str | None:
+def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> JobFollowed:
     """Once the job has ended: the profiles its import errors name failed with the error, the
-    others sent (the changes it carried gone). Returns the job's status while it runs (None
-    once settled)."""
+    others sent (the changes it carried gone)."""
     client = klaviyo_client()
     if client is None:
-        return None
+        return JobFollowed(None)
     job = client.profile_bulk_import_job_get(job_id=job_id)
     attributes = job.get("attributes") or {}
     status = attributes.get("status")
     if status not in JOB_ENDED:
-        return status or "processing"
-    if status == "cancelled":  # the claim given back untried: the sweeper sends them again
+        return JobFollowed(status or "processing")
+    if status == "cancelled":  # the claim given back untried, to send again
         _release(carried.profiles, last_error=f"Klaviyo cancelled import job {job_id}")
-        return None
+        return JobFollowed(None, list(carried.profiles))
     # `failed_count`: "the total number of operations that have failed as part of the job"
     # (spec); at 0 there is no import error to read (a missing count is read all the same).
     failed = {}
@@ -257,13 +267,13 @@ def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> str | None
     # All or nothing: a worker that dies between deleting the changes and marking the profiles
     # would leave them pending with nothing to send, where the sweeper never looks again.
     with transaction.atomic():
-        _job_outcome_record(carried, failed)
-    return None
+        newer = _job_outcome_record(carried, failed)
+    return JobFollowed(None, newer)
 
 
-def _job_outcome_record(carried: JobCarried, failed: dict[int, str]) -> None:
+def _job_outcome_record(carried: JobCarried, failed: dict[int, str]) -> list[int]:
     """The profiles `failed` names failed with their error, the others sent (the changes the
-    job carried gone), but for those with a change stored since the job was built."""
+    job carried gone), but for those with a change stored since the job was built: returned."""
     by_error: dict[str, list[int]] = {}
     for profile_id, text in failed.items():
         by_error.setdefault(text[:5000], []).append(profile_id)
@@ -277,7 +287,7 @@ def _job_outcome_record(carried: JobCarried, failed: dict[int, str]) -> None:
         sent = IdRuns(pid for pid in sent if pid not in failed)
         done = done.exclude(profile_id__among=failed)
     if not sent:
-        return
+        return []
     done.delete()
     # A change stored after the job was built still has to go: its profile is not sent yet.
     newer = set(
@@ -298,6 +308,7 @@ def _job_outcome_record(carried: JobCarried, failed: dict[int, str]) -> None:
         attempts=0,
         next_attempt_at=None,
     )
+    return sorted(newer)
 
 
 def _import_errors(client: KlaviyoClient, job_id: str, ids: IdRuns) -> dict[int, str]:

@@ -38,6 +38,7 @@ from klaviyo_sync.erasure_sync import import_job_ended, import_job_listed
 from klaviyo_sync.profile_bulk import (
     BulkPlan,
     JobCarried,
+    JobFollowed,
     profile_import_job_abandon,
     profile_import_job_settle,
     profiles_changes_send_bulk,
@@ -330,11 +331,13 @@ def follow_profile_import_job(job_id: str, carried: Any, polls: int) -> str:
     started = time.monotonic()
     job = JobCarried.from_task_argument(carried)
     try:
-        status = profile_import_job_settle(job_id=job_id, carried=job)
+        followed = profile_import_job_settle(job_id=job_id, carried=job)
     except KlaviyoError as error:
-        status = f"unknown ({error.summary})"
+        followed = JobFollowed(f"unknown ({error.summary})")
+    status = followed.running
     if status is None:
         import_job_ended(job_id=job_id)
+        queue_profiles_sync(followed.waiting)
         return "settled"
     if polls + 1 >= JOB_MAX_POLLS:
         profile_import_job_abandon(job_id=job_id, profile_ids=job.profiles)

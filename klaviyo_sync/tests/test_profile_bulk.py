@@ -149,7 +149,7 @@ def test_a_job_klaviyo_reports_without_failures_is_settled_without_reading_impor
     plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
     ((job_id, carried),) = plan.jobs
 
-    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is None
+    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried).running is None
 
     assert not [c for c in klaviyo.calls if "import-errors" in c.request.url]
     assert {row.sync_status for row in Profile.objects.all()} == {SyncStatus.SENT}
@@ -165,13 +165,15 @@ def test_a_job_klaviyo_cancelled_gives_its_profiles_back_untried_with_the_reason
     plan = profile_bulk.profiles_changes_send_bulk(profile_ids=ids)
     ((job_id, carried),) = plan.jobs
 
-    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is None
+    followed = profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried)
 
+    assert followed.running is None
     rows = Profile.objects.all()
     assert {row.sync_status for row in rows} == {SyncStatus.PENDING}
     assert {(row.attempts, row.next_attempt_at) for row in rows} == {(0, None)}
     assert {row.last_error for row in rows} == {"Klaviyo cancelled import job J1"}
     assert ProfileChange.objects.count() == 3  # still to be sent
+    assert followed.waiting == sorted(ids)  # by the follower, at once
 
 
 def test_a_change_stored_while_its_job_ran_stays_to_be_sent_next(
@@ -185,7 +187,9 @@ def test_a_change_stored_while_its_job_ran_stays_to_be_sent_next(
     _bulk(api_client, [{"email": "p4@example.com", "profileAttributes": {"n": 40}}])
     ((job_id, carried),) = plan.jobs
 
-    while profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is not None:
+    while (
+        profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried).running is not None
+    ):
         pass
 
     p4 = Profile.objects.get(email="p4@example.com")
@@ -252,16 +256,16 @@ def test_a_follow_up_queued_in_the_older_form_settles_its_job(
         for change in ProfileChange.objects.filter(profile_id__in=ids)
     ]
     _bulk(api_client, [{"email": "p1@example.com", "profileAttributes": {"n": 1}}])  # newer
+    klaviyo.post(f"{BASE}/profile-import", json={"data": {"type": "profile", "id": "K1"}})
 
     assert tasks.follow_profile_import_job("J1", pairs, 1) == "settled"
 
-    assert list(ProfileChange.objects.values_list("attributes", flat=True)) == [{"n": 1}]
+    # The newer change stayed, and went (profile-import) once the job was settled.
+    [imported] = [c for c in klaviyo.calls if c.request.url == f"{BASE}/profile-import"]
+    assert json.loads(imported.request.body)["data"]["attributes"]["properties"] == {"n": 1}
+    assert not ProfileChange.objects.exists()
     statuses = dict(Profile.objects.values_list("email", "sync_status"))
-    assert statuses == {
-        "p0@example.com": SyncStatus.SENT,
-        "p1@example.com": SyncStatus.PENDING,
-        "p2@example.com": SyncStatus.SENT,
-    }
+    assert set(statuses.values()) == {SyncStatus.SENT} and len(statuses) == 3
 
 
 def test_a_job_carries_its_profiles_and_changes_as_runs_of_ids(
@@ -387,7 +391,7 @@ def test_a_settle_cut_short_keeps_every_change_and_a_later_one_settles_the_job(
     assert ProfileChange.objects.filter(profile_id__in=ids).count() == 3
     assert not Profile.objects.filter(id__in=ids, sync_status=SyncStatus.SENT).exists()
 
-    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried) is None
+    assert profile_bulk.profile_import_job_settle(job_id=job_id, carried=carried).running is None
 
     assert not ProfileChange.objects.filter(profile_id__in=ids).exists()
     statuses = set(Profile.objects.filter(id__in=ids).values_list("sync_status", flat=True))

@@ -145,3 +145,26 @@ def test_an_event_retried_after_a_later_one_does_not_undo_its_profile_change(
     assert Profile.objects.get(email=EMAIL).attributes == {"plan": "pro"}
     assert in_klaviyo(klaviyo, email=EMAIL)["properties"] == {"plan": "pro"}
     assert klaviyo.app.store.counters()["events_stored"] == 2
+
+
+def test_a_change_stored_while_its_profiles_job_ran_is_sent_once_the_job_settles(
+    klaviyo, post, monkeypatch
+):
+    """Posted while the job carrying the profile's earlier change runs, it finds the profile
+    claimed; the job's settling queues it, rather than the sweeper minutes later."""
+    follow_ups: list[tuple] = []
+    monkeypatch.setattr(tasks, "_follow_job", lambda *args, **kwargs: follow_ups.append(args))
+    people = [
+        {"email": f"w{i}@example.com", "profileAttributes": {"plan": "free"}} for i in range(5)
+    ]
+    post("/profiles/bulk", {"profiles": people})
+    post("/profiles", {"email": "w0@example.com", "profileAttributes": {"plan": "pro"}})
+    assert Profile.objects.get(email="w0@example.com").sync_status == SyncStatus.PENDING
+    monkeypatch.undo()  # what the settling queues runs now (eagerly)
+
+    for job_id, carried in follow_ups:
+        tasks.follow_profile_import_job(job_id, carried, 1)
+
+    assert in_klaviyo(klaviyo, email="w0@example.com")["properties"]["plan"] == "pro"
+    assert in_klaviyo(klaviyo, email="w1@example.com")["properties"]["plan"] == "free"
+    assert set(Profile.objects.values_list("sync_status", flat=True)) == {SyncStatus.SENT}
