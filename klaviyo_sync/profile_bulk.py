@@ -29,6 +29,7 @@ from klaviyo_client.errors import KlaviyoError
 from klaviyo_client.jobs import JOB_BODY_END, JOB_BODY_START, JOB_ENDED
 from klaviyo_client.limits import MAX_BULK_PROFILE_BYTES, MAX_BULK_PROFILES, MAX_BULK_PROFILES_BYTES
 from klaviyo_sync.lease import claimable
+from klaviyo_sync.profile_sync import KLAVIYO_IDENTIFIERS
 from klaviyo_sync.sending import PROFILE_FIELDS
 from klaviyo_sync.services import NO_KEY_MESSAGE, retry_delay
 
@@ -238,11 +239,7 @@ def _retry(profile_ids: list[int], error: KlaviyoError | str, plan: BulkPlan) ->
 
 
 def _identifiers(payload: dict[str, Any]) -> list[tuple[str, str]]:
-    return [
-        (name, str(payload[name]))
-        for name in ("email", "phone_number", "external_id")
-        if payload.get(name)
-    ]
+    return [(name, str(payload[name])) for name in KLAVIYO_IDENTIFIERS if payload.get(name)]
 
 
 def profile_import_job_settle(*, job_id: str, carried: JobCarried) -> JobFollowed:
@@ -312,27 +309,28 @@ def _job_outcome_record(carried: JobCarried, failed: dict[int, str]) -> list[int
 
 
 def _import_errors(client: KlaviyoClient, job_id: str, ids: IdRuns) -> dict[int, str]:
-    """The job's profiles its import errors name, each with the first error about it."""
-    rows = Profile.objects.filter(id__among=ids).values(*PROFILE_FIELDS)
-    by_identifier = {
-        (name, str(row[column])): row["id"]
-        for row in rows
-        for name, column in (
-            ("email", "email"),
-            ("phone_number", "phone_number"),
-            ("external_id", "external_id"),
-        )
-        if row[column]
-    }
+    """The job's profiles its import errors name, each with the first error about it: the
+    profile whose identifiers are those the error's payload holds (what the job sent: a row's
+    own identifiers), else the one profile of the job holding one of them. Two profiles may
+    share an identifier (an email profile that also gave a phone number, and a profile known
+    by that number): pinned by one identifier, the error of one landed on the other."""
+    exact: dict[tuple[tuple[str, str], ...], int] = {}
+    alone: dict[tuple[str, str], int | None] = {}  # None: held by several of the job's profiles
+    for row in Profile.objects.filter(id__among=ids).values("id", *KLAVIYO_IDENTIFIERS):
+        sent = _identifiers(row)
+        exact[tuple(sent)] = row["id"]
+        for key in sent:
+            alone[key] = None if key in alone else row["id"]
     failed: dict[int, str] = {}
     for error in client.profile_bulk_import_errors(job_id=job_id):
-        for key in _identifiers(error.get("original_payload") or {}):
-            if key in by_identifier:
-                failed.setdefault(
-                    by_identifier[key],
-                    f"Klaviyo import error: {error.get('detail') or error.get('title')}",
-                )
-                break
+        named = _identifiers(error.get("original_payload") or {})
+        profile_id = exact.get(tuple(named))
+        if profile_id is None:
+            profile_id = next((alone[key] for key in named if alone.get(key)), None)
+        if profile_id is not None:
+            failed.setdefault(
+                profile_id, f"Klaviyo import error: {error.get('detail') or error.get('title')}"
+            )
     return failed
 
 

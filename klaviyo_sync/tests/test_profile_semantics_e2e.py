@@ -9,7 +9,7 @@ from events.models import Event, Profile, SyncStatus
 from klaviyo_emulator.server import Emulator
 from klaviyo_sync import tasks
 from klaviyo_sync.tests.conftest import klaviyo_is
-from klaviyo_sync.tests.test_semantics_e2e import in_klaviyo
+from klaviyo_sync.tests.test_semantics_e2e import in_klaviyo, klaviyo_import
 
 pytestmark = pytest.mark.django_db
 EMAIL = "ann@example.com"
@@ -168,3 +168,33 @@ def test_a_change_stored_while_its_profiles_job_ran_is_sent_once_the_job_settles
     assert in_klaviyo(klaviyo, email="w0@example.com")["properties"]["plan"] == "pro"
     assert in_klaviyo(klaviyo, email="w1@example.com")["properties"]["plan"] == "free"
     assert set(Profile.objects.values_list("sync_status", flat=True)) == {SyncStatus.SENT}
+
+
+def test_an_import_error_lands_on_the_profile_it_is_about(klaviyo, post):
+    """Two profiles here share a phone number: ann gave it, and a profile known by it and an
+    external id that Klaviyo holds on another profile. Klaviyo refuses that one in the job
+    (its identifiers name two profiles): the error is its, not ann's."""
+    phone = "+15005550001"
+    post("/profiles", {"email": EMAIL, "profileAttributes": {"phoneNumber": phone}})
+    klaviyo_import(klaviyo, {"external_id": "ext-b"})  # written in Klaviyo by someone else
+    others = [{"email": f"f{i}@example.com", "profileAttributes": {"n": i}} for i in range(3)]
+
+    post(
+        "/profiles/bulk",
+        {
+            "profiles": [
+                {"email": EMAIL, "profileAttributes": {"plan": "pro"}},
+                {"profileAttributes": {"phoneNumber": phone, "externalId": "ext-b", "n": 1}},
+                *others,
+            ]
+        },
+    )
+
+    [job] = klaviyo.app.store.jobs.values()
+    assert [error["original_payload"]["external_id"] for error in job.errors] == ["ext-b"]
+    ann, refused = Profile.objects.get(email=EMAIL), Profile.objects.get(external_id="ext-b")
+    assert (ann.sync_status, ann.last_error) == (SyncStatus.SENT, "")
+    assert in_klaviyo(klaviyo, email=EMAIL)["properties"]["plan"] == "pro"
+    assert refused.sync_status == SyncStatus.FAILED
+    assert refused.last_error.startswith("Klaviyo import error: ")
+    assert refused.changes.exists()  # kept, to send once fixed
