@@ -248,6 +248,20 @@ def test_it_reads_retry_after_in_seconds(client):
     assert raised.value.detail == "Too Many Requests"
 
 
+@pytest.mark.parametrize("value", ["inf", "nan", "-5", "1e400", "soon"])
+@responses.activate
+def test_a_retry_after_that_is_no_delay_is_read_as_none(client, value):
+    """Not 1*DIGIT nor a date (RFC 9110): no delay to honour, and no infinite pause to block
+    the route's bucket with (its milliseconds overflowed)."""
+    responses.get(f"{BASE}/metrics", status=429, headers={"Retry-After": value}, body="")
+
+    with pytest.raises(KlaviyoError) as raised:
+        client.metrics_list()
+
+    assert raised.value.retry_after in (None, 0.0)
+    assert raised.value.retryable is True
+
+
 @responses.activate
 def test_a_timeout_is_retryable_and_has_no_status(client):
     responses.get(f"{BASE}/metrics", body=requests.ReadTimeout("read timed out"))
