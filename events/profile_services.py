@@ -99,15 +99,23 @@ def profiles_upsert_bulk(*, items: list[dict[str, Any]]) -> list[tuple[int, str 
     return [(ids[identity], email) for identity, email, _ in keyed]
 
 
+# The identifier columns set from profile attributes, and the prefix of the identity they key
+# (a profile known by it alone). A null clears one: never that of a profile known by it, as
+# the identity comes from the same attributes (a null can't name it).
+IDENTIFIER_COLUMNS = (
+    ("phoneNumber", "phone_number", "phone:"),
+    ("externalId", "external_id", "external:"),
+)
+
+
 def profile_identity(*, email: str | None, profile_attributes: dict[str, Any]) -> str:
     """The upsert key of a profile: its email, else its phone number, else its external id, else
     its anonymous id (a visitor not yet known: Segment's and RudderStack's `anonymous_id`)."""
     if email:
         return email
-    if phone := profile_attributes.get("phoneNumber"):
-        return f"phone:{phone}"
-    if external_id := profile_attributes.get("externalId"):
-        return f"external:{external_id}"
+    for key, _, prefix in IDENTIFIER_COLUMNS:
+        if value := profile_attributes.get(key):
+            return f"{prefix}{value}"
     return f"anonymous:{profile_attributes['anonymousId']}"
 
 
@@ -134,8 +142,8 @@ def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> 
             row = rounds[at][identity] = {"email": email, "attributes": {}}
             combined = json_patches_combine({}, attributes)
         row["attributes"] = combined
-        for key, column in (("phoneNumber", "phone_number"), ("externalId", "external_id")):
-            if isinstance(attributes.get(key), str):
+        for key, column, _ in IDENTIFIER_COLUMNS:
+            if key in attributes:  # a string, or null: the column cleared (after the upsert)
                 row[column] = attributes[key]
     if not depth:
         return {}
@@ -217,6 +225,16 @@ def _profiles_upsert_round(rows: dict[str, dict[str, Any]]) -> dict[str, int]:
                 f"WHERE identity IN ({', '.join(['%s'] * len(with_nulls))})",
                 with_nulls,
             )
+        # A phone number or external id set to null is removed (the upsert kept it: COALESCE);
+        # Klaviyo is told too (klaviyo_client.profiles).
+        for _, column, _ in IDENTIFIER_COLUMNS:
+            cleared = sorted(i for i, row in rows.items() if column in row and row[column] is None)
+            if cleared:
+                cursor.execute(
+                    f"UPDATE {table} SET {column} = NULL "
+                    f"WHERE identity IN ({', '.join(['%s'] * len(cleared))})",
+                    cleared,
+                )
     return ids if single else _profile_ids(identities=list(rows))
 
 

@@ -38,6 +38,9 @@ from klaviyo_client.names import LOCATION_ATTRIBUTES, STANDARD_ATTRIBUTES
 # of the profile in an event, as Klaviyo's EventProfileCreateQueryResourceObject has it.
 ANONYMOUS_ID_NAMES = {"anonymousId", "anonymous_id"}
 IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id")
+# A null phone number or external id clears it (the profile's column is cleared too, unless
+# the profile is known by it: then the column, sent, wins); an email or a visitor id stays.
+UNCLEARABLE_IDENTIFIERS = ("email", "anonymous_id")
 # Location keys a null can't clear: the spec makes them `nullable` beside a `oneOf` with no
 # `type` (ProfileLocation), where OpenAPI 3.0.3 ignores it, and the emulator's checks refuse
 # the null (400, the whole profile failed). Left as Klaviyo holds them instead.
@@ -111,8 +114,8 @@ def profile_parts(
         elif key in STANDARD_ATTRIBUTES:
             if now is not None:
                 mapped[STANDARD_ATTRIBUTES[key]] = _text(now, key)
-            elif STANDARD_ATTRIBUTES[key] not in IDENTIFIERS:
-                mapped[STANDARD_ATTRIBUTES[key]] = None  # the row's identifiers stay
+            elif STANDARD_ATTRIBUTES[key] not in UNCLEARABLE_IDENTIFIERS:
+                mapped[STANDARD_ATTRIBUTES[key]] = None  # the row's own, below, win
         elif key in LOCATION_ATTRIBUTES:
             if now is not None:
                 location[key] = _location_value(key, now, key)

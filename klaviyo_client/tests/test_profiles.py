@@ -86,9 +86,28 @@ def test_a_latitude_set_to_null_is_left_out_rather_than_refused():
 
 
 def test_a_null_identifier_leaves_the_profiles_own_identifiers():
+    row = {**ROW, "phone_number": "+15005550006", "external_id": "x-1", "attributes": {}}
+    changes = {"email": None, "externalId": None, "phoneNumber": None}
+
+    sent = profiles.profile_resource(profile_row=row, changes=changes)
+
+    assert sent["attributes"] == {
+        "email": "ann@example.com",
+        "phone_number": "+15005550006",
+        "external_id": "x-1",
+    }
+
+
+def test_a_null_phone_number_or_external_id_the_profile_no_longer_has_is_cleared():
+    """Else Klaviyo keeps the number on this person, and whoever gives it next is merged into
+    them there."""
     sent = resource({"email": None, "externalId": None, "phoneNumber": None})
 
-    assert sent["attributes"] == {"email": "ann@example.com"}
+    assert sent["attributes"] == {
+        "email": "ann@example.com",
+        "phone_number": None,
+        "external_id": None,
+    }
 
 
 def test_a_custom_object_goes_whole_as_merged_locally():

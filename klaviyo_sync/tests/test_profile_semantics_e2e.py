@@ -198,3 +198,29 @@ def test_an_import_error_lands_on_the_profile_it_is_about(klaviyo, post):
     assert refused.sync_status == SyncStatus.FAILED
     assert refused.last_error.startswith("Klaviyo import error: ")
     assert refused.changes.exists()  # kept, to send once fixed
+
+
+def test_a_phone_number_set_to_null_is_removed_here_and_in_klaviyo(klaviyo, post):
+    phone = "+15005550006"
+    post("/profiles", {"email": EMAIL, "profileAttributes": {"phoneNumber": phone}})
+    assert in_klaviyo(klaviyo, email=EMAIL)["phone_number"] == phone
+
+    answer = post("/profiles", {"email": EMAIL, "profileAttributes": {"phoneNumber": None}})
+
+    assert (answer["phoneNumber"], answer["attributes"]) == (None, {})
+    assert Profile.objects.get(email=EMAIL).phone_number is None
+    assert "phone_number" not in in_klaviyo(klaviyo, email=EMAIL)
+
+
+def test_a_phone_number_given_up_and_then_given_by_another_person_is_theirs(klaviyo, post):
+    """Kept on ann in Klaviyo, bob's import would land on ann's profile there."""
+    phone = "+15005550006"
+    post("/profiles", {"email": EMAIL, "profileAttributes": {"phoneNumber": phone}})
+    post("/profiles", {"email": EMAIL, "profileAttributes": {"phoneNumber": None}})
+
+    post("/profiles", {"email": "bob@example.com", "profileAttributes": {"phoneNumber": phone}})
+
+    emails = sorted(p.attributes.get("email") for p in klaviyo.app.store.profiles.values())
+    assert emails == [EMAIL, "bob@example.com"]
+    assert in_klaviyo(klaviyo, email="bob@example.com")["phone_number"] == phone
+    assert set(Profile.objects.values_list("sync_status", flat=True)) == {SyncStatus.SENT}
