@@ -11,7 +11,9 @@ IMPORT_JOB_HORIZON was abandoned by its follower). Waiting costs no attempt.
 Then one worker at a time: the send claims the row (attempts + 1, next_attempt_at = now + the
 send lease) as the event sync claims events. Failures are recorded on the row and retried with
 the sync's backoff (services.retry_delay) up to KLAVIYO_MAX_ATTEMPTS; a refusal fails it at
-once. Once Klaviyo accepted the job, the identifier is blanked: its SHA-256 is what stays.
+once. A request the client-side rate limiter holds back reached nothing: it gives the attempt
+back and goes again when the limiter says (as events and consent changes do). Once Klaviyo
+accepted the job, the identifier is blanked: its SHA-256 is what stays.
 """
 
 from __future__ import annotations
@@ -117,6 +119,14 @@ def erasure_send(*, erasure_id: object) -> ErasureOutcome:
         else:
             client.profile_deletion_job(identifier=target[0], value=target[1], attempt=attempts)
     except KlaviyoError as error:
+        if error.local:  # the client-side limiter: Klaviyo was not asked, no attempt spent
+            delay = error.retry_after or 1.0
+            rows.update(
+                attempts=F("attempts") - 1,
+                last_error=error.summary[:5000],
+                next_attempt_at=timezone.now() + timedelta(seconds=delay),
+            )
+            return ErasureOutcome("retrying", retry_in=delay)
         if not error.retryable or attempts >= settings.KLAVIYO_MAX_ATTEMPTS:
             suffix = f" (gave up after {attempts} attempts)" if error.retryable else ""
             rows.update(

@@ -13,6 +13,7 @@ from django.utils import timezone
 from events.erasure_services import profile_erase
 from events.models import ErasureRequest, ProfileChange, ProfileImportJob
 from events.tests.factories import ProfileFactory
+from klaviyo_client.ratelimit import parse_limits
 from klaviyo_sync import erasure_tasks, tasks
 from klaviyo_sync.erasure_sync import (
     IMPORT_JOB_HORIZON,
@@ -125,6 +126,31 @@ def test_a_refusal_fails_at_once_with_klaviyos_reason(klaviyo):
     row.refresh_from_db()
     assert (row.status, row.attempts) == ("failed", 1)
     assert "Invalid phone number" in row.last_error
+
+
+def test_the_client_side_rate_limiter_holding_it_back_spends_no_attempt(klaviyo, settings):
+    """Held back more times than KLAVIYO_MAX_ATTEMPTS, Klaviyo never asked: still pending."""
+    settings.KLAVIYO_RATE_LIMIT_ENABLED = True
+    settings.KLAVIYO_RATE_LIMIT_REDIS_URL = ""  # this process's limiter, not the shared one
+    settings.KLAVIYO_RATE_LIMIT_MAX_WAIT = 0.0
+    settings.KLAVIYO_RATE_LIMITS = {
+        **settings.KLAVIYO_RATE_LIMITS,
+        "profile_deletion": parse_limits("1/h"),
+    }
+    klaviyo.post(JOBS, status=202)
+    first, second = erasure(), erasure(identifier="bob@example.com")
+    assert erasure_send(erasure_id=first.id).status == "sent"  # the hour's one request
+
+    for _ in range(settings.KLAVIYO_MAX_ATTEMPTS + 1):
+        ErasureRequest.objects.filter(id=second.id).update(next_attempt_at=None)  # due again
+        outcome = erasure_send(erasure_id=second.id)
+        assert outcome.status == "retrying" and outcome.retry_in > 50 * 60
+
+    assert len(klaviyo.calls) == 1
+    second.refresh_from_db()
+    assert (second.status, second.attempts) == ("pending", 0)
+    assert second.next_attempt_at > timezone.now() + timedelta(minutes=50)
+    assert "Client-side rate limit" in second.last_error
 
 
 def test_it_waits_for_the_hold_without_spending_an_attempt(klaviyo):
