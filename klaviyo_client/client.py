@@ -16,6 +16,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -87,6 +88,9 @@ class KlaviyoClient(JobCalls, ListCalls, ConsentCalls):
         self.limiter = limiter
         # How long a call may wait for the rate limiter before giving up (KlaviyoError local).
         self.rate_limit_max_wait = rate_limit_max_wait
+        # Called before each request, even a call's second page: a sync worker's lease check,
+        # which may shorten rate_limit_max_wait or raise to stop before a request too late.
+        self.before_request: Callable[[], None] | None = None
         self.session = pooled_session()
 
     def __repr__(self) -> str:  # never the key
@@ -258,6 +262,8 @@ class KlaviyoClient(JobCalls, ListCalls, ConsentCalls):
         attempt: int = 1,
         path_id: str | None = None,
     ) -> requests.Response:
+        if self.before_request is not None:
+            self.before_request()
         if body is not None:
             raw_body = json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
         self._wait_for_rate_limit(operation, attempt=attempt)

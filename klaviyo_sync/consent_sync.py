@@ -1,8 +1,10 @@
 """Sending one consent change to Klaviyo: claimed (in order per address: consent_order.py),
 its unsent addresses sent in requests of its kind's size (consent_senders.py), each accepted
 request written at once (the addresses' sent_at, Klaviyo's job id), the outcome recorded on the
-change. Retried on 429, 5xx and timeouts with the events' backoff (services.retry_delay) up to
-KLAVIYO_MAX_ATTEMPTS; failed with Klaviyo's detail otherwise. Once a change is done (sent or
+change. A request that could not end within the claim's lease is not started: the addresses
+not yet sent go under a new claim, at once, without spending an attempt. Retried on 429, 5xx
+and timeouts with the events' backoff (services.retry_delay) up to KLAVIYO_MAX_ATTEMPTS;
+failed with Klaviyo's detail otherwise. Once a change is done (sent or
 failed), the later pending changes sharing an address are queued: they may go now.
 """
 
@@ -22,7 +24,7 @@ from klaviyo_client.client import klaviyo_client
 from klaviyo_client.errors import KlaviyoError
 from klaviyo_sync.consent_order import earlier_pending_exists, later_changes
 from klaviyo_sync.consent_senders import CONSENT_SENDERS
-from klaviyo_sync.lease import SendClock, claimable
+from klaviyo_sync.lease import LeaseOver, SendClock, claimable
 from klaviyo_sync.services import retry_delay
 
 ADDRESS_FIELDS = ("id", "email", "phone_number", "consented_at", "klaviyo_id", "profile_id")
@@ -105,21 +107,24 @@ def consent_change_sync(*, change_id: int) -> ConsentOutcome:
         read_timeout=settings.KLAVIYO_READ_TIMEOUT,
         rate_limit_max_wait=settings.KLAVIYO_RATE_LIMIT_MAX_WAIT,
     )
+    # Every request of the change, a list change's lookups and job polls too, starts only if
+    # it ends within the lease: after it, an erasure's deletion job may go (hold_until).
+    clock.guard(client)
     job_ids = list(change.klaviyo_job_ids or [])
     for start in range(0, len(unsent), sender.per_request):
-        wait = clock.rate_limit_wait_allowed()
-        if wait is None:  # out of lease time: the rest under a new claim, at once
-            ConsentChange.objects.filter(id=change_id).update(next_attempt_at=timezone.now())
-            return ConsentOutcome("retrying", retry_in=0.0)
-        client.rate_limit_max_wait = wait
         chunk = unsent[start : start + sender.per_request]
         try:
             job_id = sender.send(client, change, chunk, change.attempts)
+        except LeaseOver:  # the rest under a new claim, at once; no attempt spent
+            ConsentChange.objects.filter(id=change_id).update(
+                attempts=F("attempts") - 1, next_attempt_at=timezone.now()
+            )
+            return ConsentOutcome("retrying", retry_in=0.0)
         except mapping.NotSendable as problem:
             return _finish(change_id, ConsentStatus.FAILED, last_error=f"Not sent: {problem}")
         except KlaviyoError as error:
             return _failed_request(change, error)
-        if job_id:
+        if job_id and job_id not in job_ids:  # a list_add records its job when accepted
             job_ids.append(job_id)
         ConsentChangeProfile.objects.filter(id__in=[row["id"] for row in chunk]).update(
             sent_at=timezone.now()

@@ -21,8 +21,12 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.db.models import Q
+
+if TYPE_CHECKING:
+    from klaviyo_client.client import KlaviyoClient
 
 # A claim takes rows whose next_attempt_at is at most this far ahead: a retry task may run a
 # little before its row's time (clocks, rounding). It also shortens every lease by as much.
@@ -59,6 +63,11 @@ def send_lease_seconds(
     return math.ceil(seconds)
 
 
+class LeaseOver(Exception):
+    """No whole request fits in the lease any more: the work stops before the request, and
+    what is left of it goes under a new claim."""
+
+
 @dataclass
 class SendClock:
     """The time a claimed batch has left to start requests: its lease minus the claim
@@ -81,3 +90,15 @@ class SendClock:
         if room < 0:
             return None
         return min(self.rate_limit_max_wait, room)
+
+    def guard(self, client: KlaviyoClient) -> None:
+        """Checks the lease before each of the client's requests (a sender that makes many,
+        lookups and polls included): LeaseOver when it could not end within the lease."""
+
+        def before_request() -> None:
+            wait = self.rate_limit_wait_allowed()
+            if wait is None:
+                raise LeaseOver
+            client.rate_limit_max_wait = wait
+
+        client.before_request = before_request

@@ -13,7 +13,10 @@ without one request per address:
    https://developers.klaviyo.com/en/docs/use_klaviyos_bulk_profile_import_api), which is
    followed to its end before the change counts as sent: a later change of the same address
    (a removal) must not reach Klaviyo before it. A job still running after IMPORT_WAIT_SECONDS
-   is a retryable failure: the next attempt finds the profiles it made (step 2).
+   is a retryable failure: the next attempt finds the profiles it made (step 2). Until it ended
+   the job is listed (events.ProfileImportJob), as profile bulk imports are: an erasure waits
+   for the profiles it may still make. A send whose lease ends while it follows the job
+   (lease.LeaseOver) leaves it on the change; the next claim follows it first.
 The ids found are written back: on the change's addresses and on local profiles without one.
 An id Klaviyo no longer has (the profile was merged or deleted there) is forgotten and its
 address looked up again, once per send.
@@ -29,9 +32,11 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Case, CharField, Value, When
 
-from events.models import ConsentChange, ConsentChangeProfile, Profile
+from events.models import ConsentChange, ConsentChangeProfile, Profile, ProfileImportJob
 from klaviyo_client.errors import KlaviyoError
 from klaviyo_client.jobs import JOB_ENDED
+from klaviyo_client.limits import MAX_PROFILES_PAGE
+from klaviyo_sync.erasure_sync import import_job_ended, import_job_listed
 from klaviyo_sync.read_services import profile_klaviyo_ids_store
 
 if TYPE_CHECKING:
@@ -39,7 +44,7 @@ if TYPE_CHECKING:
 
 Addresses = list[dict[str, Any]]
 # How long a send follows the import job that creates a list's new profiles (polls with
-# growing pauses): within the send's lease (klaviyo_sync/lease.py) with room to spare.
+# growing pauses); no poll starts that would end after the send's lease (lease.SendClock).
 IMPORT_WAIT_SECONDS = 12.0
 FIRST_POLL_PAUSE = 0.5
 STALE_POINTER = re.compile(r"/data/(\d+)/id")
@@ -126,12 +131,18 @@ def _members_change(
 
 
 def _ids_resolve(client: KlaviyoClient, rows: Addresses, attempt: int) -> dict[str, str]:
-    """email -> Klaviyo id of every address Klaviyo has a profile for (known ones first)."""
+    """email -> Klaviyo id of every address Klaviyo has a profile for (known ones first).
+    Each page of lookups is written at once: a send whose lease ends among them (LeaseOver)
+    keeps what it found for the next claim."""
     ids = _ids_known(rows)
-    unknown = [row["email"] for row in rows if row["email"] not in ids]
-    if unknown:
-        ids.update(client.profile_ids_by_email(emails=unknown, attempt=attempt))
     _ids_record(rows, ids)
+    unknown = [row["email"] for row in rows if row["email"] not in ids]
+    for start in range(0, len(unknown), MAX_PROFILES_PAGE):
+        found = client.profile_ids_by_email(
+            emails=unknown[start : start + MAX_PROFILES_PAGE], attempt=attempt
+        )
+        _ids_record(rows, found)
+        ids.update(found)
     return ids
 
 
@@ -144,6 +155,7 @@ def _import_job_follow(client: KlaviyoClient, job_id: str) -> dict[str, Any]:
         attributes = client.profile_bulk_import_job_get(job_id=job_id).get("attributes") or {}
         status = attributes.get("status")
         if status in JOB_ENDED:
+            import_job_ended(job_id=job_id)
             return attributes
         if time.monotonic() + pause > deadline:
             raise KlaviyoError(
@@ -157,14 +169,37 @@ def _import_job_follow(client: KlaviyoClient, job_id: str) -> dict[str, Any]:
         pause *= 2
 
 
+def _job_record(change_id: int, job_id: str) -> None:
+    """A job Klaviyo accepted: listed until it ended (an erasure waits for the profiles it
+    may still make) and on the change, whose next claim follows it if this one can't."""
+    import_job_listed(job_id=job_id)
+    rows = ConsentChange.objects.filter(id=change_id)
+    job_ids = rows.values_list("klaviyo_job_ids", flat=True).first() or []
+    rows.update(klaviyo_job_ids=[*job_ids, job_id])
+
+
+def _jobs_left_follow(client: KlaviyoClient, change: ConsentChange) -> None:
+    """Follows to their end the change's jobs an earlier claim left running (its lease
+    ended while it polled), so that their profiles are found rather than made again."""
+    job_ids = change.klaviyo_job_ids or []
+    if not job_ids:
+        return
+    listed = ProfileImportJob.objects.filter(job_id__in=job_ids).values_list("job_id", flat=True)
+    for job_id in list(listed):
+        _import_job_follow(client, job_id)
+
+
 def _profiles_create_in_list(
-    client: KlaviyoClient, list_id: str, emails: list[str], attempt: int
+    client: KlaviyoClient, change: ConsentChange, emails: list[str], attempt: int
 ) -> str:
-    """Creates Klaviyo profiles for the emails and adds them to the list, in one import job
-    followed to its end; the job's id. Profiles it could not import fail the change."""
+    """Creates Klaviyo profiles for the emails and adds them to the change's list, in one
+    import job followed to its end; the job's id. Profiles it could not import fail the
+    change."""
+    list_id = change.list_id or ""
     profiles = [{"type": "profile", "attributes": {"email": email}} for email in emails]
     job = client.profile_bulk_import_job(profiles=profiles, list_ids=[list_id], attempt=attempt)
     job_id = job.get("id") or ""
+    _job_record(change.id, job_id)
     attributes = _import_job_follow(client, job_id)
     if attributes.get("status") != "complete" or attributes.get("failed_count"):
         errors = client.profile_bulk_import_errors(job_id=job_id)
@@ -187,13 +222,14 @@ def list_add_send(
     """Adds the addresses to the change's list: known profiles by id, new ones through an
     import job (whose id is returned)."""
     list_id = change.list_id or ""
+    _jobs_left_follow(client, change)
     ids = _ids_resolve(client, rows, attempt)
     # First: a list Klaviyo doesn't know fails here (404), before any profile is made.
     ids = _members_change(client, add=True, list_id=list_id, rows=rows, ids=ids, attempt=attempt)
     missing = [row["email"] for row in rows if row["email"] not in ids]
     if not missing:
         return None
-    job_id = _profiles_create_in_list(client, list_id, missing, attempt)
+    job_id = _profiles_create_in_list(client, change, missing, attempt)
     created = client.profile_ids_by_email(emails=missing, attempt=attempt)
     _ids_record(rows, created)
     return job_id

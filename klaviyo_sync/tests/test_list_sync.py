@@ -9,7 +9,7 @@ import pytest
 import responses
 
 from events.consent_services import consent_change_create
-from events.models import ConsentChange, ConsentKind, ConsentStatus
+from events.models import ConsentChange, ConsentKind, ConsentStatus, ProfileImportJob
 from events.tests.factories import ProfileFactory
 from klaviyo_sync import list_senders
 from klaviyo_sync.consent_sync import consent_change_sync
@@ -121,11 +121,12 @@ def test_profiles_klaviyo_lacks_are_made_and_added_in_one_import_job(klaviyo):
     assert job["relationships"]["lists"]["data"] == [{"type": "list", "id": LIST_ID}]
     change.refresh_from_db()
     assert change.klaviyo_job_ids == ["J1"]
+    assert not ProfileImportJob.objects.exists()  # listed until it ended
     assert change.profiles.get(email="new@example.com").klaviyo_id == "01NEW"
     assert ProfileFactory._meta.model.objects.get(email="new@example.com").klaviyo_id == "01NEW"
 
 
-def test_an_import_job_still_running_is_retried_and_not_made_twice(klaviyo, monkeypatch):
+def test_an_import_job_still_running_is_listed_retried_and_not_made_twice(klaviyo, monkeypatch):
     monkeypatch.setattr(list_senders, "IMPORT_WAIT_SECONDS", 0.0)
     made: dict[str, str] = {}
     klaviyo.add_callback(responses.GET, f"{BASE}/profiles", callback=klaviyo_profiles(made))
@@ -140,8 +141,13 @@ def test_an_import_job_still_running_is_retried_and_not_made_twice(klaviyo, monk
     change.refresh_from_db()
     assert change.status == ConsentStatus.PENDING
     assert "profile import job J1" in change.last_error and "processing" in change.last_error
-    # The job ends; the next attempt finds the profile it made and adds it by id.
+    assert change.klaviyo_job_ids == ["J1"]
+    # Listed while Klaviyo may still run it: an erasure waits for the profiles it makes.
+    assert list(ProfileImportJob.objects.values_list("job_id", flat=True)) == ["J1"]
+    # The job ends; the next attempt sees it ended, finds the profile it made, adds it by id.
     made["new@example.com"] = "01NEW"
+    done = {"status": "complete", "failed_count": 0, "completed_count": 1}
+    klaviyo.replace(responses.GET, f"{JOBS}/J1", json={"data": {"id": "J1", "attributes": done}})
     klaviyo.post(MEMBERS, status=204)
     ConsentChange.objects.filter(id=change.id).update(next_attempt_at=None)
     before = len(klaviyo.calls)
@@ -149,8 +155,10 @@ def test_an_import_job_still_running_is_retried_and_not_made_twice(klaviyo, monk
     second = consent_change_sync(change_id=change.id)
 
     assert second.status == "sent"
-    assert [c.request.method for c in klaviyo.calls[before:]] == ["GET", "POST"]
+    requests = [(c.request.method, c.request.url.split("?")[0]) for c in klaviyo.calls[before:]]
+    assert requests == [("GET", f"{JOBS}/J1"), ("GET", f"{BASE}/profiles"), ("POST", MEMBERS)]
     assert member_ids(klaviyo.calls[-1]) == ["01NEW"]
+    assert not ProfileImportJob.objects.exists()
 
 
 def test_profiles_the_import_refuses_fail_the_change_with_klaviyos_detail(klaviyo):
