@@ -24,11 +24,10 @@ from urllib.parse import quote, urlencode
 import requests
 from django.conf import settings
 from requests.adapters import HTTPAdapter
-from requests.exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema, URLRequired
 
 from klaviyo_client import operations as ops
 from klaviyo_client.consent import ConsentCalls
-from klaviyo_client.errors import KlaviyoError, error_from_response
+from klaviyo_client.errors import KlaviyoError, error_from_exception, error_from_response
 from klaviyo_client.jobs import JobCalls
 from klaviyo_client.lists import ListCalls
 from klaviyo_client.query import (
@@ -44,10 +43,6 @@ logger = logging.getLogger("klaviyo_client.client")
 JSON_API = "application/vnd.api+json"
 # Pages of GET /api/metrics followed at most (200 metrics each): a guard against a cursor loop.
 MAX_METRIC_PAGES = 50
-# Raised while the request is built, before anything is sent: another try builds the same. Any
-# other RequestException comes after it went out (an answer broken off or undecodable, ...):
-# as after a read timeout, Klaviyo may have it or not; a retry is safe (an event's unique_id).
-UNSENDABLE = (URLRequired, MissingSchema, InvalidSchema, InvalidURL, InvalidHeader)
 
 
 # One session per process (Celery's prefork children each build their own after the fork).
@@ -276,26 +271,11 @@ class KlaviyoClient(JobCalls, ListCalls, ConsentCalls):
                 headers=self._headers(with_body=raw_body is not None),
                 timeout=self.timeout,
             )
-        except requests.Timeout as error:
-            self._log(operation, None, started, attempt, level=logging.WARNING)
-            raise KlaviyoError(
-                status=None, retryable=True, detail=f"Timed out: {type(error).__name__}"
-            ) from None
-        except requests.ConnectionError as error:
-            self._log(operation, None, started, attempt, level=logging.WARNING)
-            raise KlaviyoError(
-                status=None, retryable=True, detail=f"Connection failed: {type(error).__name__}"
-            ) from None
-        except UNSENDABLE as error:
-            self._log(operation, None, started, attempt, level=logging.ERROR)
-            raise KlaviyoError(
-                status=None, retryable=False, detail=f"Request not built: {type(error).__name__}"
-            ) from None
-        except requests.RequestException as error:
-            self._log(operation, None, started, attempt, level=logging.WARNING)
-            raise KlaviyoError(
-                status=None, retryable=True, detail=f"Request failed: {type(error).__name__}"
-            ) from None
+        except requests.RequestException as raised:
+            error = error_from_exception(raised)
+            level = logging.WARNING if error.retryable else logging.ERROR
+            self._log(operation, None, started, attempt, level=level)
+            raise error from None
         status = response.status_code
         self._log(operation, status, started, attempt, level=logging.INFO)
         if status < 400:

@@ -9,6 +9,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import requests
+from requests.exceptions import InvalidHeader, InvalidSchema, InvalidURL, MissingSchema, URLRequired
 
 # Statuses worth another try later: throttling and Klaviyo's own failures.
 RETRYABLE_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
@@ -103,3 +104,21 @@ def retry_after_seconds(value: str | None) -> float | None:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return max(0.0, (moment - datetime.now(UTC)).total_seconds())
+
+
+# Raised while the request is built, before anything is sent: another try builds the same. Any
+# other RequestException comes after it went out (an answer broken off or undecodable, ...):
+# as after a read timeout, Klaviyo may have it or not; a retry is safe (an event's unique_id).
+UNSENDABLE = (URLRequired, MissingSchema, InvalidSchema, InvalidURL, InvalidHeader)
+
+
+def error_from_exception(error: requests.RequestException) -> KlaviyoError:
+    """A request that got no answer: permanent only when it could not be built."""
+    name = type(error).__name__
+    if isinstance(error, requests.Timeout):  # a ConnectTimeout is a ConnectionError too
+        return KlaviyoError(status=None, retryable=True, detail=f"Timed out: {name}")
+    if isinstance(error, requests.ConnectionError):
+        return KlaviyoError(status=None, retryable=True, detail=f"Connection failed: {name}")
+    if isinstance(error, UNSENDABLE):
+        return KlaviyoError(status=None, retryable=False, detail=f"Request not built: {name}")
+    return KlaviyoError(status=None, retryable=True, detail=f"Request failed: {name}")
