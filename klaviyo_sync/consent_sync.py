@@ -2,10 +2,10 @@
 its unsent addresses sent in requests of its kind's size (consent_senders.py), each accepted
 request written at once (the addresses' sent_at, Klaviyo's job id), the outcome recorded on the
 change. A request that could not end within the claim's lease is not started: the addresses
-not yet sent go under a new claim, at once, without spending an attempt. Retried on 429, 5xx
-and timeouts with the events' backoff (services.retry_delay) up to KLAVIYO_MAX_ATTEMPTS;
-failed with Klaviyo's detail otherwise. Once a change is done (sent or
-failed), the later pending changes sharing an address are queued: they may go now.
+not yet sent go under a new claim (_lease_over). Retried on 429, 5xx and timeouts with the
+events' backoff (services.retry_delay) up to KLAVIYO_MAX_ATTEMPTS; failed with Klaviyo's
+detail otherwise. Once a change is done (sent or failed), the later pending changes sharing an
+address are queued: they may go now.
 """
 
 from __future__ import annotations
@@ -115,11 +115,8 @@ def consent_change_sync(*, change_id: int) -> ConsentOutcome:
         chunk = unsent[start : start + sender.per_request]
         try:
             job_id = sender.send(client, change, chunk, change.attempts)
-        except LeaseOver:  # the rest under a new claim, at once; no attempt spent
-            ConsentChange.objects.filter(id=change_id).update(
-                attempts=F("attempts") - 1, next_attempt_at=timezone.now()
-            )
-            return ConsentOutcome("retrying", retry_in=0.0)
+        except LeaseOver:
+            return _lease_over(change, progressed=start > 0)
         except mapping.NotSendable as problem:
             return _finish(change_id, ConsentStatus.FAILED, last_error=f"Not sent: {problem}")
         except KlaviyoError as error:
@@ -131,6 +128,27 @@ def consent_change_sync(*, change_id: int) -> ConsentOutcome:
         )
         ConsentChange.objects.filter(id=change_id).update(klaviyo_job_ids=job_ids)
     return _finish(change_id, ConsentStatus.SENT, sent_at=timezone.now())
+
+
+def _lease_over(change: ConsentChange, *, progressed: bool) -> ConsentOutcome:
+    """The lease ended before a request could: after requests of this claim were sent, the
+    rest under a new claim at once, no attempt spent; before any (Klaviyo so slow that not
+    one request of the change ends within a lease), retried with backoff as after a timeout,
+    so that such a change is given up at last rather than claimed again without end."""
+    if progressed:
+        ConsentChange.objects.filter(id=change.id).update(
+            attempts=F("attempts") - 1, next_attempt_at=timezone.now()
+        )
+        return ConsentOutcome("retrying", retry_in=0.0)
+    why = "No request of this change could end within the send lease"
+    if change.attempts >= settings.KLAVIYO_MAX_ATTEMPTS:
+        why += f" (gave up after {change.attempts} attempts)"
+        return _finish(change.id, ConsentStatus.FAILED, last_error=why)
+    delay = retry_delay(attempt=change.attempts)
+    ConsentChange.objects.filter(id=change.id).update(
+        last_error=why, next_attempt_at=timezone.now() + timedelta(seconds=delay)
+    )
+    return ConsentOutcome("retrying", retry_in=delay)
 
 
 def _failed_request(change: ConsentChange, error: KlaviyoError) -> ConsentOutcome:

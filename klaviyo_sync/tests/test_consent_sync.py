@@ -184,6 +184,34 @@ def test_it_gives_up_after_the_last_attempt(klaviyo, django_capture_on_commit_ca
     assert change.next_attempt_at is None
 
 
+def test_a_change_no_request_of_which_ends_within_the_lease_backs_off_and_gives_up(
+    klaviyo, settings
+) -> None:
+    """Not one request fits in a lease (Klaviyo that slow): no attempt given back, else it
+    would be claimed again at once, without end."""
+    settings.KLAVIYO_SEND_LEASE_SECONDS = 1  # shorter than one request
+    settings.KLAVIYO_RETRY_BASE_DELAY = 2.0
+    settings.KLAVIYO_RETRY_JITTER = 0.0
+    change = consent_change_create(kind="suppress", addresses=[{"email": "a@x.io"}])
+
+    outcomes = []
+    for _ in range(settings.KLAVIYO_MAX_ATTEMPTS):
+        outcomes.append(consent_change_sync(change_id=change.id))
+        ConsentChange.objects.filter(id=change.id).update(next_attempt_at=timezone.now())
+
+    assert [(o.status, o.retry_in) for o in outcomes] == [
+        ("retrying", 2.0),
+        ("retrying", 4.0),
+        ("failed", None),
+    ]
+    assert not klaviyo.calls
+    change.refresh_from_db()
+    assert (change.status, change.attempts) == ("failed", 3)
+    assert change.last_error == (
+        "No request of this change could end within the send lease (gave up after 3 attempts)"
+    )
+
+
 def test_a_refusal_fails_at_once_with_klaviyos_detail(klaviyo) -> None:
     error = {
         "errors": [
