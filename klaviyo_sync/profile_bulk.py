@@ -334,6 +334,14 @@ def _import_errors(client: KlaviyoClient, job_id: str, ids: IdRuns) -> dict[int,
     return failed
 
 
+def profile_import_job_hold(*, profile_ids: IdRuns) -> None:
+    """The claim on a job's profiles held on while Klaviyo still runs it: past the claim's
+    hold (SYNC_STALE_PENDING_SECONDS) a later change of one of them would go by profile-import
+    before the job lands, which then puts the older value back in Klaviyo."""
+    hold = timezone.now() + timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS)
+    Profile.objects.filter(id__among=profile_ids).update(next_attempt_at=hold)
+
+
 def profile_import_job_abandon(
     *, job_id: str, profile_ids: IdRuns, why: str = "it did not end in time"
 ) -> None:

@@ -40,6 +40,7 @@ from klaviyo_sync.profile_bulk import (
     JobCarried,
     JobFollowed,
     profile_import_job_abandon,
+    profile_import_job_hold,
     profile_import_job_settle,
     profiles_changes_send_bulk,
 )
@@ -310,6 +311,11 @@ JOB_POLL_MAX_SECONDS = 60.0
 JOB_MAX_POLLS = 200
 
 
+def job_age(polls: int) -> float:
+    """About how long ago a job was accepted when its poll number `polls` comes."""
+    return sum(min(JOB_POLL_FIRST_SECONDS * 2**poll, JOB_POLL_MAX_SECONDS) for poll in range(polls))
+
+
 def _follow_job(job_id: str, carried: dict[str, Any], *, polls: int, spent: float = 0.0) -> None:
     """Queues poll number `polls`; `spent`: seconds since the poll before it began."""
     countdown = max(0.0, min(JOB_POLL_FIRST_SECONDS * 2**polls, JOB_POLL_MAX_SECONDS) - spent)
@@ -343,6 +349,8 @@ def follow_profile_import_job(job_id: str, carried: Any, polls: int) -> str:
         profile_import_job_abandon(job_id=job_id, profile_ids=job.profiles)
         import_job_ended(job_id=job_id)
         return "abandoned"
+    if job_age(polls) > settings.SYNC_STALE_PENDING_SECONDS / 2:  # a minute apart by then
+        profile_import_job_hold(profile_ids=job.profiles)
     _follow_job(job_id, job.as_task_argument(), polls=polls + 1, spent=time.monotonic() - started)
     return status
 

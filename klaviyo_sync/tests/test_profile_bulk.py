@@ -4,6 +4,7 @@ goes by profile-import."""
 
 import json
 import time
+from datetime import timedelta
 
 import pytest
 import redis
@@ -242,6 +243,30 @@ def test_the_time_a_poll_took_is_not_added_to_the_wait_for_the_next(
     assert args[2] == 3
     assert 0.4 <= countdown <= 0.6
     assert Profile.objects.filter(sync_status=SyncStatus.SENT).count() == 0
+
+
+def test_a_job_klaviyo_still_runs_past_half_the_claims_hold_holds_its_profiles_on(
+    api_client: APIClient, klaviyo: responses.RequestsMock, monkeypatch, settings
+) -> None:
+    """Else a later change of one of them would go by profile-import once the hold ended,
+    and the job, landing after it, would put the older value back in Klaviyo."""
+    klaviyo.post(JOBS, status=202, json=_job("queued"))
+    klaviyo.get(f"{JOBS}/J1", json=_job("processing"))
+    ids = _bulk(api_client, [{"email": f"p{i}@example.com"} for i in range(3)])
+    ((job_id, carried),) = profile_bulk.profiles_changes_send_bulk(profile_ids=ids).jobs
+    monkeypatch.setattr(tasks.follow_profile_import_job, "apply_async", lambda **kwargs: None)
+    claimed = set(Profile.objects.values_list("next_attempt_at", flat=True))
+    hold = timedelta(seconds=settings.SYNC_STALE_PENDING_SECONDS)
+
+    early = tasks.follow_profile_import_job(job_id, carried.as_task_argument(), 5)
+    assert set(Profile.objects.values_list("next_attempt_at", flat=True)) == claimed
+    assert tasks.job_age(14) > hold.total_seconds() / 2 > tasks.job_age(13)
+    late = tasks.follow_profile_import_job(job_id, carried.as_task_argument(), 14)
+
+    assert early == late == "processing"
+    held = set(Profile.objects.values_list("next_attempt_at", flat=True))
+    assert len(claimed) == len(held) == 1
+    assert held.pop() > claimed.pop()
 
 
 def test_a_follow_up_queued_in_the_older_form_settles_its_job(
