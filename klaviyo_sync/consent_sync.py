@@ -116,7 +116,7 @@ def consent_change_sync(*, change_id: int) -> ConsentOutcome:
         try:
             job_id = sender.send(client, change, chunk, change.attempts)
         except LeaseOver:
-            return _lease_over(change, progressed=start > 0)
+            return _lease_over(change, clock, progressed=start > 0)
         except mapping.NotSendable as problem:
             return _finish(change_id, ConsentStatus.FAILED, last_error=f"Not sent: {problem}")
         except KlaviyoError as error:
@@ -130,24 +130,22 @@ def consent_change_sync(*, change_id: int) -> ConsentOutcome:
     return _finish(change_id, ConsentStatus.SENT, sent_at=timezone.now())
 
 
-def _lease_over(change: ConsentChange, *, progressed: bool) -> ConsentOutcome:
-    """The lease ended before a request could: after requests of this claim were sent, the
-    rest under a new claim at once, no attempt spent; before any (Klaviyo so slow that not
-    one request of the change ends within a lease), retried with backoff as after a timeout,
-    so that such a change is given up at last rather than claimed again without end."""
+def _lease_over(change: ConsentChange, clock: SendClock, *, progressed: bool) -> ConsentOutcome:
+    """The lease ended before a request could: the rest under a new claim. At once and with
+    its attempt given back after a request of this claim was sent in full (`progressed`);
+    else the attempt spent (a claim that keeps stopping short is given up at last, not claimed
+    again without end), at once after some requests went (a list change's lookups: found ids
+    are kept), with backoff when not one went (Klaviyo too slow for one within a lease)."""
+    rows = ConsentChange.objects.filter(id=change.id)
     if progressed:
-        ConsentChange.objects.filter(id=change.id).update(
-            attempts=F("attempts") - 1, next_attempt_at=timezone.now()
-        )
+        rows.update(attempts=F("attempts") - 1, next_attempt_at=timezone.now())
         return ConsentOutcome("retrying", retry_in=0.0)
-    why = "No request of this change could end within the send lease"
+    why = "Stopped short by the end of its send lease"
     if change.attempts >= settings.KLAVIYO_MAX_ATTEMPTS:
         why += f" (gave up after {change.attempts} attempts)"
         return _finish(change.id, ConsentStatus.FAILED, last_error=why)
-    delay = retry_delay(attempt=change.attempts)
-    ConsentChange.objects.filter(id=change.id).update(
-        last_error=why, next_attempt_at=timezone.now() + timedelta(seconds=delay)
-    )
+    delay = retry_delay(attempt=change.attempts) if not clock.requests_started else 0.0
+    rows.update(last_error=why, next_attempt_at=timezone.now() + timedelta(seconds=delay))
     return ConsentOutcome("retrying", retry_in=delay)
 
 

@@ -78,6 +78,7 @@ class SendClock:
     read_timeout: float
     rate_limit_max_wait: float
     started: float = field(default_factory=lambda: time.monotonic())
+    requests_started: int = 0  # by the client it guards
 
     def left(self) -> float:
         usable = self.lease_seconds - CLAIM_TOLERANCE.total_seconds()
@@ -100,5 +101,6 @@ class SendClock:
             if wait is None:
                 raise LeaseOver
             client.rate_limit_max_wait = wait
+            self.requests_started += 1
 
         client.before_request = before_request

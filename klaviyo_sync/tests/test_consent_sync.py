@@ -208,7 +208,7 @@ def test_a_change_no_request_of_which_ends_within_the_lease_backs_off_and_gives_
     change.refresh_from_db()
     assert (change.status, change.attempts) == ("failed", 3)
     assert change.last_error == (
-        "No request of this change could end within the send lease (gave up after 3 attempts)"
+        "Stopped short by the end of its send lease (gave up after 3 attempts)"
     )
 
 
