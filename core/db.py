@@ -103,19 +103,26 @@ def _error_code(error: DatabaseError) -> int | None:
     return LOCK_WAIT_TIMEOUT if "database is locked" in str(error) else None
 
 
-def rows_with_json_last(queryset: QuerySet) -> list[tuple[Any, ...]]:
-    """The rows of a `values_list(..., json_field)` queryset, the JSON column (the last) decoded
-    by one json.loads for all of them rather than by the field's converter row by row: for the
-    10,000 changes of a bulk import job, those calls were a tenth of the worker's CPU. The
-    column is read as the text the database keeps; a backend that decodes it itself (a value
-    that is not text) gets the field's own conversion."""
+def rows_as_stored(queryset: QuerySet) -> list[tuple[Any, ...]]:
+    """The rows of a `values_list` queryset as the database gives them, through none of the
+    fields' converters (a datetime naive, in UTC; JSON as text): to decode a column in bulk
+    (rows_with_json_last), or to compare times without converting each."""
     try:
         sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
     except EmptyResultSet:  # a filter no row can match (`id__in=[]`): Django asks nothing
         return []
     with connections[queryset.db].cursor() as cursor:
         cursor.execute(sql, params)
-        rows = cursor.fetchall()
+        return cursor.fetchall()
+
+
+def rows_with_json_last(queryset: QuerySet) -> list[tuple[Any, ...]]:
+    """The rows of a `values_list(..., json_field)` queryset, the JSON column (the last) decoded
+    by one json.loads for all of them rather than by the field's converter row by row: for the
+    10,000 changes of a bulk import job, those calls were a tenth of the worker's CPU. The
+    column is read as the text the database keeps; a backend that decodes it itself (a value
+    that is not text) gets the field's own conversion. The other columns are as stored."""
+    rows = rows_as_stored(queryset)
     texts = [row[-1] for row in rows]
     if not all(isinstance(text, str) for text in texts):
         return list(queryset)

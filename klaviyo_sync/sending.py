@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 ITEM_REJECTION_STATUSES = frozenset({400, 413, 422})
 # Rounds of dropping the culprits a rejected bulk request names before sending one by one.
 MAX_BULK_ROUNDS = 3
-PROFILE_FIELDS = ("id", "email", "phone_number", "external_id", "attributes")
+PROFILE_FIELDS = ("id", "email", "phone_number", "external_id", "attributes")  # JSON last
 
 
 class SendResults:

@@ -10,6 +10,7 @@ import pytest
 import redis
 import responses
 from django.db import DatabaseError, connection, connections
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from events.models import Profile, ProfileChange, SyncStatus
@@ -341,9 +342,13 @@ def test_a_job_sends_each_key_as_the_row_now_holds_it(klaviyo: responses.Request
     goes with the later value: the job doesn't undo it in Klaviyo."""
     klaviyo.post(JOBS, status=202, json=_job("queued"))
     row = Profile.objects.create(
-        identity="a@example.com", email="a@example.com", attributes={"plan": "pro", "n": 1}
+        identity="a@example.com", email="a@example.com", attributes={"plan": "free", "n": 1}
     )
     ProfileChange.objects.create(profile=row, attributes={"plan": "free", "n": 1})
+    # Then an event's attributes, sent before this change: the row written after it.
+    Profile.objects.filter(id=row.id).update(
+        attributes={"plan": "pro", "n": 1}, updated_at=timezone.now()
+    )
 
     profile_bulk.profiles_changes_send_bulk(profile_ids=[row.id])
 
