@@ -120,8 +120,9 @@ def profile_identity(*, email: str | None, profile_attributes: dict[str, Any]) -
 
 
 def profiles_upsert(*, changes: Iterable[tuple[str | None, dict[str, Any]]]) -> dict[str, int]:
-    """Creates or updates the profiles of (email, profile attributes) pairs in one statement;
-    new attributes merge over the stored ones. Returns profile ids by identity.
+    """Creates or updates the profiles of (email, profile attributes) pairs in one statement
+    (one more per round, below); new attributes merge over the stored ones, in order. Returns
+    profile ids by identity.
 
     One INSERT ... ON DUPLICATE KEY / ON CONFLICT, so concurrent requests for the same new
     profile all succeed: the database, not a prior read, decides insert or update. The id of

@@ -38,8 +38,8 @@ from klaviyo_client.names import LOCATION_ATTRIBUTES, STANDARD_ATTRIBUTES
 # of the profile in an event, as Klaviyo's EventProfileCreateQueryResourceObject has it.
 ANONYMOUS_ID_NAMES = {"anonymousId", "anonymous_id"}
 IDENTIFIERS = ("email", "phone_number", "external_id", "anonymous_id")
-# A null phone number or external id clears it (the profile's column is cleared too, unless
-# the profile is known by it: then the column, sent, wins); an email or a visitor id stays.
+# A null phone number or external id clears it (the profile's column is cleared too; a column
+# still set wins, as every identifier of the row does); an email or a visitor id stays.
 UNCLEARABLE_IDENTIFIERS = ("email", "anonymous_id")
 # Location keys a null can't clear: the spec makes them `nullable` beside a `oneOf` with no
 # `type` (ProfileLocation), where OpenAPI 3.0.3 ignores it, and the emulator's checks refuse
