@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 from django.core.exceptions import EmptyResultSet
 from django.db import DatabaseError, InterfaceError, OperationalError, connection, connections
-from django.db.models import QuerySet
+from django.db.models import CharField, QuerySet
+from django.db.models.functions import Cast
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -128,3 +129,10 @@ def rows_with_json_last(queryset: QuerySet) -> list[tuple[Any, ...]]:
         return list(queryset)
     decoded = json.loads(f"[{','.join(texts)}]")
     return [(*row[:-1], value) for row, value in zip(rows, decoded, strict=True)]
+
+
+def time_as_text(column: str) -> Cast:
+    """A time column as its text, which orders as the times do (YYYY-MM-DD HH:MM:SS.ffffff):
+    two of them compared without a datetime built for each (the database driver's parsing of
+    20,000 of them was a fifth of a bulk import job's time)."""
+    return Cast(column, output_field=CharField())

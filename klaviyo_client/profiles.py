@@ -172,8 +172,7 @@ def profile_resource(
     external_id, attributes): the attribute `changes` given (default: the whole row's
     attributes), for an event or (`in_event=False`) for profile-import. A custom property
     to remove is in `meta` beside the attributes; see `event_profile` for a single event."""
-    # A row read without its attributes: the changes as they came are all there is to send.
-    current = profile_row.get("attributes", changes) or {}
+    current = profile_row.get("attributes") or {}
     attributes, unset = profile_parts(
         email=profile_row.get("email"),
         phone_number=profile_row.get("phone_number"),

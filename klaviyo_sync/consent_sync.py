@@ -136,37 +136,39 @@ def _lease_over(change: ConsentChange, clock: SendClock, *, progressed: bool) ->
     else the attempt spent (a claim that keeps stopping short is given up at last, not claimed
     again without end), at once after some requests went (a list change's lookups: found ids
     are kept), with backoff when not one went (Klaviyo too slow for one within a lease)."""
-    rows = ConsentChange.objects.filter(id=change.id)
     if progressed:
-        rows.update(attempts=F("attempts") - 1, next_attempt_at=timezone.now())
-        return ConsentOutcome("retrying", retry_in=0.0)
-    why = "Stopped short by the end of its send lease"
-    if change.attempts >= settings.KLAVIYO_MAX_ATTEMPTS:
-        why += f" (gave up after {change.attempts} attempts)"
-        return _finish(change.id, ConsentStatus.FAILED, last_error=why)
+        return _attempt_given_back(change, delay=0.0)
     delay = retry_delay(attempt=change.attempts) if not clock.requests_started else 0.0
-    rows.update(last_error=why, next_attempt_at=timezone.now() + timedelta(seconds=delay))
-    return ConsentOutcome("retrying", retry_in=delay)
+    return _retried_or_failed(change, "Stopped short by the end of its send lease", delay)
 
 
 def _failed_request(change: ConsentChange, error: KlaviyoError) -> ConsentOutcome:
     """A request Klaviyo (or the way to it) failed: retried later when that may succeed (the
     change stays pending, holding the later ones), else failed with Klaviyo's detail."""
-    rows = ConsentChange.objects.filter(id=change.id)
     if error.local:  # the client-side limiter: nothing was sent, no attempt spent
-        delay = error.retry_after or 1.0
-        rows.update(
-            attempts=F("attempts") - 1,
-            next_attempt_at=timezone.now() + timedelta(seconds=delay),
-        )
-        return ConsentOutcome("retrying", retry_in=delay)
-    if not error.retryable or change.attempts >= settings.KLAVIYO_MAX_ATTEMPTS:
-        suffix = f" (gave up after {change.attempts} attempts)" if error.retryable else ""
-        return _finish(change.id, ConsentStatus.FAILED, last_error=(error.summary + suffix)[:5000])
+        return _attempt_given_back(change, delay=error.retry_after or 1.0)
+    if not error.retryable:
+        return _finish(change.id, ConsentStatus.FAILED, last_error=error.summary[:5000])
     delay = retry_delay(attempt=change.attempts, retry_after=error.retry_after)
-    rows.update(
-        last_error=error.summary[:5000],
-        next_attempt_at=timezone.now() + timedelta(seconds=delay),
+    return _retried_or_failed(change, error.summary, delay)
+
+
+def _attempt_given_back(change: ConsentChange, *, delay: float) -> ConsentOutcome:
+    """Claimed again `delay` seconds from now, the claim's attempt not counted."""
+    ConsentChange.objects.filter(id=change.id).update(
+        attempts=F("attempts") - 1, next_attempt_at=timezone.now() + timedelta(seconds=delay)
+    )
+    return ConsentOutcome("retrying", retry_in=delay)
+
+
+def _retried_or_failed(change: ConsentChange, why: str, delay: float) -> ConsentOutcome:
+    """Retried `delay` seconds from now with `why` on the change, or failed with it once
+    KLAVIYO_MAX_ATTEMPTS are spent."""
+    if change.attempts >= settings.KLAVIYO_MAX_ATTEMPTS:
+        why = f"{why} (gave up after {change.attempts} attempts)"
+        return _finish(change.id, ConsentStatus.FAILED, last_error=why[:5000])
+    ConsentChange.objects.filter(id=change.id).update(
+        last_error=why[:5000], next_attempt_at=timezone.now() + timedelta(seconds=delay)
     )
     return ConsentOutcome("retrying", retry_in=delay)
 
