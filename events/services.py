@@ -29,20 +29,35 @@ class IngestResult:
 
 def _event_from(data: dict[str, Any], profile_id: int, now: datetime | None = None) -> Event:
     now = now or timezone.now()
-    return Event(
-        id=uuid.uuid4(),
-        event_name=data["event_name"],
-        email=data.get("email"),
-        profile_id=profile_id,
-        event_attributes=data.get("event_attributes") or {},
-        profile_attributes=data.get("profile_attributes") or {},
-        time=data.get("time") or now,
-        value=data.get("value"),
-        unique_id=data.get("unique_id"),
-        value_currency=data.get("value_currency"),
+    values = {
+        **_event_defaults(),
         **initial_sync_fields(),
-        created_at=now,
-    )
+        "id": uuid.uuid4(),
+        "event_name": data["event_name"],
+        "email": data.get("email"),
+        "profile_id": profile_id,
+        "event_attributes": data.get("event_attributes") or {},
+        "profile_attributes": data.get("profile_attributes") or {},
+        "time": data.get("time") or now,
+        "value": data.get("value"),
+        "unique_id": data.get("unique_id"),
+        "value_currency": data.get("value_currency"),
+        "created_at": now,
+    }
+    # Positional, in the fields' order: Model.__init__ takes keywords field by field, at twice
+    # the cost (the path Django's own from_db takes).
+    return Event(*[values[name] for name in _event_fields()])
+
+
+@functools.cache
+def _event_defaults() -> dict[str, Any]:
+    """What a new event holds in the columns EVENT_VARYING_FIELDS leaves out (no callable
+    default among them: these are the same for every event)."""
+    return {
+        name: field.get_default()
+        for name, field in _event_fields().items()
+        if name not in EVENT_VARYING_FIELDS
+    }
 
 
 # What differs from one new event to the next; every other column starts the same.
@@ -68,27 +83,21 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
 
     Not bulk_create: it adapts each value through its field and compiles a placeholder per
     value, which was half the time of a 1,000-event request. Here the varying values are
-    adapted directly, and the others (defaults) once per batch.
+    adapted directly, and the others (the same in every event) once per process.
     """
     if not events:
         return 0
     connection = transaction.get_connection()
     ops, meta = connection.ops, Event._meta
-    fields = _event_fields()
     first = events[0]
-    # Columns left out of the INSERT are NULL: fewer values for MySQLdb to escape, row by row.
-    constant = [
-        field
-        for name, field in fields.items()
-        if name not in EVENT_VARYING_FIELDS and not (field.null and getattr(first, name) is None)
-    ]
-    constant_values = tuple(
-        f.get_db_prep_save(getattr(first, f.attname), connection) for f in constant
+    constant_columns, constant_values = _event_constants(
+        connection.alias, first.sync_status, first.last_error
     )
-    pk, encoder = meta.pk, fields["event_attributes"].encoder
+    pk, encoder = meta.pk, _event_fields()["event_attributes"].encoder
     # created_at: the batch's first as the backend adapts it, the others by their offset from
     # it (a microsecond apart, see _in_order): adapting each costs a time zone conversion.
-    first_created = datetime.fromisoformat(ops.adapt_datetimefield_value(first.created_at))
+    first_created_text = ops.adapt_datetimefield_value(first.created_at)
+    first_created = datetime.fromisoformat(first_created_text) if len(events) > 1 else None
     rows = [
         (
             pk.get_db_prep_value(event.id, connection),
@@ -101,15 +110,15 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
             event.value,
             event.unique_id,
             event.value_currency,
-            str(first_created + (event.created_at - first.created_at)),
+            str(first_created + (event.created_at - first.created_at))
+            if first_created
+            else first_created_text,
             *constant_values,
         )
         # In the unique index's order: concurrent batches take its locks in the same order.
         for event in sorted(events, key=_unique_index_order)
     ]
-    sql = _events_insert_sql(
-        connection.alias, ignore_conflicts, tuple(field.column for field in constant)
-    )
+    sql = _events_insert_sql(connection.alias, ignore_conflicts, constant_columns)
     with connection.cursor() as cursor:
         if len(rows) == 1:  # MySQLdb's executemany first parses the statement to batch it
             cursor.execute(sql, rows[0])
@@ -127,6 +136,26 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
 def _event_fields() -> dict[str, Any]:
     """The event's concrete fields by attribute name (the model's, fixed once loaded)."""
     return {field.attname: field for field in Event._meta.concrete_fields}
+
+
+@functools.cache
+def _event_constants(
+    alias: str, sync_status: str, last_error: str
+) -> tuple[tuple[str, ...], tuple[Any, ...]]:
+    """The columns every event `_event_from` builds holds the same values in (its defaults and
+    initial sync fields), and those values as the database takes them; the NULL ones left out
+    of the INSERT: fewer values for MySQLdb to escape, row by row."""
+    connection = connections[alias]
+    values = {**_event_defaults(), "sync_status": sync_status, "last_error": last_error}
+    fields = [
+        field
+        for name, field in _event_fields().items()
+        if name in values and not (field.null and values[name] is None)
+    ]
+    return (
+        tuple(field.column for field in fields),
+        tuple(field.get_db_prep_save(values[field.attname], connection) for field in fields),
+    )
 
 
 @functools.cache
