@@ -10,11 +10,13 @@ Two kinds, because gunicorn serves from several processes:
   below them and imports none.
 """
 
+import functools
 import logging
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from django.db import DatabaseError
 from django.http import HttpRequest
@@ -70,9 +72,20 @@ def request_route(request: HttpRequest) -> str:
 
 def request_observe(*, method: str, route: str, status: int, seconds: float) -> None:
     """Counts a request; a method that is not a standard one is counted as "other"."""
-    method = method if method in KNOWN_METHODS else "other"
-    REQUESTS.labels(method=method, route=route, status=str(status)).inc()
-    REQUEST_SECONDS.labels(method=method, route=route).observe(seconds)
+    count, duration = _request_series(method if method in KNOWN_METHODS else "other", route, status)
+    count.inc()
+    duration.observe(seconds)
+
+
+@functools.lru_cache(maxsize=4096)
+def _request_series(method: str, route: str, status: int) -> tuple[Any, Any]:
+    """The count and the latency series of a method, route and status: labels() checks and
+    converts its values under a lock at each call, which every request would pay twice. The
+    labels are bounded (methods, route names), so is this."""
+    return (
+        REQUESTS.labels(method=method, route=route, status=str(status)),
+        REQUEST_SECONDS.labels(method=method, route=route),
+    )
 
 
 StateSource = Callable[[], Iterator[Metric]]

@@ -3,6 +3,7 @@ profiles as a resource of their own (POST /profiles): the upsert, the change it 
 the sync: Klaviyo gets only what changed) and, on commit, the sync queued by the ProfileChange
 post_save receiver (klaviyo_sync/receivers.py)."""
 
+import functools
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -173,52 +174,15 @@ def _profiles_upsert_round(rows: dict[str, dict[str, Any]]) -> dict[str, int]:
             now,
             now,
         ]
-    table = Profile._meta.db_table
-    # Due at once is an instant, not NULL (Profile.next_attempt_at: why): a new row's creation,
-    # and where a sync ended (NULL) its change's arrival; a claim or retry held stays.
-    columns = (
-        "identity, email, phone_number, external_id, attributes, sync_status, last_error, "
-        "created_at, updated_at, next_attempt_at"
-    )
-    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(rows))
     connection = transaction.get_connection()
-    merge = "JSON_MERGE_PATCH" if connection.vendor == "mysql" else "json_patch"
     single = len(rows) == 1
-    returning = ""
-    if connection.vendor == "mysql":
-        conflict = (
-            "ON DUPLICATE KEY UPDATE "
-            # MySQL's idiom for the id of the row an upsert updated: the statement sets
-            # LAST_INSERT_ID, which the client gets back as the insert id, as for a new row.
-            # https://dev.mysql.com/doc/refman/8.4/en/insert-on-duplicate.html
-            + ("id = LAST_INSERT_ID(id), " if single else "")
-            + "attributes = JSON_MERGE_PATCH(attributes, VALUES(attributes)), "
-            "email = COALESCE(VALUES(email), email), "
-            "phone_number = COALESCE(VALUES(phone_number), phone_number), "
-            "external_id = COALESCE(VALUES(external_id), external_id), "
-            "sync_status = VALUES(sync_status), updated_at = VALUES(updated_at), "
-            "next_attempt_at = COALESCE(next_attempt_at, VALUES(next_attempt_at))"
-        )
-    elif connection.vendor == "sqlite":
-        conflict = (
-            "ON CONFLICT(identity) DO UPDATE SET "
-            f"attributes = json_patch({table}.attributes, excluded.attributes), "
-            f"email = COALESCE(excluded.email, {table}.email), "
-            f"phone_number = COALESCE(excluded.phone_number, {table}.phone_number), "
-            f"external_id = COALESCE(excluded.external_id, {table}.external_id), "
-            "sync_status = excluded.sync_status, updated_at = excluded.updated_at, "
-            f"next_attempt_at = COALESCE({table}.next_attempt_at, excluded.next_attempt_at)"
-        )
-        # SQLite returns the row inserted or updated (3.35+, the oldest Django 5.2 supports).
-        returning = " RETURNING id" if single else ""
-    else:  # pragma: no cover - settings only admit these two
-        raise NotImplementedError(f"profile upsert is not written for {connection.vendor}")
+    upsert = _upsert_sql(connection.vendor, len(rows))
+    table, merge = Profile._meta.db_table, _JSON_MERGE[connection.vendor]
     with connection.cursor() as cursor:
-        cursor.execute(
-            f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}{returning}", params
-        )
+        cursor.execute(upsert, params)
         if single:
-            ids = {next(iter(rows)): cursor.fetchone()[0] if returning else cursor.lastrowid}
+            returned = connection.vendor == "sqlite"
+            ids = {next(iter(rows)): cursor.fetchone()[0] if returned else cursor.lastrowid}
         # A new row took the patch as it came, nulls and all: merged into {}, they go.
         if with_nulls := sorted(i for i, row in rows.items() if holds_null(row["attributes"])):
             cursor.execute(
@@ -237,6 +201,53 @@ def _profiles_upsert_round(rows: dict[str, dict[str, Any]]) -> dict[str, int]:
                     cleared,
                 )
     return ids if single else _profile_ids(identities=list(rows))
+
+
+_JSON_MERGE = {"mysql": "JSON_MERGE_PATCH", "sqlite": "json_patch"}
+
+
+@functools.lru_cache(maxsize=64)
+def _upsert_sql(vendor: str, count: int) -> str:
+    """The upsert of `count` profiles (its text built once per shape, not per request)."""
+    table = Profile._meta.db_table
+    # Due at once is an instant, not NULL (Profile.next_attempt_at: why): a new row's creation,
+    # and where a sync ended (NULL) its change's arrival; a claim or retry held stays.
+    columns = (
+        "identity, email, phone_number, external_id, attributes, sync_status, last_error, "
+        "created_at, updated_at, next_attempt_at"
+    )
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * count)
+    single = count == 1
+    returning = ""
+    if vendor == "mysql":
+        conflict = (
+            "ON DUPLICATE KEY UPDATE "
+            # MySQL's idiom for the id of the row an upsert updated: the statement sets
+            # LAST_INSERT_ID, which the client gets back as the insert id, as for a new row.
+            # https://dev.mysql.com/doc/refman/8.4/en/insert-on-duplicate.html
+            + ("id = LAST_INSERT_ID(id), " if single else "")
+            + "attributes = JSON_MERGE_PATCH(attributes, VALUES(attributes)), "
+            "email = COALESCE(VALUES(email), email), "
+            "phone_number = COALESCE(VALUES(phone_number), phone_number), "
+            "external_id = COALESCE(VALUES(external_id), external_id), "
+            "sync_status = VALUES(sync_status), updated_at = VALUES(updated_at), "
+            "next_attempt_at = COALESCE(next_attempt_at, VALUES(next_attempt_at))"
+        )
+    elif vendor == "sqlite":
+        conflict = (
+            "ON CONFLICT(identity) DO UPDATE SET "
+            f"attributes = json_patch({table}.attributes, excluded.attributes), "
+            f"email = COALESCE(excluded.email, {table}.email), "
+            f"phone_number = COALESCE(excluded.phone_number, {table}.phone_number), "
+            f"external_id = COALESCE(excluded.external_id, {table}.external_id), "
+            "sync_status = excluded.sync_status, updated_at = excluded.updated_at, "
+            f"next_attempt_at = COALESCE({table}.next_attempt_at, excluded.next_attempt_at)"
+        )
+        # SQLite returns the row inserted or updated (3.35+, the oldest Django 5.2 supports).
+        returning = " RETURNING id" if single else ""
+    else:  # pragma: no cover - settings only admit these two
+        raise NotImplementedError(f"profile upsert is not written for {vendor}")
+    return f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}{returning}"
 
 
 def _profile_ids(*, identities: list[str]) -> dict[str, int]:
