@@ -51,13 +51,12 @@ def _event_from(data: dict[str, Any], profile_id: int, now: datetime | None = No
 
 @functools.cache
 def _event_defaults() -> dict[str, Any]:
-    """What a new event holds in the columns EVENT_VARYING_FIELDS leaves out (no callable
-    default among them: these are the same for every event)."""
-    return {
-        name: field.get_default()
-        for name, field in _event_fields().items()
-        if name not in EVENT_VARYING_FIELDS
-    }
+    """What a new event holds in the columns EVENT_VARYING_FIELDS leaves out: the same for
+    every event, so a field whose default is made per row (a callable) must be varying."""
+    fields = {n: f for n, f in _event_fields().items() if n not in EVENT_VARYING_FIELDS}
+    if made := [n for n, f in fields.items() if f.has_default() and callable(f.default)]:
+        raise TypeError(f"{made} get a default made per event: add them to EVENT_VARYING_FIELDS")
+    return {name: field.get_default() for name, field in fields.items()}
 
 
 # What differs from one new event to the next; every other column starts the same.
