@@ -2,6 +2,7 @@
 served, and secrets (the Klaviyo key, client API keys) redacted from every line as a safety net.
 """
 
+import functools
 import json
 import logging
 import re
@@ -10,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 
 REDACTED = "[REDACTED]"
 # Set by the request middleware for the duration of a request.
@@ -36,9 +39,24 @@ MIN_SECRET_LENGTH = 6
 
 def known_secrets() -> list[str]:
     """Values that must never be written out, longest first."""
+    configured = _configured_secrets()
+    key = request_api_key_var.get()
+    if not key or len(key) < MIN_SECRET_LENGTH or key in configured:
+        return configured
+    return sorted([*configured, key], key=len, reverse=True)
+
+
+@functools.cache
+def _configured_secrets() -> list[str]:
+    """The settings' secrets, longest first: read once, not for every line written."""
     values = [getattr(settings, "KLAVIYO_API_KEY", ""), *getattr(settings, "API_KEYS", [])]
-    values.append(request_api_key_var.get() or "")
     return sorted({v for v in values if len(v) >= MIN_SECRET_LENGTH}, key=len, reverse=True)
+
+
+@receiver(setting_changed)
+def _configured_secrets_forget(*, setting: str, **kwargs: object) -> None:
+    if setting in ("KLAVIYO_API_KEY", "API_KEYS"):
+        _configured_secrets.cache_clear()
 
 
 def redact(text: str, secrets: list[str] | None = None) -> str:

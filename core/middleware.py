@@ -1,8 +1,8 @@
 import functools
 import logging
 import re
+import secrets
 import time
-import uuid
 from collections.abc import Callable
 
 from csp.constants import HEADER, HEADER_REPORT_ONLY
@@ -58,7 +58,7 @@ class RequestLogMiddleware:
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         incoming = request.META.get("HTTP_X_REQUEST_ID", "")
-        request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
+        request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else secrets.token_hex(16)
         request.request_id = request_id
         id_token = request_id_var.set(request_id)
         key_token = request_api_key_var.set(request.META.get(settings.API_KEY_CUSTOM_HEADER))

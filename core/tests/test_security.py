@@ -21,7 +21,7 @@ from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from core.logging import REDACTED, RedactSecretsFilter, redact
+from core.logging import REDACTED, RedactSecretsFilter, redact, request_api_key_var
 from core.models import ApiKey
 from core.tests.log_capture import captured_log_lines
 from events.models import Event
@@ -221,6 +221,20 @@ def test_secret_shapes_are_redacted_even_when_the_value_is_unknown(settings):
     assert redact("Authorization: Bearer abc.def") == f"Authorization: Bearer {REDACTED}"
     assert redact("{'x-api-key': 'k-123'}") == f"{{'x-api-key': '{REDACTED}'}}"
     assert redact("nothing secret, pk_short") == "nothing secret, pk_short"
+
+
+def test_a_key_configured_after_a_line_was_written_is_redacted_from_the_next(settings):
+    settings.API_KEYS = ["first-key-123"]
+    assert redact("with first-key-123") == f"with {REDACTED}"  # the configured keys read
+
+    settings.API_KEYS = ["second-key-456"]
+
+    assert redact("with second-key-456, first-key-123") == f"with {REDACTED}, first-key-123"
+    token = request_api_key_var.set("a-client-key-789")
+    try:
+        assert redact("sent a-client-key-789") == f"sent {REDACTED}"
+    finally:
+        request_api_key_var.reset(token)
 
 
 def test_the_console_handler_has_the_redaction_filter():
