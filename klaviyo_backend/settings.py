@@ -224,6 +224,8 @@ AXES_CLIENT_IP_CALLABLE = "core.client_address.client_address"
 # hosts; empty: each process's memory (the limit then applies per gunicorn worker).
 CACHES = {"default": env.cache("CACHE_URL")}
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
+    # Django's, keeping one redis client per pool rather than building one per operation.
+    CACHES["default"]["BACKEND"] = "core.cache.RedisCache"
     # Redis down must cost a request little time: throttling then lets requests through.
     CACHES["default"].setdefault("OPTIONS", {}).update(
         {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}

@@ -99,9 +99,7 @@ def test_wrong_api_keys_are_throttled_per_address_with_retry_after(anonymous_cli
 def test_wrong_keys_counted_in_redis_lock_out_a_right_key_too(anonymous_client, settings):
     """With CACHE_URL on Redis the count is one INCR per wrong key, which the guard reads."""
     url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    }
+    settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": url}}
     settings.API_KEY_FAILURE_RATE = "2/min"
     address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"
     post = functools.partial(anonymous_client.post, "/events", EVENT, format="json")

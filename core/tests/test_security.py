@@ -292,9 +292,7 @@ def test_health_and_docs_are_not_throttled(tight_throttle, anonymous_client):
 def test_throttle_counts_live_in_redis_when_configured(settings):
     """With CACHE_URL on Redis, every gunicorn worker and host counts against one budget."""
     url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
-    settings.CACHES = {
-        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url}
-    }
+    settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": url}}
     settings.API_THROTTLE_RATE = "3/min"
     name = f"redis-throttled-{uuid.uuid4().hex[:12]}"
     _, raw = ApiKey.objects.create_key(name=name)
@@ -315,7 +313,7 @@ def test_throttling_lets_requests_through_when_its_cache_is_down(settings, api_c
     # A Redis nobody listens on: every cache call fails at once.
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.cache.RedisCache",
             "LOCATION": "redis://127.0.0.1:1/0",
             "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
         }

@@ -206,6 +206,8 @@ def test_good_values_at_the_edges_load_as_written(clean_environment):
     assert loaded["DATABASES"]["default"]["ENGINE"] == "core.mysql"
     assert loaded["KLAVIYO_RATE_LIMIT_REDIS_URL"] == "redis://redis:6379/0"
     assert loaded["CACHES"]["default"]["OPTIONS"]["socket_timeout"] == 0.5
+    # Django's Redis cache, keeping its clients (core/cache.py).
+    assert loaded["CACHES"]["default"]["BACKEND"] == "core.cache.RedisCache"
     assert [limit.count for limit in loaded["KLAVIYO_RATE_LIMITS"]["events"]] == [100, 1000]
     assert loaded["PURGE_CRON"] == "*/15 * * * *"
 
