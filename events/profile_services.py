@@ -176,13 +176,12 @@ def _profiles_upsert_round(rows: dict[str, dict[str, Any]]) -> dict[str, int]:
         ]
     connection = transaction.get_connection()
     single = len(rows) == 1
-    upsert = _upsert_sql(connection.vendor, len(rows))
+    upsert, returns_id = _upsert_sql(connection.vendor, len(rows))
     table, merge = Profile._meta.db_table, _JSON_MERGE[connection.vendor]
     with connection.cursor() as cursor:
         cursor.execute(upsert, params)
         if single:
-            returned = connection.vendor == "sqlite"
-            ids = {next(iter(rows)): cursor.fetchone()[0] if returned else cursor.lastrowid}
+            ids = {next(iter(rows)): cursor.fetchone()[0] if returns_id else cursor.lastrowid}
         # A new row took the patch as it came, nulls and all: merged into {}, they go.
         if with_nulls := sorted(i for i, row in rows.items() if holds_null(row["attributes"])):
             cursor.execute(
@@ -207,8 +206,9 @@ _JSON_MERGE = {"mysql": "JSON_MERGE_PATCH", "sqlite": "json_patch"}
 
 
 @functools.lru_cache(maxsize=64)
-def _upsert_sql(vendor: str, count: int) -> str:
-    """The upsert of `count` profiles (its text built once per shape, not per request)."""
+def _upsert_sql(vendor: str, count: int) -> tuple[str, bool]:
+    """The upsert of `count` profiles (its text built once per shape, not per request), and
+    whether it returns the id of a single row (else the driver's lastrowid has it)."""
     table = Profile._meta.db_table
     # Due at once is an instant, not NULL (Profile.next_attempt_at: why): a new row's creation,
     # and where a sync ended (NULL) its change's arrival; a claim or retry held stays.
@@ -247,7 +247,10 @@ def _upsert_sql(vendor: str, count: int) -> str:
         returning = " RETURNING id" if single else ""
     else:  # pragma: no cover - settings only admit these two
         raise NotImplementedError(f"profile upsert is not written for {vendor}")
-    return f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}{returning}"
+    return (
+        f"INSERT INTO {table} ({columns}) VALUES {placeholders} {conflict}{returning}",
+        bool(returning),
+    )
 
 
 def _profile_ids(*, identities: list[str]) -> dict[str, int]:

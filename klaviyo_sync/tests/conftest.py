@@ -51,10 +51,15 @@ def emulator() -> Iterator[Emulator]:
     emulator.stop()
 
 
-def klaviyo_is(emulator: Emulator, settings) -> Emulator:
-    """Empties `emulator` and points this process's Klaviyo settings at it."""
+def klaviyo_is(emulator: Emulator, settings, *, retry_after: float | None = None) -> Emulator:
+    """Empties `emulator` and points this process's Klaviyo settings at it; with
+    `retry_after`, a failed send's first retry is due that many seconds later, no jitter.
+    (The cache is emptied and the rate limiter off for every test already: root conftest.)"""
     emulator.app.reset()
     settings.KLAVIYO_API_KEY = EMULATOR_KEY
     settings.KLAVIYO_BASE_URL = emulator.api_url
     settings.KLAVIYO_REVISION = "2026-07-15"
+    if retry_after is not None:
+        settings.KLAVIYO_RETRY_BASE_DELAY = retry_after
+        settings.KLAVIYO_RETRY_JITTER = 0.0
     return emulator

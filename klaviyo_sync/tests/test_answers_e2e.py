@@ -2,7 +2,6 @@
 in a thread, then read through both paths: Klaviyo's answers and the local ones must agree."""
 
 import pytest
-from django.core.cache import cache
 
 from events.models import Event, SyncStatus
 from klaviyo_sync.tests.conftest import klaviyo_is
@@ -37,10 +36,7 @@ READS = [
 
 @pytest.fixture
 def klaviyo(emulator, settings):
-    klaviyo_is(emulator, settings)
-    settings.KLAVIYO_RATE_LIMIT_ENABLED = False
-    cache.clear()
-    return emulator
+    return klaviyo_is(emulator, settings)
 
 
 def read(client, path: str, query: dict) -> dict:

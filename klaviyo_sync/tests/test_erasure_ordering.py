@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.utils import timezone
 
@@ -39,7 +38,6 @@ def klaviyo(emulator: Emulator, settings, monkeypatch) -> Emulator:
     settings.KLAVIYO_READ_TIMEOUT = 3.0
     settings.KLAVIYO_SEND_LEASE_SECONDS = 12
     settings.SYNC_STALE_PENDING_SECONDS = 8
-    cache.clear()
     # The workers are the test's own threads: nothing is queued (tasks run eagerly in unit
     # tests, in the thread that saves).
     monkeypatch.setattr(receivers, "queue_erasure_send", lambda erasure_id: True)

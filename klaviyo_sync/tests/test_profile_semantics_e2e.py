@@ -3,7 +3,6 @@ location once it is cleared or replaced, and of a key a late retry carries after
 change of it went first (each key goes as it now stands here)."""
 
 import pytest
-from django.core.cache import cache
 
 from events.models import Event, Profile, SyncStatus
 from klaviyo_emulator.server import Emulator
@@ -17,13 +16,8 @@ EMAIL = "ann@example.com"
 
 @pytest.fixture
 def klaviyo(emulator: Emulator, settings) -> Emulator:
-    klaviyo_is(emulator, settings)
-    settings.KLAVIYO_RATE_LIMIT_ENABLED = False
     # A retry is queued with a countdown (held by the test), due by the time the test runs it.
-    settings.KLAVIYO_RETRY_BASE_DELAY = 0.001
-    settings.KLAVIYO_RETRY_JITTER = 0.0
-    cache.clear()
-    return emulator
+    return klaviyo_is(emulator, settings, retry_after=0.001)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ and POST /profiles/bulk (a bulk import job followed through its states, import e
 profiles they name, clearing through profile-import)."""
 
 import pytest
-from django.core.cache import cache
 
 from events.models import Profile, ProfileChange, SyncStatus
 from klaviyo_emulator.server import Emulator
@@ -15,9 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def klaviyo(emulator: Emulator, settings) -> Emulator:
-    klaviyo_is(emulator, settings)
-    cache.clear()
-    return emulator
+    return klaviyo_is(emulator, settings)
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ account ends up holding after events and profile syncs. Deltas, clearing, orderi
 anonymous visitors, 409 duplicate_profile."""
 
 import pytest
-from django.core.cache import cache
 
 from events.models import Event, Profile, SyncStatus
 from klaviyo_emulator.server import Emulator
@@ -15,10 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def klaviyo(emulator, settings):
-    klaviyo_is(emulator, settings)
-    settings.KLAVIYO_RATE_LIMIT_ENABLED = False
-    cache.clear()
-    return emulator
+    return klaviyo_is(emulator, settings)
 
 
 @pytest.fixture
