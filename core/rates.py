@@ -30,9 +30,14 @@ def rate_parse(*, rate: str) -> tuple[int, int] | None:
 
 
 def _key(kind: str, name: str, period: int, now: float) -> str:
-    # Hashed: names (key names, addresses) may hold characters a cache key must not.
-    digest = hashlib.sha256(name.encode()).hexdigest()[:24]
-    return f"{kind}:{digest}:{period}:{int(now // period)}"
+    return f"{kind}:{_digest(name)}:{period}:{int(now // period)}"
+
+
+@functools.lru_cache(maxsize=4096)
+def _digest(name: str) -> str:
+    # Hashed: names (key names, addresses) may hold characters a cache key must not. Kept:
+    # every API request counts its key's name and reads its address's failures.
+    return hashlib.sha256(name.encode()).hexdigest()[:24]
 
 
 def window_hit(*, kind: str, name: str, period: int, now: float) -> int:
