@@ -223,6 +223,9 @@ AXES_CLIENT_IP_CALLABLE = "core.client_address.client_address"
 # Where throttle counters live: Redis (redis://host:6379/1) shares them across workers and
 # hosts; empty: each process's memory (the limit then applies per gunicorn worker).
 CACHES = {"default": env.cache("CACHE_URL")}
+# Django's backends, without memcached's key check (core/cache.py).
+if CACHES["default"]["BACKEND"].endswith("LocMemCache"):
+    CACHES["default"]["BACKEND"] = "core.cache.LocMemCache"
 if CACHES["default"]["BACKEND"].endswith("RedisCache"):
     # Django's, keeping one redis client per pool rather than building one per operation.
     CACHES["default"]["BACKEND"] = "core.cache.RedisCache"

@@ -1,16 +1,18 @@
-"""The Redis cache CACHE_URL selects (core/cache.py): Django's, building one redis client per
-connection pool rather than one per operation."""
+"""The cache backends CACHE_URL selects (core/cache.py): Django's, building one redis client per
+connection pool rather than one per operation, and taking any key without memcached's check."""
 
 import os
 import threading
 import uuid
+import warnings
 
 import pytest
 import redis
-from django.core.cache import caches
+from django.core.cache import CacheKeyWarning, caches
+from django.core.cache.backends.locmem import LocMemCache as DjangoLocMemCache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 
-from core.cache import RedisCache
+from core.cache import LocMemCache, RedisCache
 
 URL = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
 
@@ -76,3 +78,29 @@ def test_what_it_stores_reads_the_same_through_djangos_backend(redis_cache):
     django_backend = DjangoRedisCache(URL, {})
 
     assert django_backend.get(f"{prefix}:value") == {"n": 1, "name": "ann"}
+
+
+# Memcached's rules: at most 250 characters, no spaces or control characters.
+KEY_MEMCACHED_REFUSES = "wrong-key:client at 10.0.0.1:" + "x" * 250
+
+
+def test_the_memory_cache_takes_any_key_without_checking_it():
+    cache = LocMemCache(f"test-{uuid.uuid4().hex}", {})
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a CacheKeyWarning would raise here
+        cache.set(KEY_MEMCACHED_REFUSES, 3)
+        assert cache.incr(KEY_MEMCACHED_REFUSES) == 4
+    with pytest.warns(CacheKeyWarning):  # what Django's backend spends each operation on
+        DjangoLocMemCache(f"test-{uuid.uuid4().hex}", {}).get(KEY_MEMCACHED_REFUSES)
+
+
+def test_the_redis_cache_takes_any_key_without_checking_it(redis_cache):
+    cache, prefix = redis_cache
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        cache.set(f"{prefix}:{KEY_MEMCACHED_REFUSES}", 3)
+        assert cache.incr(f"{prefix}:{KEY_MEMCACHED_REFUSES}") == 4
+    with pytest.warns(CacheKeyWarning):  # the same key, read by Django's backend
+        assert DjangoRedisCache(URL, {}).get(f"{prefix}:{KEY_MEMCACHED_REFUSES}") == 4

@@ -167,6 +167,7 @@ def test_no_knob_set_loads_the_documented_defaults(clean_environment):
     assert loaded["KLAVIYO_SEND_LEASE_SECONDS"] == 49
     assert loaded["KLAVIYO_BULK_MIN_EVENTS"] == 24
     assert loaded["DATABASES"]["default"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert loaded["CACHES"]["default"]["BACKEND"] == "core.cache.LocMemCache"
     # No broker: the embedded one, beside the database; tasks are never eager outside tests.
     assert loaded["EMBEDDED_BROKER"] is True
     assert loaded["CELERY_BROKER_URL"] == "embedded://localhost/"
