@@ -14,7 +14,7 @@ merged profile included, as the last line of defence.
 import json
 import math
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
@@ -273,11 +273,12 @@ def _time(value: Any) -> datetime | None:
         try:
             parsed = parse_datetime(value)
             if parsed is not None:
-                # As DRF's DateTimeField: a naive time is in the current time zone (UTC).
+                # As DRF's DateTimeField: a naive time is in the time zone of the settings,
+                # UTC (nothing activates another); an aware one is converted to it.
                 parsed = (
-                    parsed.astimezone(timezone.get_current_timezone())
-                    if timezone.is_aware(parsed)
-                    else timezone.make_aware(parsed)
+                    parsed.astimezone(UTC)
+                    if parsed.utcoffset() is not None
+                    else parsed.replace(tzinfo=UTC)
                 )
         except (ValueError, OverflowError):
             parsed = None
