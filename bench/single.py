@@ -3,6 +3,8 @@
     .venv/bin/python bench/single.py                    # 2,000 events per phase, 1 and 8 clients
     .venv/bin/python bench/single.py --baseline ../old --rounds 2   # and another checkout
     .venv/bin/python bench/single.py --url http://127.0.0.1:3000 --api-key KEY  # a running server
+    .venv/bin/python bench/single.py --no-floor --clients 8 --rounds 6 \
+        --variant 3x40:WEB_CONCURRENCY=3,WEB_THREADS=40   # sizing: this checkout, other settings
 
 Each target is served the production way: `manage.py serve` (gunicorn with the project's settings,
 DEBUG off, JSON request logs), on MariaDB, with tasks queued on Redis (`--broker`) and a Klaviyo
@@ -11,6 +13,8 @@ and queued (its publish is part of what is measured), and nothing leaves the mac
 - service: this checkout (or `--url`: a server already running; its database is left as it is;
   `--url NAME=URL` repeated: several, say one per gunicorn worker model, the first as service);
 - baseline: `--baseline DIR`, another checkout (say today's main), with DIR/.venv's Python;
+- variants: `--variant NAME:VAR=VALUE,...`, this checkout served again with those settings too
+  (the README's sizing table: workers and threads side by side);
 - floor: a bare WSGI app (bench/single_floor.py) served by this checkout's `manage.py serve`, so on
   the same gunicorn settings, doing only what one event must cost: parse the JSON, upsert the
   profile, insert the event, commit, one broker publish.
@@ -87,6 +91,14 @@ def parse_args() -> argparse.Namespace:
         metavar="NAME=VALUE",
         help="extra environment of every served target (say WEB_CONCURRENCY=3); repeatable",
     )
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:VAR=VALUE[,VAR=VALUE]",
+        help="this checkout served again with other settings (say 3x40:WEB_CONCURRENCY=3,"
+        "WEB_THREADS=40); repeatable",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
     return parser.parse_args()
 
@@ -119,7 +131,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(name: str, folder: Path, args: argparse.Namespace, tmp: str, app: str = "") -> Target:
+def serve(
+    name: str, folder: Path, args: argparse.Namespace, tmp: str, app: str = "", env_extra: str = ""
+) -> Target:
     """Creates and migrates the target's database, then starts `manage.py serve` in `folder`."""
     database = f"bench_single_{name}"
     server = server_connection(args.mysql)
@@ -141,7 +155,7 @@ def serve(name: str, folder: Path, args: argparse.Namespace, tmp: str, app: str 
         "SECURE_SSL_REDIRECT": "false",
         "LOG_LEVEL": "INFO",  # the production default: one JSON line per request
         "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(dir=tmp),
-        **dict(pair.split("=", 1) for pair in args.env),
+        **dict(pair.split("=", 1) for pair in [*args.env, *filter(None, env_extra.split(","))]),
     }
     env.pop("PYTHONPATH", None)
     subprocess.run([str(python), "manage.py", "migrate", "-v0"], cwd=folder, env=env, check=True)
@@ -329,6 +343,9 @@ def main() -> None:
             targets.append(Target(name=name, url=url.rstrip("/"), api_key=args.api_key))
         if not args.url:
             targets.append(serve("service", ROOT, args, tmp))
+        for variant in args.variant:
+            name, _, settings = variant.partition(":")
+            targets.append(serve(name, ROOT, args, tmp, env_extra=settings))
         if args.baseline:
             targets.append(serve("baseline", Path(args.baseline).resolve(), args, tmp))
         if not args.no_floor:
