@@ -13,8 +13,7 @@ and queued (its publish is part of what is measured), and nothing leaves the mac
 - service: this checkout (or `--url`: a server already running; its database is left as it is;
   `--url NAME=URL` repeated: several, say one per gunicorn worker model, the first as service);
 - baseline: `--baseline DIR`, another checkout (say today's main), with DIR/.venv's Python;
-- variants: `--variant NAME:VAR=VALUE,...`, this checkout served again with those settings too
-  (the README's sizing table: workers and threads side by side);
+- variants: `--variant NAME:VAR=VALUE,...`, this checkout again with those settings (sizing);
 - floor: a bare WSGI app (bench/single_floor.py) served by this checkout's `manage.py serve`, so on
   the same gunicorn settings, doing only what one event must cost: parse the JSON, upsert the
   profile, insert the event, commit, one broker publish.
@@ -39,6 +38,7 @@ import argparse
 import http.client
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -60,6 +60,7 @@ from single_state import empty_tables, phase_check, queued_ids
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_KEY = "bench-single-api-key"
 TARGET_SPEEDUP, TARGET_P95_MS, TARGET_FLOOR_SHARE = 2.5, 30.0, 0.5
+VARIANT = re.compile(r"(?!(service|baseline|floor):)\w+:\w+=[^,]*(,\w+=[^,]*)*")
 
 
 def parse_args() -> argparse.Namespace:
@@ -96,11 +97,13 @@ def parse_args() -> argparse.Namespace:
         action="append",
         default=[],
         metavar="NAME:VAR=VALUE[,VAR=VALUE]",
-        help="this checkout served again with other settings (say 3x40:WEB_CONCURRENCY=3,"
-        "WEB_THREADS=40); repeatable",
+        help="this checkout served again with other settings, as in the usage above; repeatable",
     )
     parser.add_argument("--keep", action="store_true", help="keep the databases")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if bad := [variant for variant in args.variant if not VARIANT.fullmatch(variant)]:
+        parser.error(f"--variant {bad[0]!r}: not NAME:VAR=VALUE[,VAR=VALUE] with a new NAME")
+    return args
 
 
 # --- Targets ----------------------------------------------------------------------------------
