@@ -314,7 +314,7 @@ KLAVIYO_READ_TIMEOUT = env.float("KLAVIYO_READ_TIMEOUT", default=15.0, above=0, 
 SYNC_SWEEP_INTERVAL_SECONDS = env.int("SYNC_SWEEP_INTERVAL_SECONDS", default=10, min=1, max=3600)
 # Milliseconds a process gathers new events into one task (0: queued by each commit itself).
 # 200: a Celery publish costs about 2 ms of CPU; with 50, under load, its share of a single
-# event's CPU was 6% (py-spy), with 200 under 2%. A quiet process's event waits 0.2 s more.
+# event's CPU was 6% (py-spy), with 200 under 2%. A quiet process's event waits 0.15 s more.
 SYNC_QUEUE_WINDOW_MS = env.int("SYNC_QUEUE_WINDOW_MS", default=200, min=0, max=1000)
 # Seconds from a task's queueing to a sweep re-queueing its events if unclaimed (lost task).
 SYNC_STALE_PENDING_SECONDS = env.int("SYNC_STALE_PENDING_SECONDS", default=600, min=60)
