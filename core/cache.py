@@ -36,15 +36,16 @@ class _ClientKeepingRedisCacheClient(RedisCacheClient):
         return client
 
 
-class RedisCache(DjangoRedisCache):
+class _AnyKey:
+    def validate_key(self, key: str) -> None:
+        pass  # Redis and memory take any key (see above)
+
+
+class RedisCache(_AnyKey, DjangoRedisCache):
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
         self._class = _ClientKeepingRedisCacheClient
 
-    def validate_key(self, key: str) -> None:
-        pass  # any key (see above)
 
-
-class LocMemCache(DjangoLocMemCache):
-    def validate_key(self, key: str) -> None:
-        pass  # any key (see above)
+class LocMemCache(_AnyKey, DjangoLocMemCache):
+    pass

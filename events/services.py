@@ -89,9 +89,9 @@ def _events_insert(*, events: list[Event], ignore_conflicts: bool) -> int:
     connection = transaction.get_connection()
     ops, meta = connection.ops, Event._meta
     first = events[0]
-    constant_columns, constant_values = _event_constants(
-        connection.alias, first.sync_status, first.last_error
-    )
+    # The batch's sync fields as `_event_from` set them (the same for every event of it).
+    sync_fields = tuple((name, getattr(first, name)) for name in initial_sync_fields())
+    constant_columns, constant_values = _event_constants(connection.alias, sync_fields)
     pk, encoder = meta.pk, _event_fields()["event_attributes"].encoder
     # created_at: the batch's first as the backend adapts it, the others by their offset from
     # it (a microsecond apart, see _in_order): adapting each costs a time zone conversion.
@@ -139,13 +139,13 @@ def _event_fields() -> dict[str, Any]:
 
 @functools.cache
 def _event_constants(
-    alias: str, sync_status: str, last_error: str
+    alias: str, sync_fields: tuple[tuple[str, Any], ...]
 ) -> tuple[tuple[str, ...], tuple[Any, ...]]:
     """The columns every event `_event_from` builds holds the same values in (its defaults and
     initial sync fields), and those values as the database takes them; the NULL ones left out
     of the INSERT: fewer values for MySQLdb to escape, row by row."""
     connection = connections[alias]
-    values = {**_event_defaults(), "sync_status": sync_status, "last_error": last_error}
+    values = {**_event_defaults(), **dict(sync_fields)}
     fields = [
         field
         for name, field in _event_fields().items()
