@@ -116,8 +116,10 @@ class Command(BaseCommand):
             # one of --threads threads (and only until REQUEST_BODY_TIMEOUT_SECONDS, see
             # core.request_body). Two sync workers froze under two such clients; this serves
             # /health and POST /events in milliseconds beside 50 (bench/slow_clients.py).
+            # gthread, serving a kept-alive connection's next request without a trip through
+            # the worker's main thread (issue 14; see the module).
             "--worker-class",
-            "gthread",
+            "klaviyo_backend.gunicorn_worker.KeepAliveThreadWorker",
             "--threads",
             str(options["threads"]),
             # gunicorn's own error answers (400, 414, 431, ...) in the JSON error shape.
