@@ -33,6 +33,13 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# testkit.procs imports the apps' models; this process only starts servers and never opens a
+# database, so Django's settings as the environment gives them do.
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "klaviyo_backend.settings")
+
+import django  # noqa: E402
+
+django.setup()
 
 from testkit.procs import free_port, start_process, wait_until  # noqa: E402
 
