@@ -39,6 +39,34 @@ def _next_request_arrives(sock: Any, timeout: float) -> bool:
 
 
 class KeepAliveThreadWorker(ThreadWorker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Requests handed to the thread pool and not finished (the main thread alone counts).
+        self.busy_threads = 0
+
+    # --- accept only with a thread free --------------------------------------------------
+
+    def set_accept_enabled(self, enabled: bool) -> None:
+        # gthread accepts while it holds fewer than worker_connections (1,000) connections,
+        # thread free or not: one worker could take most of a burst of slow clients and leave
+        # the requests it accepts next waiting while another worker's threads idle. With all
+        # its threads busy, a worker leaves new connections to the others (the listening
+        # socket is shared), or to the backlog until a thread frees.
+        super().set_accept_enabled(enabled and self.busy_threads < self.cfg.threads)
+
+    def enqueue_req(self, conn: Any) -> None:
+        self.busy_threads += 1
+        if self.busy_threads >= self.cfg.threads:
+            self.set_accept_enabled(False)
+        super().enqueue_req(conn)
+
+    def finish_request(self, conn: Any, fs: Any) -> None:
+        # run() turns accepting back on at its next turn (the poller wakes it for this call).
+        self.busy_threads -= 1
+        super().finish_request(conn, fs)
+
+    # --- a kept-alive connection's next request ------------------------------------------
+
     def handle(self, conn: Any) -> Any:
         keep_alive = super().handle(conn)
         for _ in range(REQUESTS_IN_A_ROW - 1):

@@ -1,5 +1,5 @@
 """The gunicorn worker `manage.py serve` runs (klaviyo_backend/gunicorn_worker.py), serving a
-small app with one thread, so that which request the thread takes up next shows."""
+small app with one thread a worker, so that which request a thread takes up next shows."""
 
 import http.client
 import socket
@@ -17,18 +17,29 @@ from testkit.procs import free_port, start_process, wait_until
 WORKER = "klaviyo_backend.gunicorn_worker.KeepAliveThreadWorker"
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[int]:
+def _serve(workers: int) -> Iterator[int]:
     port = free_port()
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     args = [gunicorn, "klaviyo_backend.tests.hello_app:app", "--bind", f"127.0.0.1:{port}"]
-    args += ["--workers", "1", "--threads", "1", "--worker-class", WORKER, "--keep-alive", "30"]
+    args += ["--workers", str(workers), "--threads", "1", "--worker-class", WORKER]
     process = start_process("gunicorn-worker", [*args, "--no-control-socket"], env={})
     try:
         wait_until(lambda: _connects(port), timeout=30, what="gunicorn")
         yield port
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[int]:
+    """One worker of one thread."""
+    yield from _serve(workers=1)
+
+
+@pytest.fixture(scope="module")
+def two_workers() -> Iterator[int]:
+    """Two workers of one thread each."""
+    yield from _serve(workers=2)
 
 
 def _connects(port: int) -> bool:
@@ -118,3 +129,17 @@ def test_a_connection_sending_without_pause_leaves_the_thread_to_others(server):
     assert answered_at < deadline - 5  # not once the busy client stopped
     # Taken up after a row of the busy connection's requests at most (and one in flight).
     assert other <= busy_so_far + 1 + gunicorn_worker.REQUESTS_IN_A_ROW + 1
+
+
+def test_a_worker_with_every_thread_busy_leaves_new_connections_to_the_others(two_workers):
+    """Plain gthread accepts whatever it can hold: a new connection goes to either worker, and
+    to the busy one about half the time, where it waits for the thread."""
+    for _ in range(4):
+        holder = _connection(two_workers)
+        holder.request("GET", "/slow?seconds=1.5")
+        time.sleep(0.3)  # its worker has taken it up
+        started = time.monotonic()
+        _get(_connection(two_workers))
+        took = time.monotonic() - started
+        assert holder.getresponse().status == 200
+        assert took < 1.0
