@@ -1,20 +1,22 @@
-"""The gunicorn worker `manage.py serve` runs: gthread, with a kept-alive connection's next
-request served by the thread that answered the last one when it comes at once.
+"""The gunicorn worker `manage.py serve` runs: gthread, with two changes. A kept-alive
+connection's next request is served by the thread that answered the last one when it comes at
+once; and a worker accepts a connection only while it has a thread free (see
+`set_accept_enabled`: slow clients spread over the workers).
 
 gthread hands a kept-alive connection back to the worker's main thread after every response: the
 socket goes back on the poller, and when the next request arrives it is submitted to the thread
 pool again (a future, a pipe write to wake the main thread, two epoll registrations, two
-`setblocking` calls, and the main thread taking the GIL from the threads serving requests). For an
-app posting one event per request over a kept-alive connection that round trip was about a sixth
-of the web workers' CPU (issue 14: 803 against 944 events/s with 8 clients, 1.63 against 1.38
-CPU-ms per event, bench/single.py). Here the thread waits up to `LINGER_SECONDS` for the next
-request on the same connection and serves it directly; only an idle connection goes back to the
-poller, as before.
+`setblocking` calls, and the main thread taking the GIL from the threads serving requests). Here
+the thread waits up to `LINGER_SECONDS` for the next request on the same connection and serves it
+directly; only an idle connection goes back to the poller, as before. Measured (issue 14,
+bench/single.py, same runs against plain gthread): one client posting events one after another
+gained 5-16% (the trip is latency as much as CPU); with 8 clients the rates were within the runs'
+noise (830 against 816 events/s). py-spy put the trip at about 3% of the GIL's time.
 
 Bounds, so that no client keeps a thread from the others: at most `REQUESTS_IN_A_ROW` requests of
 one connection are served this way before it queues like any other, and a stopping worker
-lingers no more. Slow clients are unchanged: a request is only taken up once its first bytes have
-arrived, and its body is read under REQUEST_BODY_TIMEOUT_SECONDS (core.request_body) as before.
+lingers no more. A slow client is treated as before: its request is taken up once its first
+bytes have arrived, and its body read under REQUEST_BODY_TIMEOUT_SECONDS (core.request_body).
 """
 
 import select
