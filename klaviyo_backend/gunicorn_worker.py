@@ -10,8 +10,8 @@ pool again (a future, a pipe write to wake the main thread, two epoll registrati
 the thread waits up to `LINGER_SECONDS` for the next request on the same connection and serves it
 directly; only an idle connection goes back to the poller, as before. Measured (issue 14,
 bench/single.py, same runs against plain gthread): one client posting events one after another
-gained 4-16% (the trip is latency as much as CPU); 8 clients 0-8%, as the machine was busy or
-quiet (737 against 743 events/s, 830 against 816, 918 against 854 with 6 rounds of 6 ahead).
+gained 4-16% (the trip is latency as much as CPU); 8 clients -1% to +8%, as the machine was
+busy or quiet (737 against 743 events/s, 830 against 816, 918 against 854 with 6 rounds of 6 ahead).
 py-spy put the trip at about 3% of the GIL's time.
 
 Bounds, so that no client keeps a thread from the others: at most `REQUESTS_IN_A_ROW` requests of

@@ -116,8 +116,9 @@ class Command(BaseCommand):
             # one of --threads threads (and only until REQUEST_BODY_TIMEOUT_SECONDS, see
             # core.request_body). Two sync workers froze under two such clients; this serves
             # /health and POST /events in milliseconds beside 50 (bench/slow_clients.py).
-            # gthread, serving a kept-alive connection's next request without a trip through
-            # the worker's main thread (issue 14; see the module).
+            # The project's gthread: a kept-alive connection's next request served without a
+            # trip through the worker's main thread (issue 14), and a connection accepted only
+            # by a worker with a thread free, so slow clients spread over the workers.
             "--worker-class",
             "klaviyo_backend.gunicorn_worker.KeepAliveThreadWorker",
             "--threads",
