@@ -33,18 +33,10 @@ import requests
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-# testkit.procs imports the apps' models; this process only starts servers and never opens a
-# database, so Django's settings as the environment gives them do.
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "klaviyo_backend.settings")
 
-import django  # noqa: E402
-
-django.setup()
-
-from testkit.procs import free_port, start_process, wait_until  # noqa: E402
+from testkit.procs import GUNICORN, free_port, start_process, wait_until  # noqa: E402
 
 API_KEY = "bench-slow-clients-key"
-GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 # What is compared: `serve` is what `manage.py serve` runs now (gthread, WEB_THREADS threads per
 # worker, the body deadline); `sync` the setup before issue 13 (the baseline); `gthread8` too few
 # threads for the slow clients; `asgi` gunicorn's asyncio worker with Django's ASGI handler.

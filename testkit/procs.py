@@ -32,12 +32,13 @@ from django.db import connection
 from core import embedded_broker
 from core.background_batches import flush_all
 from klaviyo_backend.celery import app as celery_app
-from klaviyo_sync.broker_loss import MARKER_KEY
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 # The Redis tried when CELERY_BROKER_URL is unset (a plain SQLite run): the CI database number.
 # TEST_FALLBACK_BROKER_URL moves it (a closed port: check the run on the embedded broker).
 FALLBACK_BROKER_URL = os.environ.get("TEST_FALLBACK_BROKER_URL") or "redis://127.0.0.1:6379/15"
+# gunicorn of this Python's environment (the venv's), as `manage.py serve` finds it.
+GUNICORN = str(Path(sys.executable).parent / "gunicorn")
 # Set by CI (.ci/run): Redis, redis-server and Chromium must be there; a test that needs one
 # fails without it instead of skipping (or running on the embedded broker).
 REQUIRE_TEST_SERVICES = os.environ.get("REQUIRE_TEST_SERVICES", "") not in ("", "0")
@@ -116,6 +117,11 @@ def start_process(name: str, args: list[str], *, env: Mapping[str, str]) -> Proc
 # --- the broker -----------------------------------------------------------------------------
 
 
+def redis_url() -> str:
+    """The Redis a test that needs one uses: CELERY_BROKER_URL's (CI's), else the fallback."""
+    return os.environ.get("CELERY_BROKER_URL") or FALLBACK_BROKER_URL
+
+
 def broker_url() -> str:
     """CELERY_BROKER_URL; unset, the fallback Redis if it answers (always when services are
     required), else the embedded broker (core/embedded_broker.py) of this process's database."""
@@ -188,6 +194,10 @@ def broker_flush(url: str) -> None:
         shutil.rmtree(folder, ignore_errors=True)
         embedded_broker.folders_prepare(folder)
         return
+    # Here, not at the top: broker_loss imports the models, and benchmarks import this module
+    # for its process helpers before Django is set up (bench/slow_clients.py).
+    from klaviyo_sync.broker_loss import MARKER_KEY
+
     client = redis.Redis.from_url(url)
     # A flush between tests is no queue lost under pending events (klaviyo_sync/broker_loss.py):
     # the marker is back in the same transaction, so a sweep in another test process (xdist)
@@ -301,8 +311,7 @@ def start_api_server(
     """The API on gunicorn (`workers` sync workers, as in production; one in tests); returns it
     and its base URL once /health answers."""
     port = free_port()
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    args = [gunicorn, "klaviyo_backend.wsgi", "--bind", f"127.0.0.1:{port}"]
+    args = [GUNICORN, "klaviyo_backend.wsgi", "--bind", f"127.0.0.1:{port}"]
     args += ["--workers", str(workers)]
     server = start_process("gunicorn", args, env=env)
     url = f"http://127.0.0.1:{port}"

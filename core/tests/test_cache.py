@@ -1,7 +1,6 @@
 """The cache backends CACHE_URL selects (core/cache.py): Django's, building one redis client per
 connection pool rather than one per operation, and taking any key without memcached's check."""
 
-import os
 import threading
 import uuid
 import warnings
@@ -13,8 +12,9 @@ from django.core.cache.backends.locmem import LocMemCache as DjangoLocMemCache
 from django.core.cache.backends.redis import RedisCache as DjangoRedisCache
 
 from core.cache import LocMemCache, RedisCache
+from testkit.procs import redis_url
 
-URL = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
+URL = redis_url()
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@ client address (429 with Retry-After, in the error shape)."""
 
 import functools
 import hashlib
-import os
 import uuid
 
 import pytest
@@ -16,6 +15,7 @@ from django.test.client import RequestFactory
 from conftest import TEST_API_KEY
 from core.client_address import client_address
 from events.models import Event
+from testkit.procs import redis_url
 
 pytestmark = pytest.mark.django_db
 
@@ -98,7 +98,7 @@ def test_wrong_api_keys_are_throttled_per_address_with_retry_after(anonymous_cli
 
 def test_wrong_keys_counted_in_redis_lock_out_a_right_key_too(anonymous_client, settings):
     """With CACHE_URL on Redis the count is one INCR per wrong key, which the guard reads."""
-    url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
+    url = redis_url()
     settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": url}}
     settings.API_KEY_FAILURE_RATE = "2/min"
     address = f"198.51.100.{uuid.uuid4().int % 250 + 1}"

@@ -25,6 +25,7 @@ from core.logging import REDACTED, RedactSecretsFilter, redact, request_api_key_
 from core.models import ApiKey
 from core.tests.log_capture import captured_log_lines
 from events.models import Event
+from testkit.procs import redis_url
 
 pytestmark = pytest.mark.django_db
 
@@ -291,7 +292,7 @@ def test_health_and_docs_are_not_throttled(tight_throttle, anonymous_client):
 
 def test_throttle_counts_live_in_redis_when_configured(settings):
     """With CACHE_URL on Redis, every gunicorn worker and host counts against one budget."""
-    url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/15"
+    url = redis_url()
     settings.CACHES = {"default": {"BACKEND": "core.cache.RedisCache", "LOCATION": url}}
     settings.API_THROTTLE_RATE = "3/min"
     name = f"redis-throttled-{uuid.uuid4().hex[:12]}"

@@ -3,24 +3,21 @@ small app with one thread a worker, so that which request a thread takes up next
 
 import http.client
 import socket
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from klaviyo_backend import gunicorn_worker
-from testkit.procs import free_port, start_process, wait_until
+from testkit.procs import GUNICORN, free_port, start_process, wait_until
 
 WORKER = "klaviyo_backend.gunicorn_worker.KeepAliveThreadWorker"
 
 
 def _serve(workers: int) -> Iterator[int]:
     port = free_port()
-    gunicorn = str(Path(sys.executable).parent / "gunicorn")
-    args = [gunicorn, "klaviyo_backend.tests.hello_app:app", "--bind", f"127.0.0.1:{port}"]
+    args = [GUNICORN, "klaviyo_backend.tests.hello_app:app", "--bind", f"127.0.0.1:{port}"]
     args += ["--workers", str(workers), "--threads", "1", "--worker-class", WORKER]
     process = start_process("gunicorn-worker", [*args, "--no-control-socket"], env={})
     try:
